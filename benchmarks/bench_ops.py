@@ -1,0 +1,408 @@
+"""Benchmark skrank's soft ranking / sorting kernels against ``np.argsort``.
+
+How to run (from the repository root, with skrank built/installed)::
+
+    python benchmarks/bench_ops.py                 # full run, ~3-5 min on 2 cores
+    python benchmarks/bench_ops.py --quick         # smoke run, < 20 s
+    python benchmarks/bench_ops.py --shapes 1x1e6,1000x100 --dtypes float32 \\
+        --ops soft_rank --threads 1,2 --output bench.md
+
+Everything printed is markdown: a header with the machine and versions, the
+main table, the isotonic regression table, a memory check and a list of the
+issue's performance goals with PASS/FAIL (SKIP when the cell was not measured).
+
+Main table columns:
+
+* ``shape``, ``dtype``, ``op``, ``reg``: input shape (rows x n, ranked along
+  the last axis), dtype, function and regularization.
+* ``mode``: ``forward`` is ``op(x)``; ``vjp`` is ``vjp_fn(g)`` alone, after
+  ``y, vjp_fn = skrank.vjp(op, x)`` was computed once; ``jvp`` (opt-in) is
+  ``skrank.jvp(op, x, t)``, forward included.
+* ``argsort``: median time of ``np.argsort(x, axis=-1)`` on the same array in
+  the same run (numpy sorts on one thread).
+* ``time Nt``: median time of the skrank call with the OpenMP thread pool
+  limited to N threads (``threadpoolctl.threadpool_limits(N, "openmp")``).
+* ``/argsort Nt``: ``time Nt`` divided by the (single-threaded) argsort time.
+* ``1t/Nt``: speedup of N threads over the first thread count.
+
+Timings are medians of ``time.perf_counter`` samples, one call per sample,
+after one warm-up call; each cell repeats at least 5 times and then until its
+time budget (``--budget`` seconds) is used.  Data are standard normal draws
+from ``np.random.default_rng(0)``; isotonic regression uses random walks.
+
+The memory check runs ``soft_rank`` on a 1x1e6 float64 array under
+``tracemalloc`` and reports the peak of traced allocations (numpy arrays,
+Python objects; the returned array included) divided by the input's nbytes.
+Plain C ``malloc`` calls inside the extension are invisible to it.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import scipy
+import scipy.optimize
+
+import skrank
+
+try:
+    import threadpoolctl
+except ImportError:  # pragma: no cover - informative exit only
+    sys.exit("bench_ops.py needs threadpoolctl (pip install threadpoolctl)")
+
+OPS = ("soft_rank", "soft_sort")
+REGS = ("l2", "kl")
+MODES = ("forward", "vjp", "jvp")
+FULL_SHAPES = "1x1e3,1x1e5,1x1e6,1000x100,1000x1000,100x1e4"
+QUICK_SHAPES = "1x1e3,1x1e5,1000x100"
+FULL_ISO_SIZES = (10**3, 10**5, 10**6)
+QUICK_ISO_SIZES = (10**3, 10**5)
+MIN_REPEATS = 5
+
+
+# ----------------------------------------------------------------- helpers --
+
+def parse_shape(text):
+    """'1000x100' or '1x1e6' -> (1000, 100) / (1, 1000000)."""
+    return tuple(int(float(part)) for part in text.lower().split("x"))
+
+
+def shape_label(shape):
+    def short(n):
+        exp = len(str(n)) - 1
+        return f"1e{exp}" if n == 10**exp and exp >= 4 else str(n)
+    return "x".join(short(n) for n in shape)
+
+
+def csv(text):
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def median_time(fn, budget):
+    """Median wall time of ``fn()`` after a warm-up call (adaptive repeats)."""
+    fn()
+    times = []
+    deadline = time.perf_counter() + budget
+    while len(times) < MIN_REPEATS or time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def fmt_time(seconds):
+    if seconds is None:
+        return "ERR"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.3f} s"
+
+
+def fmt_ratio(num, den):
+    return "-" if num is None or den is None else f"{num / den:.2f}"
+
+
+class Table:
+    """Markdown table with fixed column widths, printed row by row."""
+
+    def __init__(self, out, columns):
+        self.out = out
+        self.columns = columns  # (title, width, "<" or ">")
+        self.row([title for title, _, _ in columns])
+        self.out("|" + "|".join(("-" * (w + 1) + ":") if a == ">" else
+                                ("-" * (w + 2)) for _, w, a in columns) + "|")
+
+    def row(self, values):
+        cells = (f" {str(v):{a}{w}} " for v, (_, w, a) in zip(values, self.columns))
+        self.out("|" + "|".join(cells) + "|")
+
+
+def openmp_limits(threads):
+    return threadpoolctl.threadpool_limits(limits=threads, user_api="openmp")
+
+
+# ------------------------------------------------------------------ header --
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def numpy_simd():
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        return " ".join(f for f in __cpu_dispatch__ if __cpu_features__.get(f)) or "none"
+    except ImportError:
+        return "unknown"
+
+
+def machine_info(args):
+    skrank.soft_rank(np.ones(8))  # make sure the extension (and OpenMP) is loaded
+    omp_env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                       if k.startswith(("OMP_", "GOMP_", "KMP_"))) or "(none set)"
+    omp = [f"{i.get('prefix')} {i.get('version') or ''} default {i['num_threads']} threads"
+           for i in threadpoolctl.threadpool_info() if i["user_api"] == "openmp"]
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        ("platform", platform.platform()),
+        ("cpu", cpu_model()),
+        ("nproc", nproc),
+        ("load average at start", " ".join(f"{v:.2f}" for v in os.getloadavg())),
+        ("python", platform.python_version()),
+        ("numpy", f"{np.__version__} (SIMD: {numpy_simd()})"),
+        ("scipy", scipy.__version__),
+        ("skrank", getattr(skrank, "__version__", "unknown")),
+        ("threadpoolctl", threadpoolctl.__version__),
+        ("OpenMP runtime", "; ".join(omp) or "NOT FOUND (thread limits have no effect)"),
+        ("OMP environment", omp_env),
+        ("settings", f"regularization_strength={args.strength}, budget {args.budget} s/cell, "
+                     f">= {MIN_REPEATS} repeats, median"),
+    ]
+
+
+# -------------------------------------------------------------- benchmarks --
+
+def make_call(op, reg, mode, x, strength, rng):
+    """Return the zero-argument callable timed for one table cell."""
+    fun = getattr(skrank, op)
+    kwargs = dict(regularization_strength=strength, regularization=reg)
+    if mode == "forward":
+        return lambda: fun(x, **kwargs)
+    if mode == "vjp":
+        y, vjp_fn = skrank.vjp(fun, x, **kwargs)
+        g = rng.standard_normal(y.shape).astype(x.dtype)
+        return lambda: vjp_fn(g)
+    tangent = rng.standard_normal(x.shape).astype(x.dtype)
+    return lambda: skrank.jvp(fun, x, tangent, **kwargs)
+
+
+def bench_main(args, out, errors):
+    """Main table.  Returns (times, floors) keyed by (shape, dtype, ...)."""
+    threads = args.threads
+    columns = [("shape", 10, "<"), ("dtype", 7, "<"), ("op", 9, "<"), ("reg", 3, "<"),
+               ("mode", 7, "<"), ("argsort", 9, ">")]
+    for k in threads:
+        columns += [(f"time {k}t", 9, ">"), (f"/argsort {k}t", 11, ">")]
+    columns += [(f"{threads[0]}t/{k}t", 6, ">") for k in threads[1:]]
+    table = Table(out, columns)
+
+    times, floors = {}, {}
+    for shape in args.shapes:
+        for dtype in args.dtypes:
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal(shape).astype(dtype)
+            floor = median_time(lambda: np.argsort(x, axis=-1), args.budget)
+            floors[shape, dtype] = floor
+            for op in [o for o in args.ops if o in OPS]:
+                for reg in args.regs:
+                    for mode in args.modes:
+                        row = {}
+                        try:
+                            call = make_call(op, reg, mode, x, args.strength, rng)
+                            for k in threads:
+                                with openmp_limits(k):
+                                    row[k] = median_time(call, args.budget)
+                        except Exception as exc:  # report and keep going
+                            errors.append(f"{shape_label(shape)} {dtype} {op} {reg} {mode}: "
+                                          f"{type(exc).__name__}: {exc}")
+                        for k, t in row.items():
+                            times[shape, dtype, op, reg, mode, k] = t
+                        values = [shape_label(shape), dtype, op, reg, mode, fmt_time(floor)]
+                        for k in threads:
+                            values += [fmt_time(row.get(k)), fmt_ratio(row.get(k), floor)]
+                        values += [fmt_ratio(row.get(threads[0]), row.get(k))
+                                   for k in threads[1:]]
+                        table.row(values)
+    return times, floors
+
+
+def bench_isotonic(args, out, errors):
+    """skrank.isotonic_regression vs scipy.optimize.isotonic_regression (1-D)."""
+    table = Table(out, [("n", 7, "<"), ("skrank", 9, ">"), ("scipy", 9, ">"),
+                        ("skrank/scipy", 12, ">"), ("max abs diff", 12, ">")])
+    ratios = {}
+    for n in args.iso_sizes:
+        y = np.cumsum(np.random.default_rng(0).standard_normal(n))
+        t_ours = diff = None
+        try:
+            with openmp_limits(1):
+                t_ours = median_time(lambda: skrank.isotonic_regression(y), args.budget)
+                ours = np.asarray(skrank.isotonic_regression(y))
+            diff = f"{np.max(np.abs(ours - scipy.optimize.isotonic_regression(y).x)):.1e}"
+        except Exception as exc:
+            errors.append(f"isotonic_regression n={n}: {type(exc).__name__}: {exc}")
+        t_scipy = median_time(lambda: scipy.optimize.isotonic_regression(y), args.budget)
+        if t_ours is not None:
+            ratios[n] = t_ours / t_scipy
+        table.row([shape_label((n,)), fmt_time(t_ours), fmt_time(t_scipy),
+                   fmt_ratio(t_ours, t_scipy), diff or "ERR"])
+    return ratios
+
+
+def memory_check(args, out, errors):
+    """Peak traced memory of soft_rank on 1x1e6 float64, in input nbytes."""
+    x = np.random.default_rng(0).standard_normal((1, 10**6))
+    for reg in args.regs:
+        kwargs = dict(regularization_strength=args.strength, regularization=reg)
+        try:
+            skrank.soft_rank(x, **kwargs)  # warm-up: one-time allocations
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+            y = skrank.soft_rank(x, **kwargs)
+            peak = tracemalloc.get_traced_memory()[1] - base
+            tracemalloc.stop()
+            del y
+            out(f"- soft_rank {reg} forward, 1x1e6 float64: peak extra memory "
+                f"{peak / x.nbytes:.2f} x input nbytes ({peak / 2**20:.1f} MiB, output included)")
+        except Exception as exc:
+            tracemalloc.stop()
+            errors.append(f"memory check {reg}: {type(exc).__name__}: {exc}")
+
+
+# ------------------------------------------------------------------- goals --
+
+def goal_lines(times, floors, iso_ratios):
+    """The issue's performance goals as (description, value, op, limit)."""
+    n6, batch, big, small = (1, 10**6), (1000, 100), (1000, 1000), (1, 1000)
+
+    def t(shape, dtype, op, reg, mode, k):
+        return times.get((shape, dtype, op, reg, mode, k))
+
+    def vs_argsort(shape, dtype, op, reg, mode, k=1):
+        value, floor = t(shape, dtype, op, reg, mode, k), floors.get((shape, dtype))
+        return None if value is None or floor is None else value / floor
+
+    def quotient(a, b):
+        return None if a is None or b is None else a / b
+
+    goals = [("soft_rank l2 forward 1x1e6 float32, 1t: x argsort",
+              vs_argsort(n6, "float32", "soft_rank", "l2", "forward"), "<=", 1.3)]
+    for op in OPS:
+        for reg in REGS:
+            goals.append((f"{op} {reg} vjp alone 1x1e6 float32, 1t: x argsort",
+                          vs_argsort(n6, "float32", op, reg, "vjp"), "<=", 0.3))
+    for op in OPS:
+        goals.append((f"{op} forward 1x1e6 float32, 1t: kl / l2 time",
+                      quotient(t(n6, "float32", op, "kl", "forward", 1),
+                               t(n6, "float32", op, "l2", "forward", 1)), "<=", 1.5))
+    for op in OPS:
+        for dtype in ("float32", "float64"):
+            goals.append((f"{op} l2 forward 1000x100 {dtype}, 1t: x argsort",
+                          vs_argsort(batch, dtype, op, "l2", "forward"), "<=", 1.5))
+    for op in OPS:
+        for dtype in ("float32", "float64"):
+            goals.append((f"{op} l2 forward 1000x1000 {dtype}: 1t / 2t speedup",
+                          quotient(t(big, dtype, op, "l2", "forward", 1),
+                                   t(big, dtype, op, "l2", "forward", 2)), ">=", 1.5))
+    for op in OPS:
+        for dtype in ("float32", "float64"):
+            goals.append((f"{op} l2 forward 1x1000 {dtype}, 1t: x argsort",
+                          vs_argsort(small, dtype, op, "l2", "forward"), "<=", 3.0))
+    goals.append(("isotonic_regression 1e6 float64: skrank / scipy",
+                  iso_ratios.get(10**6), "<=", 1.0))
+    return goals
+
+
+def report_goals(out, goals):
+    width = max(len(text) for text, *_ in goals)
+    table = Table(out, [("goal", width, "<"), ("value", 6, ">"), ("target", 7, ">"),
+                        ("result", 6, "<")])
+    for text, value, op, limit in goals:
+        if value is None:
+            verdict, shown = "SKIP", "-"
+        else:
+            ok = value <= limit if op == "<=" else value >= limit
+            verdict, shown = ("PASS" if ok else "FAIL"), f"{value:.2f}"
+        table.row([text, shown, f"{op} {limit}", verdict])
+
+
+# -------------------------------------------------------------------- main --
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: shapes {QUICK_SHAPES}, short budget")
+    p.add_argument("--shapes", help=f"comma-separated RxN shapes (default {FULL_SHAPES})")
+    p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--threads", default="1,2", help="OpenMP thread counts (default 1,2)")
+    p.add_argument("--ops", default="soft_rank,soft_sort,isotonic_regression",
+                   help="subset of soft_rank,soft_sort,isotonic_regression")
+    p.add_argument("--regs", default="l2,kl")
+    p.add_argument("--modes", default="forward,vjp", help="subset of forward,vjp,jvp")
+    p.add_argument("--strength", type=float, default=1.0, help="regularization_strength")
+    p.add_argument("--budget", type=float,
+                   help="seconds of repeats per cell (default 0.4, --quick 0.05)")
+    p.add_argument("--output", help="also write the markdown report to this file")
+    args = p.parse_args(argv)
+
+    args.shapes = [parse_shape(s) for s in csv(args.shapes or
+                                               (QUICK_SHAPES if args.quick else FULL_SHAPES))]
+    args.dtypes = csv(args.dtypes)
+    args.threads = [int(k) for k in csv(args.threads)]
+    args.ops, args.regs, args.modes = csv(args.ops), csv(args.regs), csv(args.modes)
+    if args.budget is None:
+        args.budget = 0.05 if args.quick else 0.4
+    args.iso_sizes = QUICK_ISO_SIZES if args.quick else FULL_ISO_SIZES
+    for name, allowed in (("ops", OPS + ("isotonic_regression",)), ("regs", REGS),
+                          ("modes", MODES), ("dtypes", ("float32", "float64"))):
+        bad = set(getattr(args, name)) - set(allowed)
+        if bad:
+            p.error(f"unknown {name}: {', '.join(sorted(bad))}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    lines = []
+
+    def out(line=""):
+        print(line, flush=True)
+        lines.append(line)
+
+    start = time.perf_counter()
+    errors = []
+    out("# skrank benchmark\n")
+    for key, value in machine_info(args):
+        out(f"- {key}: {value}")
+
+    times, floors, iso_ratios = {}, {}, {}
+    if set(args.ops) & set(OPS):
+        out("\n## soft_rank / soft_sort vs np.argsort (median times)\n")
+        times, floors = bench_main(args, out, errors)
+    if "isotonic_regression" in args.ops:
+        out("\n## isotonic_regression vs scipy.optimize.isotonic_regression "
+            "(1-D random walk, float64, 1 thread)\n")
+        iso_ratios = bench_isotonic(args, out, errors)
+    if "soft_rank" in args.ops:
+        out("\n## Memory (tracemalloc)\n")
+        memory_check(args, out, errors)
+
+    out("\n## Goals\n")
+    report_goals(out, goal_lines(times, floors, iso_ratios))
+    if errors:
+        out("\n## Errors\n")
+        for err in errors:
+            out(f"- {err}")
+    out(f"\nTotal benchmark time: {time.perf_counter() - start:.0f} s")
+
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

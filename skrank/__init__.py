@@ -1,0 +1,31 @@
+"""skrank: fast differentiable sorting and ranking with a scikit-learn API.
+
+Soft sort and soft rank (Blondel, Teboul, Berthet, Djolonga, "Fast Differentiable
+Sorting and Ranking", ICML 2020) in O(n log n), with exact O(n) derivatives.
+"""
+
+from ._version import __version__
+
+try:
+    from . import _pav  # noqa: F401  (the compiled kernels)
+except ImportError as exc:  # pragma: no cover - depends on how skrank was installed
+    raise ImportError(
+        "skrank's compiled extension skrank._pav could not be imported "
+        f"({exc}). If you are running from a source checkout, build it with "
+        "`pip install -e .` (or `python setup.py build_ext --inplace`) from the "
+        "repository root; this needs a C compiler, Cython >= 3 and NumPy."
+    ) from exc
+
+from ._diff import jvp, vjp
+from ._ops import isotonic_regression, soft_rank, soft_sort
+from ._show_versions import show_versions
+
+__all__ = [
+    "__version__",
+    "isotonic_regression",
+    "jvp",
+    "show_versions",
+    "soft_rank",
+    "soft_sort",
+    "vjp",
+]

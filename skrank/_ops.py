@@ -1,0 +1,412 @@
+"""Soft sorting and ranking on NumPy arrays.
+
+This module holds the public array operators, their input validation, and the
+one dispatch point into the Cython kernels of :mod:`skrank._pav`. Every operator
+runs a forward pass that keeps the integer structure it found (sorting
+permutation and PAV blocks) in a :class:`_Structure`, which :mod:`skrank._diff`
+uses for exact O(n) Jacobian-vector products.
+"""
+
+import numbers
+
+import numpy as np
+
+from . import _pav
+
+_REGULARIZATIONS = ("l2", "kl")
+_DIRECTIONS = ("ascending", "descending")
+_NAN_POLICIES = ("raise", "propagate")
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
+
+
+def _as_float_array(x, name="x"):
+    """x as an ndarray of float32 or float64 (other real dtypes become float64)."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers; got an array of dtype {x.dtype}."
+        )
+    if x.dtype != np.float32 and x.dtype != np.float64:
+        x = x.astype(np.float64)
+    return x
+
+
+class _Rows:
+    """Map an array to C-contiguous rows along `axis` (a 2-D view or copy) and back.
+
+    ``axis=None`` flattens the input into one row, as ``np.sort`` does; the
+    operator's output is then 1-D while derivatives with respect to the input
+    take the input's shape.
+    """
+
+    def __init__(self, shape, axis):
+        self.shape = shape
+        if axis is None:
+            self.axis = None
+            self.moved = (int(np.prod(shape, dtype=np.int64)),)
+        else:
+            if isinstance(axis, (bool, np.bool_)) or not isinstance(
+                axis, (numbers.Integral, np.integer)
+            ):
+                raise TypeError(f"axis must be an integer or None, got {axis!r}.")
+            ndim = len(shape)
+            if not -ndim <= axis < ndim:
+                raise np.exceptions.AxisError(int(axis), ndim)
+            self.axis = int(axis) % ndim
+            self.moved = shape[: self.axis] + shape[self.axis + 1 :] + (shape[self.axis],)
+        self.batch_shape = self.moved[:-1]
+        self.n = self.moved[-1]
+        self.n_rows = int(np.prod(self.batch_shape, dtype=np.int64))
+
+    def to_rows(self, a, out_space=False, name="x"):
+        """a (the input's shape; the output's shape if out_space) as 2-D rows."""
+        expected = self.out_shape if out_space else self.shape
+        if a.shape != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {a.shape}.")
+        if self.axis is not None:
+            a = np.moveaxis(a, self.axis, -1)
+        return np.ascontiguousarray(a).reshape(self.n_rows, self.n)
+
+    def from_rows(self, a, out_space=True):
+        """Inverse of to_rows."""
+        if self.axis is None:
+            return a.reshape(self.out_shape if out_space else self.shape)
+        return np.moveaxis(a.reshape(self.moved), -1, self.axis)
+
+    @property
+    def out_shape(self):
+        return self.moved if self.axis is None else self.shape
+
+
+def _strengths(strength, rows):
+    """Per-row strengths as a float64 array of length n_rows, validated."""
+    if isinstance(strength, numbers.Real) and not isinstance(strength, (bool, np.bool_)):
+        value = float(strength)
+        if not 0.0 <= value < np.inf:
+            raise ValueError(
+                "regularization_strength must be finite and non-negative, "
+                f"got {strength!r}."
+            )
+        return np.full(rows.n_rows, value)
+    eps = np.asarray(strength)
+    if eps.dtype.kind not in "iuf":
+        raise TypeError(
+            "regularization_strength must be a real scalar or array, "
+            f"got dtype {eps.dtype}."
+        )
+    try:
+        eps = np.broadcast_to(eps.astype(np.float64, copy=False), rows.batch_shape)
+    except ValueError:
+        raise ValueError(
+            "regularization_strength must be a scalar or an array of shape "
+            f"{rows.batch_shape} (x's shape without the operated axis), "
+            f"got shape {eps.shape}."
+        ) from None
+    eps = np.ascontiguousarray(eps).reshape(rows.n_rows)
+    if not (np.isfinite(eps).all() and (eps >= 0).all()):
+        raise ValueError(
+            "regularization_strength must be finite and non-negative everywhere."
+        )
+    return eps
+
+
+def _finite_rows(X, nan_policy):
+    """None if X is finite; else the boolean mask of rows to set to NaN."""
+    if X.size == 0 or (np.isfinite(X.min()) and np.isfinite(X.max())):
+        return None
+    if nan_policy == "raise":
+        raise ValueError(
+            "x contains NaN or infinity; pass nan_policy='propagate' to get NaN "
+            "in the affected rows instead."
+        )
+    return ~np.isfinite(X).all(axis=1)
+
+
+class _Structure:
+    """What a forward pass found: enough for O(n) jvp/vjp without sorting again."""
+
+    def __init__(self, op, kl, sign, eps, X, out, perm, start, nblocks, rows, bad):
+        self.op, self.kl, self.sign, self.eps = op, kl, sign, eps
+        self.X, self.out, self.perm, self.start, self.nblocks = X, out, perm, start, nblocks
+        self.rows, self.bad = rows, bad
+
+    def _apply(self, t, transpose):
+        rows = self.rows
+        # a tangent lives in the input's space, a cotangent in the output's
+        t_space_out = transpose
+        name = "cotangent" if transpose else "tangent"
+        t = np.asarray(t)
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"the {name} must hold real numbers, got dtype {t.dtype}.")
+        T = rows.to_rows(t.astype(self.X.dtype, copy=False), t_space_out, name)
+        res = np.empty_like(T)
+        if T.size:
+            if self.op == "rank":
+                _pav.rank_derivative(self.perm, self.start, self.nblocks, self.out,
+                                     self.eps, self.sign, self.kl, T, res)
+            else:
+                _pav.sort_derivative(self.X, self.perm, self.start, self.nblocks,
+                                     self.sign, self.kl, transpose, T, res)
+            if self.bad is not None:
+                res[self.bad] = np.nan
+        return rows.from_rows(res, out_space=not transpose)
+
+    def jvp(self, tangent):
+        return self._apply(tangent, transpose=False)
+
+    def vjp(self, cotangent):
+        return self._apply(cotangent, transpose=True)
+
+
+def _forward(op, x, regularization_strength, regularization, direction, axis, nan_policy):
+    _check_choice("regularization", regularization, _REGULARIZATIONS)
+    _check_choice("direction", direction, _DIRECTIONS)
+    _check_choice("nan_policy", nan_policy, _NAN_POLICIES)
+    x = _as_float_array(x)
+    rows = _Rows(x.shape, axis)
+    eps = _strengths(regularization_strength, rows)
+    X = rows.to_rows(x)
+    bad = _finite_rows(X, nan_policy)
+    if bad is not None:
+        X = X.copy()
+        X[bad] = 0.0
+    n_rows, n = X.shape
+    kl = regularization == "kl"
+    out = np.empty_like(X)
+    perm = np.empty((n_rows, n), dtype=np.int64)
+    start = np.empty((n_rows, n), dtype=np.int64)
+    nblocks = np.zeros(n_rows, dtype=np.int64)
+    if op == "rank":
+        # ascending ranks: P(x / eps, rho); descending: P(-x / eps, rho)
+        sign = 1.0 if direction == "ascending" else -1.0
+        if X.size:
+            rho = np.arange(n, 0, -1, dtype=np.float64)
+            _pav.rank_forward(X, eps, rho, sign, kl, out, perm, start, nblocks)
+    else:
+        # descending sort: P(rho / eps, sorted x); ascending: -sort_desc(-x)
+        sign = -1.0 if direction == "ascending" else 1.0
+        if X.size:
+            _pav.sort_forward(X, eps, sign, kl, out, perm, start, nblocks)
+    if bad is not None:
+        out[bad] = np.nan
+    structure = _Structure(op, kl, sign, eps, X, out, perm, start, nblocks, rows, bad)
+    return rows.from_rows(out), structure
+
+
+_COMMON_PARAMETERS = """\
+    regularization_strength : float or array-like of float, default=1.0
+        Strength ``eps >= 0`` of the regulariser: 0 gives the hard operator,
+        larger values give smoother outputs. A scalar, or an array of ``x``'s
+        shape with ``axis`` removed (one strength per row; broadcasting applies).
+    regularization : {"l2", "kl"}, default="l2"
+        Quadratic ("l2") or entropic ("kl") regularisation of the linear program
+        over the permutahedron.
+    direction : {"ascending", "descending"}, default="ascending"
+        Order convention, see below.
+    axis : int or None, default=-1
+        Axis along which to operate; rows along it are independent. ``None``
+        flattens the input first, as :func:`numpy.sort` does.
+    nan_policy : {"raise", "propagate"}, default="raise"
+        What to do with NaN or infinite entries: raise a ``ValueError``, or
+        return NaN for the affected rows (other rows are computed exactly).
+"""
+
+
+def soft_rank(
+    x,
+    *,
+    regularization_strength=1.0,
+    regularization="l2",
+    direction="ascending",
+    axis=-1,
+    nan_policy="raise",
+):
+    return _forward("rank", x, regularization_strength, regularization,
+                    direction, axis, nan_policy)[0]
+
+
+soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
+
+    The soft rank is the projection of ``x / eps`` onto the permutahedron of
+    ``(n, n-1, ..., 1)`` under the chosen regulariser (Blondel et al., 2020),
+    computed exactly by one sort and pool-adjacent-violators: O(n log n) time
+    and O(n) memory per row.
+
+    Parameters
+    ----------
+    x : array-like of real numbers
+        Input values. float32 stays float32 and float64 stays float64; other
+        real dtypes (integers, booleans, float16) are computed in float64.
+{_COMMON_PARAMETERS}
+    Returns
+    -------
+    ranks : ndarray
+        Soft ranks, aligned with ``x`` (same shape, or 1-D when ``axis=None``),
+        in ``[1, n]`` and summing to ``n (n + 1) / 2`` along the axis. With
+        ``direction="ascending"`` the smallest entry gets the rank closest to 1
+        and the largest the rank closest to ``n``; "descending" reverses this.
+
+    See Also
+    --------
+    soft_sort : The soft counterpart of :func:`numpy.sort`.
+    skrank.vjp, skrank.jvp : Exact derivatives.
+    scipy.stats.rankdata : The hard ranks, equal to ``soft_rank`` at strength 0.
+
+    Notes
+    -----
+    With "l2", consecutive sorted entries whose gap is below ``eps`` pool
+    together and their ranks become affine in ``x`` with slope ``1 / eps``:
+    ``eps`` is in the units of ``x`` and should be compared with the typical gap
+    between neighbouring values, not with their spread. With "kl", the pooling
+    threshold depends on the position, so low ranks are smoothed more than high
+    ones. Tied entries always receive equal ranks; at strength 0 the ranks are
+    tie-averaged, as ``scipy.stats.rankdata(method="average")``. As the strength
+    grows every rank tends to ``(n + 1) / 2``.
+
+    References
+    ----------
+    M. Blondel, O. Teboul, Q. Berthet, J. Djolonga, "Fast Differentiable Sorting
+    and Ranking", ICML 2020.
+
+    Examples
+    --------
+    >>> import skrank
+    >>> skrank.soft_rank([5., 1., 2.], regularization_strength=2.0)
+    array([3.  , 1.25, 1.75])
+    >>> skrank.soft_rank([5., 1., 2.], regularization_strength=0.0)
+    array([3., 1., 2.])
+    >>> skrank.soft_rank([[5., 1., 2.], [0., 0., 1.]], regularization_strength=[2.0, 0.0])
+    array([[3.  , 1.25, 1.75],
+           [1.5 , 1.5 , 3.  ]])
+    """
+
+
+def soft_sort(
+    x,
+    *,
+    regularization_strength=1.0,
+    regularization="l2",
+    direction="ascending",
+    axis=-1,
+    nan_policy="raise",
+):
+    return _forward("sort", x, regularization_strength, regularization,
+                    direction, axis, nan_policy)[0]
+
+
+soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
+
+    The soft sort projects ``(n, n-1, ..., 1) / eps`` onto the permutahedron of
+    ``x`` under the chosen regulariser (Blondel et al., 2020), computed exactly by
+    one sort and pool-adjacent-violators: O(n log n) time and O(n) memory per row.
+
+    Parameters
+    ----------
+    x : array-like of real numbers
+        Input values. float32 stays float32 and float64 stays float64; other
+        real dtypes (integers, booleans, float16) are computed in float64.
+{_COMMON_PARAMETERS}
+    Returns
+    -------
+    values : ndarray
+        Softly sorted values in sorted order (ascending or descending) along the
+        axis; same shape as ``x``, or 1-D when ``axis=None``. With "l2" they sum
+        to ``sum(x)``; with "kl", ``sum(exp(-values))`` equals ``sum(exp(-x))``
+        ("ascending") or ``sum(exp(values))`` equals ``sum(exp(x))``
+        ("descending").
+
+    See Also
+    --------
+    soft_rank : Soft ranks.
+    skrank.vjp, skrank.jvp : Exact derivatives.
+
+    Notes
+    -----
+    Here the strength is in *inverse* units of ``x``: with "l2", neighbouring
+    sorted values whose gap is larger than ``1 / eps`` are averaged together, and
+    ``soft_sort(a * x, eps) == a * soft_sort(x, a * eps)`` for ``a > 0``. At
+    strength 0 the result is ``np.sort(x)``; as the strength grows every value
+    tends to the mean ("l2") or to a log-mean-exp ("kl"). Tied inputs are a kink
+    of the soft sort (not of the soft rank): derivatives there are one-sided.
+
+    Examples
+    --------
+    >>> import skrank
+    >>> skrank.soft_sort([3., 1., 2.], regularization_strength=0.0)
+    array([1., 2., 3.])
+    >>> skrank.soft_sort([3., 1., 2.], regularization_strength=1.0)
+    array([1.5, 1.5, 3. ])
+    >>> skrank.soft_sort([3., 1., 2.], regularization_strength=1.0, direction="descending")
+    array([3. , 1.5, 1.5])
+    """
+
+
+def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
+    """Least-squares isotonic regression along an axis, batched.
+
+    Solves ``min sum_i w_i (y_i - v_i)^2`` subject to ``v_1 <= v_2 <= ...``
+    (or ``>=`` when ``increasing=False``) for every row along ``axis``, with the
+    pool-adjacent-violators algorithm in O(n) per row. Each row's result equals
+    ``scipy.optimize.isotonic_regression(row, weights=w_row,
+    increasing=increasing).x``.
+
+    Parameters
+    ----------
+    y : array-like of real numbers
+        Values to fit. float32 stays float32; other real dtypes give float64.
+    weights : array-like of float, optional
+        Positive, finite weights: of ``y``'s shape, or 1-D of the length of the
+        axis (shared by every row). Default: all ones.
+    increasing : bool, default=True
+        Fit a nondecreasing (True) or nonincreasing (False) sequence.
+    axis : int or None, default=-1
+        Axis along which to fit; ``None`` flattens ``y`` (the result is 1-D).
+
+    Returns
+    -------
+    v : ndarray
+        The isotonic fit, of ``y``'s shape (1-D when ``axis=None``).
+
+    See Also
+    --------
+    scipy.optimize.isotonic_regression : The same fit, one 1-D array at a time.
+    sklearn.isotonic.IsotonicRegression : An estimator fitting y against x.
+
+    Examples
+    --------
+    >>> import skrank
+    >>> skrank.isotonic_regression([1., 3., 2., 4.])
+    array([1. , 2.5, 2.5, 4. ])
+    >>> skrank.isotonic_regression([[1., 3., 2.], [3., 2., 1.]], increasing=False)
+    array([[2.33333333, 2.33333333, 2.33333333],
+           [3.        , 2.        , 1.        ]])
+    """
+    if not isinstance(increasing, (bool, np.bool_)):
+        raise TypeError(f"increasing must be a bool, got {increasing!r}.")
+    y = _as_float_array(y, "y")
+    rows = _Rows(y.shape, axis)
+    Y = rows.to_rows(y, name="y")
+    if _finite_rows(Y, "propagate") is not None:
+        raise ValueError("y contains NaN or infinity.")
+    if weights is None:
+        W = np.ones(Y.shape)
+    else:
+        w = _as_float_array(weights, "weights").astype(np.float64, copy=False)
+        if w.ndim == 1 and w.shape != y.shape and w.shape == (rows.n,):
+            W = np.ascontiguousarray(np.broadcast_to(w, Y.shape))
+        else:
+            W = rows.to_rows(w, name="weights").astype(np.float64, copy=False)
+        if not (np.isfinite(W).all() and (W > 0).all()):
+            raise ValueError("weights must be finite and positive.")
+    if not increasing:
+        Y = -Y  # a decreasing fit of y is minus the increasing fit of -y
+    out = np.empty_like(Y)
+    if Y.size:
+        _pav.isotonic_increasing(Y, W, out)
+    if not increasing:
+        np.negative(out, out=out)
+    return rows.from_rows(out)

@@ -1,0 +1,644 @@
+# Typed pool-adjacent-violators (PAV) kernels for soft sorting and ranking.
+#
+# The kernels find the integer structure of a soft operator -- the sorting
+# permutation of each row and the PAV block partition -- and write the outputs in
+# the cancellation-free forms of DESIGN section 7. Derivative kernels reuse that
+# structure and never sort again. Rows are independent and run in parallel with
+# OpenMP; each row's result is the same for any thread count.
+#
+# Notation (one row of length n, positions i = 0..n-1 in descending sorted order):
+#   y      the sign-adjusted input (sign * x), sorted descending,
+#   w      a descending weight vector (rho = n, n-1, ..., 1 for ranks).
+# "rank form": P(y / eps, w)    (soft_rank, soft top-k masks)
+# "sort form": P(rho / eps, y)  (soft_sort)
+# PAV solves the decreasing isotonic problem of DESIGN section 3 on the blocks.
+#
+# Block statistics are kept relative to the block's first (largest) element a,
+# so blocks of tied values are represented exactly (D = 0 / E = k), and the merge
+# test is scaled by c = min(eps, 1) so that neither x / eps nor eps * w can
+# overflow: gamma_c = c * gamma with alpha = c / eps, beta = c.
+#
+# No validation happens here: the Python layer checks shapes, dtypes, finiteness
+# and strengths (as sklearn/_isotonic.pyx under sklearn/isotonic.py).
+
+from cython.parallel cimport parallel, prange
+from libc.math cimport exp, expm1, log
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+ctypedef fused floating:
+    float
+    double
+
+ctypedef fused ukey:
+    uint32_t
+    uint64_t
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int skrank_max_threads(void) { return omp_get_max_threads(); }
+    static int skrank_has_openmp(void) { return 1; }
+    #else
+    static int skrank_max_threads(void) { return 1; }
+    static int skrank_has_openmp(void) { return 0; }
+    #endif
+    """
+    int skrank_max_threads() nogil
+    int skrank_has_openmp() nogil
+
+
+def openmp_effective_n_threads():
+    """Threads an OpenMP region would use now (follows OMP_NUM_THREADS and
+    threadpoolctl limits), or 1 when built without OpenMP."""
+    return skrank_max_threads()
+
+
+def built_with_openmp():
+    return bool(skrank_has_openmp())
+
+
+cdef inline int _n_threads(Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil:
+    # Small batches are not worth waking a thread team for.
+    cdef int nt = skrank_max_threads()
+    if n_rows * n < 4096:
+        return 1
+    if nt > n_rows:
+        nt = <int>n_rows
+    return nt if nt > 0 else 1
+
+
+# --------------------------------------------------------------------------
+# Sorting: descending order of y through an LSD radix sort of order-preserving
+# integer keys (the float's bits with the sign handled), stable, O(n) passes.
+# --------------------------------------------------------------------------
+
+cdef inline uint32_t _key32(float y) noexcept nogil:
+    cdef uint32_t u
+    y = y + 0.0  # -0.0 -> +0.0, so the two zeros tie
+    memcpy(&u, &y, 4)
+    # ascending key: flip all bits of negatives, the sign bit of the others;
+    # the complement turns it into a descending key
+    if u >> 31:
+        return u
+    return ~(u | <uint32_t>0x80000000)
+
+
+cdef inline float _unkey32(uint32_t k) noexcept nogil:
+    cdef float y
+    cdef uint32_t u = ~k
+    if u >> 31:
+        u = u ^ <uint32_t>0x80000000
+    else:
+        u = ~u
+    memcpy(&y, &u, 4)
+    return y
+
+
+cdef inline uint64_t _key64(double y) noexcept nogil:
+    cdef uint64_t u
+    y = y + 0.0
+    memcpy(&u, &y, 8)
+    if u >> 63:
+        return u
+    return ~(u | <uint64_t>0x8000000000000000)
+
+
+cdef inline double _unkey64(uint64_t k) noexcept nogil:
+    cdef double y
+    cdef uint64_t u = ~k
+    if u >> 63:
+        u = u ^ <uint64_t>0x8000000000000000
+    else:
+        u = ~u
+    memcpy(&y, &u, 8)
+    return y
+
+
+cdef ukey* _sort_keys(ukey* k0, ukey* k1, int64_t* perm, int64_t* i1,
+                      Py_ssize_t n, int64_t* hist) noexcept nogil:
+    """Sort keys k0[:n] ascending; perm receives the source index of each sorted
+    key. Returns the buffer (k0 or k1) that holds the sorted keys."""
+    cdef Py_ssize_t i, j, pos
+    cdef int b, shift, nbytes = sizeof(ukey)
+    cdef ukey key
+    cdef int64_t* h
+    cdef int64_t total, c, first_pass = 1
+    cdef ukey* ks = k0
+    cdef ukey* kd = k1
+    cdef int64_t* is_ = perm
+    cdef int64_t* id_ = i1
+    cdef ukey* kt
+    cdef int64_t* it
+
+    if n <= 32:  # insertion sort of (key, index) pairs
+        for i in range(n):
+            key = k0[i]
+            j = i
+            while j > 0 and k0[j - 1] > key:
+                k0[j] = k0[j - 1]
+                perm[j] = perm[j - 1]
+                j -= 1
+            k0[j] = key
+            perm[j] = i
+        return k0
+
+    memset(hist, 0, nbytes * 256 * sizeof(int64_t))
+    for i in range(n):
+        key = k0[i]
+        for b in range(nbytes):
+            hist[b * 256 + <int>((key >> (8 * b)) & 255)] += 1
+    for b in range(nbytes):
+        h = hist + b * 256
+        shift = 8 * b
+        if h[<int>((k0[0] >> shift) & 255)] == n:
+            continue  # every key has the same digit here: nothing to do
+        total = 0
+        for j in range(256):
+            c = h[j]
+            h[j] = total
+            total += c
+        if first_pass:
+            for i in range(n):
+                key = ks[i]
+                pos = h[<int>((key >> shift) & 255)]
+                h[<int>((key >> shift) & 255)] = pos + 1
+                kd[pos] = key
+                id_[pos] = i
+            first_pass = 0
+        else:
+            for i in range(n):
+                key = ks[i]
+                pos = h[<int>((key >> shift) & 255)]
+                h[<int>((key >> shift) & 255)] = pos + 1
+                kd[pos] = key
+                id_[pos] = is_[i]
+        kt = ks; ks = kd; kd = kt
+        it = is_; is_ = id_; id_ = it
+    if first_pass:  # all keys equal (or already one digit): identity order
+        for i in range(n):
+            perm[i] = i
+    elif is_ != perm:
+        memcpy(perm, is_, n * sizeof(int64_t))
+    return ks
+
+
+cdef struct Scratch:
+    void* k0
+    void* k1
+    int64_t* i1
+    int64_t* hist
+    double* ys     # sorted y, descending
+    double* D      # per block: sum of (y - a)  (l2)  or  sum of exp(...)  (kl)
+    double* R      # per block: sum of w
+    double* gam    # per block: scaled block value gamma_c
+
+
+cdef void _scratch_free(Scratch* s) noexcept nogil:
+    if s != NULL:
+        free(s.k0); free(s.k1); free(s.i1); free(s.hist)
+        free(s.ys); free(s.D); free(s.R); free(s.gam)
+        free(s)
+
+
+cdef Scratch* _scratch_new(Py_ssize_t n) noexcept nogil:
+    """Per-thread work space for rows of length n, or NULL if out of memory."""
+    cdef size_t m = <size_t>(n if n > 0 else 1)
+    cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
+    if s == NULL:
+        return NULL
+    s.k0 = malloc(m * 8)
+    s.k1 = malloc(m * 8)
+    s.i1 = <int64_t*>malloc(m * sizeof(int64_t))
+    s.hist = <int64_t*>malloc(8 * 256 * sizeof(int64_t))
+    s.ys = <double*>malloc(m * sizeof(double))
+    s.D = <double*>malloc(m * sizeof(double))
+    s.R = <double*>malloc(m * sizeof(double))
+    s.gam = <double*>malloc(m * sizeof(double))
+    if (s.k0 == NULL or s.k1 == NULL or s.i1 == NULL or s.hist == NULL
+            or s.ys == NULL or s.D == NULL or s.R == NULL or s.gam == NULL):
+        _scratch_free(s)
+        return NULL
+    return s
+
+
+cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
+                    Scratch* s, int64_t* perm) noexcept nogil:
+    """ys <- (sign * x) sorted descending, perm <- its source indices."""
+    cdef Py_ssize_t i
+    cdef uint32_t* k32
+    cdef uint64_t* k64
+    if floating is float:
+        k32 = <uint32_t*>s.k0
+        for i in range(n):
+            k32[i] = _key32(<float>(sign * x[i]))
+        k32 = _sort_keys(k32, <uint32_t*>s.k1, perm, s.i1, n, s.hist)
+        for i in range(n):
+            s.ys[i] = _unkey32(k32[i])
+    else:
+        k64 = <uint64_t*>s.k0
+        for i in range(n):
+            k64[i] = _key64(sign * x[i])
+        k64 = _sort_keys(k64, <uint64_t*>s.k1, perm, s.i1, n, s.hist)
+        for i in range(n):
+            s.ys[i] = _unkey64(k64[i])
+
+
+# --------------------------------------------------------------------------
+# PAV, rank form: P(y / eps, w). Units are groups of tied y (they always pool).
+# --------------------------------------------------------------------------
+
+cdef inline double _rank_gamma(double a, double D, double R, double k,
+                               double alpha, double beta, bint kl) noexcept nogil:
+    if kl:  # c * (logsumexp(y_B / eps) - log(sum w_B)), with E = D
+        return alpha * a + beta * (log(D) - log(R))
+    return alpha * (a + D / k) - beta * (R / k)
+
+
+cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
+                          Scratch* s, int64_t* start) noexcept nogil:
+    """Blocks of the rank-form problem; returns their number, fills start[]."""
+    cdef double* ys = s.ys
+    cdef double alpha, beta, a, D, R, g, kd
+    cdef Py_ssize_t i = 0, j, st, nb = 0, k
+    if eps < 1.0:
+        alpha = 1.0; beta = eps
+    else:
+        alpha = 1.0 / eps; beta = 1.0
+    while i < n:
+        a = ys[i]
+        R = 0.0
+        j = i
+        while j < n and ys[j] == a:
+            R += w[j]
+            j += 1
+        st = i
+        k = j - i
+        D = <double>k if kl else 0.0
+        if eps > 0.0:
+            g = _rank_gamma(a, D, R, <double>k, alpha, beta, kl)
+            while nb > 0 and s.gam[nb - 1] <= g:
+                nb -= 1
+                # merge the stack top (left) with the current unit (right)
+                if kl:
+                    D = s.D[nb] + D * exp((a - ys[start[nb]]) / eps)
+                else:
+                    D = s.D[nb] + D + k * (a - ys[start[nb]])
+                k += st - start[nb]
+                st = start[nb]
+                a = ys[st]
+                R += s.R[nb]
+                g = _rank_gamma(a, D, R, <double>k, alpha, beta, kl)
+            s.gam[nb] = g
+        start[nb] = st
+        s.D[nb] = D
+        s.R[nb] = R
+        nb += 1
+        i = j
+    return nb
+
+
+cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
+                    const double* w, bint kl, Scratch* s, floating* out,
+                    int64_t* perm, int64_t* start, int64_t* nblocks) noexcept nogil:
+    cdef Py_ssize_t b, i, st, en, nb
+    cdef double a, mD, mR, v, scale, lo, hi
+    if n == 0:
+        nblocks[0] = 0
+        return
+    _sort_row(x, n, sign, s, perm)
+    nb = _pav_rank(n, w, eps, kl, s, start)
+    nblocks[0] = nb
+    lo = w[n - 1]
+    hi = w[0]
+    for b in range(nb):
+        st = start[b]
+        en = start[b + 1] if b + 1 < nb else n
+        a = s.ys[st]
+        mR = s.R[b] / (en - st)
+        if eps == 0.0:  # hard rank: tied entries share their mean weight
+            for i in range(st, en):
+                out[perm[i]] = <floating>mR
+        elif kl:  # softmax(y_B / eps)_i * sum(w_B)
+            scale = s.R[b] / s.D[b]
+            for i in range(st, en):
+                v = exp((s.ys[i] - a) / eps) * scale
+                out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
+        else:  # (y_i - mean_B y) / eps + mean_B w
+            mD = s.D[b] / (en - st)
+            for i in range(st, en):
+                v = ((s.ys[i] - a) - mD) / eps + mR
+                out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
+
+
+# --------------------------------------------------------------------------
+# PAV, sort form: P(rho / eps, y). Units are single entries.
+# --------------------------------------------------------------------------
+
+cdef inline double _log_geo(double k, double eps) noexcept nogil:
+    # log sum_{j<k} exp(-j / eps) = log(1 - e^{-k/eps}) - log(1 - e^{-1/eps})
+    return log(-expm1(-k / eps)) - log(-expm1(-1.0 / eps))
+
+
+cdef inline double _sort_gamma(Py_ssize_t st, Py_ssize_t en, Py_ssize_t n, double a,
+                               double D, double eps, double alpha, double beta,
+                               bint kl) noexcept nogil:
+    cdef double k = <double>(en - st)
+    if kl:  # c * (logsumexp(rho_B / eps) - logsumexp(y_B)), with E = D
+        return alpha * (n - st) + beta * (_log_geo(k, eps) - a - log(D))
+    return alpha * (n - 0.5 * (st + en - 1)) - beta * (a + D / k)
+
+
+cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
+                          int64_t* start) noexcept nogil:
+    cdef double* ys = s.ys
+    cdef double alpha, beta, a, D, g
+    cdef Py_ssize_t i, st, nb = 0
+    if eps == 0.0:  # hard sort: every entry is its own block
+        for i in range(n):
+            start[i] = i
+            s.D[i] = 1.0 if kl else 0.0
+        return n
+    if eps < 1.0:
+        alpha = 1.0; beta = eps
+    else:
+        alpha = 1.0 / eps; beta = 1.0
+    for i in range(n):
+        st = i
+        a = ys[i]
+        D = 1.0 if kl else 0.0
+        g = _sort_gamma(st, i + 1, n, a, D, eps, alpha, beta, kl)
+        while nb > 0 and s.gam[nb - 1] <= g:
+            nb -= 1
+            if kl:
+                D = s.D[nb] + D * exp(a - ys[start[nb]])
+            else:
+                D = s.D[nb] + D + (i + 1 - st) * (a - ys[start[nb]])
+            st = start[nb]
+            a = ys[st]
+            g = _sort_gamma(st, i + 1, n, a, D, eps, alpha, beta, kl)
+        start[nb] = st
+        s.D[nb] = D
+        s.gam[nb] = g
+        nb += 1
+    return nb
+
+
+cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
+                       bint kl, Scratch* s, floating* out, int64_t* perm,
+                       int64_t* start, int64_t* nblocks) noexcept nogil:
+    cdef Py_ssize_t b, i, st, en, nb
+    cdef double a, k, mrho, base, v, lo, hi
+    if n == 0:
+        nblocks[0] = 0
+        return
+    _sort_row(x, n, sign, s, perm)
+    nb = _pav_sort(n, eps, kl, s, start)
+    nblocks[0] = nb
+    lo = s.ys[n - 1]
+    hi = s.ys[0]
+    for b in range(nb):
+        st = start[b]
+        en = start[b + 1] if b + 1 < nb else n
+        a = s.ys[st]
+        k = <double>(en - st)
+        if en - st == 1:  # exact for singletons (and for the hard sort)
+            out[st] = <floating>(sign * a)
+            continue
+        if kl:  # log_softmax(rho_B / eps)_i + logsumexp(y_B)
+            base = a + log(s.D[b]) - _log_geo(k, eps)
+            for i in range(st, en):
+                v = base - (i - st) / eps
+                out[i] = <floating>(sign * (lo if v < lo else (hi if v > hi else v)))
+        else:  # (rho_i - mean_B rho) / eps + mean_B y
+            mrho = 0.5 * (st + en - 1)
+            base = a + s.D[b] / k
+            for i in range(st, en):
+                v = (mrho - i) / eps + base
+                out[i] = <floating>(sign * (lo if v < lo else (hi if v > hi else v)))
+
+
+# --------------------------------------------------------------------------
+# Python entry points. All arguments are validated by the caller; rows have
+# n >= 1 entries (the caller returns early on empty input).
+# --------------------------------------------------------------------------
+
+def rank_forward(const floating[:, ::1] X, const double[::1] eps,
+                 const double[::1] w, double sign, bint kl,
+                 floating[:, ::1] out, int64_t[:, ::1] perm,
+                 int64_t[:, ::1] start, int64_t[::1] nblocks):
+    """Rank form P(sign * X / eps, w) row by row (w descending, length n).
+
+    Writes out (aligned with X), perm (descending order of sign * X), the block
+    starts (first nblocks[r] entries of start[r]) and nblocks.
+    """
+    cdef Py_ssize_t n_rows = X.shape[0], n = X.shape[1], r
+    cdef int nt = _n_threads(n_rows, n), failed = 0
+    cdef int* fail = &failed  # written through a pointer: shared, not thread-private
+    cdef Scratch* s  # assigned inside the parallel block: private to each thread
+    with nogil, parallel(num_threads=nt):
+        s = _scratch_new(n)
+        if s == NULL:
+            fail[0] = 1
+        else:
+            for r in prange(n_rows, schedule="dynamic"):
+                _rank_row(&X[r, 0], n, sign, eps[r], &w[0], kl, s, &out[r, 0],
+                          &perm[r, 0], &start[r, 0], &nblocks[r])
+        _scratch_free(s)
+    if failed:
+        raise MemoryError()
+
+
+def sort_forward(const floating[:, ::1] X, const double[::1] eps, double sign,
+                 bint kl, floating[:, ::1] out, int64_t[:, ::1] perm,
+                 int64_t[:, ::1] start, int64_t[::1] nblocks):
+    """Sort form sign * P(rho / eps, sort_desc(sign * X)) row by row, in sorted order."""
+    cdef Py_ssize_t n_rows = X.shape[0], n = X.shape[1], r
+    cdef int nt = _n_threads(n_rows, n), failed = 0
+    cdef int* fail = &failed  # written through a pointer: shared, not thread-private
+    cdef Scratch* s  # assigned inside the parallel block: private to each thread
+    with nogil, parallel(num_threads=nt):
+        s = _scratch_new(n)
+        if s == NULL:
+            fail[0] = 1
+        else:
+            for r in prange(n_rows, schedule="dynamic"):
+                _sort_row_op(&X[r, 0], n, sign, eps[r], kl, s, &out[r, 0],
+                             &perm[r, 0], &start[r, 0], &nblocks[r])
+        _scratch_free(s)
+    if failed:
+        raise MemoryError()
+
+
+# --------------------------------------------------------------------------
+# Derivatives over the kept structure: O(n) per row, no sorting. In sorted
+# coordinates the Jacobians are block diagonal (DESIGN section 4):
+#   rank l2:  (sign / eps) (I - 1 1^T / |B|)
+#   rank kl:  (sign / eps) diag(r) (I - 1 softmax_B^T),  softmax_B = r_B / sum r_B
+#   sort l2:  1 1^T / |B|
+#   sort kl:  1 softmax(y_B)^T
+# where rank outputs are aligned with x and sort outputs are in sorted order.
+# --------------------------------------------------------------------------
+
+cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t nb,
+                          Py_ssize_t n, const floating* r, double sign, double eps,
+                          bint kl, const floating* t, floating* res) noexcept nogil:
+    # Both rank Jacobians are symmetric (f = sign / eps, per block in sorted order):
+    #   l2: f (I - 1 1^T / |B|),  kl: f (diag(r) - r r^T / sum r)
+    # so one routine serves jvp and vjp: f * c_i * (t_i - sum(c t) / sum(c)), with
+    # c = 1 (l2) or c = r (kl).
+    cdef Py_ssize_t b, i, st, en
+    cdef double f, su, sc, m, ci
+    if eps == 0.0:  # hard ranks are piecewise constant
+        for i in range(n):
+            res[i] = 0.0
+        return
+    f = sign / eps
+    for b in range(nb):
+        st = start[b]
+        en = start[b + 1] if b + 1 < nb else n
+        su = 0.0
+        sc = 0.0
+        for i in range(st, en):
+            ci = r[perm[i]] if kl else 1.0
+            su += ci * t[perm[i]]
+            sc += ci
+        m = su / sc
+        for i in range(st, en):
+            ci = r[perm[i]] if kl else 1.0
+            res[perm[i]] = <floating>(f * ci * (t[perm[i]] - m))
+
+
+cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t* start,
+                          Py_ssize_t nb, Py_ssize_t n, double sign, bint kl,
+                          bint transpose, const floating* t, floating* res) noexcept nogil:
+    cdef Py_ssize_t b, i, st, en
+    cdef double a, E, su, m, e
+    for b in range(nb):
+        st = start[b]
+        en = start[b + 1] if b + 1 < nb else n
+        if en - st == 1:  # the permutation
+            if transpose:
+                res[perm[st]] = t[st]
+            else:
+                res[st] = t[perm[st]]
+            continue
+        if not kl:
+            su = 0.0
+            if transpose:
+                for i in range(st, en):
+                    su += t[i]
+                m = su / (en - st)
+                for i in range(st, en):
+                    res[perm[i]] = <floating>m
+            else:
+                for i in range(st, en):
+                    su += t[perm[i]]
+                m = su / (en - st)
+                for i in range(st, en):
+                    res[i] = <floating>m
+            continue
+        # kl: softmax(y_B), y = sign * x sorted descending (a is the block max)
+        a = sign * x[perm[st]]
+        E = 0.0
+        su = 0.0
+        if transpose:
+            for i in range(st, en):
+                E += exp(sign * x[perm[i]] - a)
+                su += t[i]
+            for i in range(st, en):
+                res[perm[i]] = <floating>(exp(sign * x[perm[i]] - a) / E * su)
+        else:
+            for i in range(st, en):
+                e = exp(sign * x[perm[i]] - a)
+                E += e
+                su += e * t[perm[i]]
+            m = su / E
+            for i in range(st, en):
+                res[i] = <floating>m
+
+
+def rank_derivative(const int64_t[:, ::1] perm, const int64_t[:, ::1] start,
+                    const int64_t[::1] nblocks, const floating[:, ::1] out,
+                    const double[::1] eps, double sign, bint kl,
+                    const floating[:, ::1] T, floating[:, ::1] res):
+    """Jacobian-vector product of the rank form with T (aligned with x), from
+    the structure kept by rank_forward. The Jacobian is symmetric, so this is
+    also the vector-Jacobian product."""
+    cdef Py_ssize_t n_rows = T.shape[0], n = T.shape[1], r
+    cdef int nt = _n_threads(n_rows, n)
+    with nogil:
+        for r in prange(n_rows, schedule="static", num_threads=nt):
+            _rank_deriv_row(&perm[r, 0], &start[r, 0], nblocks[r], n, &out[r, 0],
+                            sign, eps[r], kl, &T[r, 0], &res[r, 0])
+
+
+def sort_derivative(const floating[:, ::1] X, const int64_t[:, ::1] perm,
+                    const int64_t[:, ::1] start, const int64_t[::1] nblocks,
+                    double sign, bint kl, bint transpose,
+                    const floating[:, ::1] T, floating[:, ::1] res):
+    """Jacobian-vector product (transpose=False: tangent aligned with x, result
+    in sorted order) or its transpose (cotangent in sorted order, result aligned
+    with x) of the sort form, from the structure kept by sort_forward."""
+    cdef Py_ssize_t n_rows = T.shape[0], n = T.shape[1], r
+    cdef int nt = _n_threads(n_rows, n)
+    with nogil:
+        for r in prange(n_rows, schedule="static", num_threads=nt):
+            _sort_deriv_row(&X[r, 0], &perm[r, 0], &start[r, 0], nblocks[r], n,
+                            sign, kl, transpose, &T[r, 0], &res[r, 0])
+
+
+# --------------------------------------------------------------------------
+# Weighted l2 isotonic regression (increasing), for isotonic_regression.
+# --------------------------------------------------------------------------
+
+cdef void _isotonic_row(const floating* y, const double* wt, Py_ssize_t n,
+                        double* M, double* W, int64_t* start,
+                        floating* out) noexcept nogil:
+    # M: block weighted means, W: block weights, start: block starts
+    cdef Py_ssize_t i, b, nb = 0, st, en
+    cdef double m, ww
+    for i in range(n):
+        m = y[i]
+        ww = wt[i]
+        st = i
+        # pool while the previous block's mean is >= the current one (ties merge)
+        while nb > 0 and M[nb - 1] >= m:
+            nb -= 1
+            m = M[nb] + (m - M[nb]) * (ww / (ww + W[nb]))
+            ww += W[nb]
+            st = start[nb]
+        start[nb] = st
+        M[nb] = m
+        W[nb] = ww
+        nb += 1
+    for b in range(nb):
+        st = start[b]
+        en = start[b + 1] if b + 1 < nb else n
+        for i in range(st, en):
+            out[i] = <floating>M[b]
+
+
+def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
+                        floating[:, ::1] out):
+    """Weighted least-squares nondecreasing fit of each row of Y."""
+    cdef Py_ssize_t n_rows = Y.shape[0], n = Y.shape[1], r
+    cdef int nt = _n_threads(n_rows, n), failed = 0
+    cdef int* fail = &failed
+    cdef double* M
+    cdef double* W
+    cdef int64_t* start
+    with nogil, parallel(num_threads=nt):
+        M = <double*>malloc(n * sizeof(double))
+        W = <double*>malloc(n * sizeof(double))
+        start = <int64_t*>malloc(n * sizeof(int64_t))
+        if M == NULL or W == NULL or start == NULL:
+            fail[0] = 1
+        else:
+            for r in prange(n_rows, schedule="dynamic"):
+                _isotonic_row(&Y[r, 0], &Wt[r, 0], n, M, W, start, &out[r, 0])
+        free(M); free(W); free(start)
+    if failed:
+        raise MemoryError()

@@ -1,0 +1,279 @@
+"""Slow, plain float64 NumPy/SciPy reference for skrank's soft operators.
+
+Written from the definitions (Blondel et al. 2020, "Fast Differentiable Sorting and Ranking"):
+a simple pool-adjacent-violators (PAV) for the decreasing isotonic problem, the
+cancellation-free per-block output formulas, and dense Jacobians built from the PAV blocks.
+This is the tests' oracle; it never imports skrank.
+
+Conventions: "ascending" ranks give the smallest entry rank ~1; soft_sort returns its output in
+sorted order (ascending for "ascending", descending for "descending").
+"""
+import numpy as np
+from scipy.special import logsumexp, softmax
+from scipy.stats import rankdata
+
+REGULARIZATIONS = ("l2", "kl")
+DIRECTIONS = ("ascending", "descending")
+
+
+# --------------------------------------------------------------------------- isotonic core
+def pav_blocks(s, w, reg):
+    """Blocks of argmin_{v_1 >= ... >= v_n} of the l2 / kl isotonic objective.
+
+    l2: 1/2 ||v - (s - w)||^2, block value mean(s_B - w_B).
+    kl: <exp(s - v), 1> + <exp(w), v>, block value logsumexp(s_B) - logsumexp(w_B).
+    Returns the list of block sizes (left to right).
+    """
+    s = np.asarray(s, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    blocks = []  # [start, end, value, stat1, stat2]
+    for i in range(s.size):
+        if reg == "l2":
+            cur = [i, i + 1, s[i] - w[i], s[i] - w[i], 1.0]
+        else:
+            cur = [i, i + 1, s[i] - w[i], s[i], w[i]]
+        while blocks and blocks[-1][2] <= cur[2]:
+            prev = blocks.pop()
+            if reg == "l2":
+                tot, cnt = prev[3] + cur[3], prev[4] + cur[4]
+                cur = [prev[0], cur[1], tot / cnt, tot, cnt]
+            else:
+                ls = np.logaddexp(prev[3], cur[3])
+                lw = np.logaddexp(prev[4], cur[4])
+                cur = [prev[0], cur[1], ls - lw, ls, lw]
+        blocks.append(cur)
+    return [b[1] - b[0] for b in blocks]
+
+
+def _segments(sizes):
+    start = 0
+    for b in sizes:
+        yield slice(start, start + b)
+        start += b
+
+
+def blockwise_values(z, w, sizes, reg):
+    """Per-block outputs of the projection P(z, w) in sorted coordinates, cancellation-free:
+    l2: (z_i - mean_B z) + mean_B w;  kl: log_softmax(z_B)_i + logsumexp(w_B)."""
+    out = np.empty(len(z))
+    for sl in _segments(sizes):
+        zb, wb = z[sl], w[sl]
+        if reg == "l2":
+            out[sl] = (zb - zb.mean()) + wb.mean()
+        else:
+            out[sl] = (zb - logsumexp(zb)) + logsumexp(wb)
+    return out
+
+
+def _block_matrix(sizes, weights_source, reg):
+    """Dense block-diagonal matrix: l2 blocks (1/|B|) 1 1^T; kl blocks 1 softmax(t_B)^T."""
+    n = int(sum(sizes))
+    m = np.zeros((n, n))
+    for sl in _segments(sizes):
+        b = sl.stop - sl.start
+        if reg == "l2":
+            m[sl, sl] = 1.0 / b
+        else:
+            m[sl, sl] = np.broadcast_to(softmax(weights_source[sl]), (b, b))
+    return m
+
+
+def isotonic_l2(y, weights=None, increasing=True):
+    """Weighted least-squares isotonic regression by a simple PAV (for oracle self-checks)."""
+    y = np.asarray(y, dtype=np.float64)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
+    sgn = 1.0 if increasing else -1.0
+    blocks = []  # [start, end, weighted_sum, weight]
+    for i in range(y.size):
+        cur = [i, i + 1, sgn * y[i] * w[i], w[i]]
+        while blocks and blocks[-1][2] / blocks[-1][3] >= cur[2] / cur[3]:
+            prev = blocks.pop()
+            cur = [prev[0], cur[1], prev[2] + cur[2], prev[3] + cur[3]]
+        blocks.append(cur)
+    out = np.empty_like(y)
+    for b in blocks:
+        out[b[0]:b[1]] = sgn * b[2] / b[3]
+    return out
+
+
+# --------------------------------------------------------------------------- 1-D operators
+def _check(reg, direction):
+    if reg not in REGULARIZATIONS:
+        raise ValueError(reg)
+    if direction not in DIRECTIONS:
+        raise ValueError(direction)
+
+
+def _rank_structure(x, eps, reg, direction):
+    sgn = 1.0 if direction == "ascending" else -1.0
+    n = x.size
+    z = sgn * x / eps
+    order = np.argsort(-z, kind="stable")
+    s = z[order]
+    rho = np.arange(n, 0, -1, dtype=np.float64)
+    w = rho if reg == "l2" else np.log(rho)
+    sizes = pav_blocks(s, w, reg)
+    return sgn, z, order, s, rho, w, sizes
+
+
+def soft_rank(x, eps=1.0, reg="l2", direction="ascending"):
+    """Soft ranks of a 1-D array (float64)."""
+    _check(reg, direction)
+    x = np.asarray(x, dtype=np.float64).ravel()
+    n = x.size
+    if n == 0:
+        return x.copy()
+    if eps == 0:
+        sgn = 1.0 if direction == "ascending" else -1.0
+        return rankdata(sgn * x, method="average").astype(np.float64)
+    sgn, z, order, s, rho, w, sizes = _rank_structure(x, eps, reg, direction)
+    sorted_out = np.empty(n)
+    for sl in _segments(sizes):
+        sb = s[sl]
+        if reg == "l2":
+            sorted_out[sl] = (sb - sb.mean()) + rho[sl].mean()
+        else:  # r = softmax(z_B) * sum_B rho: exact for singletons
+            sorted_out[sl] = softmax(sb) * rho[sl].sum()
+    out = np.empty(n)
+    out[order] = sorted_out
+    return np.clip(out, 1.0, float(n))
+
+
+def _sort_structure(x, eps, reg, direction):
+    sgn = -1.0 if direction == "ascending" else 1.0  # descending sort of sgn * x
+    n = x.size
+    order = np.argsort(-(sgn * x), kind="stable")
+    s = sgn * x[order]  # sgn * x sorted descending
+    rho = np.arange(n, 0, -1, dtype=np.float64)
+    z = rho / eps
+    sizes = pav_blocks(z, s, reg)
+    return sgn, order, s, z, sizes
+
+
+def soft_sort(x, eps=1.0, reg="l2", direction="ascending"):
+    """Soft sort of a 1-D array (float64), output in sorted order."""
+    _check(reg, direction)
+    x = np.asarray(x, dtype=np.float64).ravel()
+    n = x.size
+    if n == 0:
+        return x.copy()
+    if eps == 0:
+        out = np.sort(x)
+        return out if direction == "ascending" else out[::-1].copy()
+    sgn, order, s, z, sizes = _sort_structure(x, eps, reg, direction)
+    return sgn * blockwise_values(z, s, sizes, reg)
+
+
+def soft_rank_jacobian(x, eps=1.0, reg="l2", direction="ascending"):
+    """Dense Jacobian d soft_rank / d x (n x n)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    n = x.size
+    if n == 0 or eps == 0:
+        return np.zeros((n, n))
+    sgn, z, order, s, rho, w, sizes = _rank_structure(x, eps, reg, direction)
+    perm = np.eye(n)[order]  # (perm @ u) = u[order]
+    m = _block_matrix(sizes, s, reg)
+    jp = np.eye(n) - perm.T @ m @ perm
+    jac = (sgn / eps) * jp
+    if reg == "kl":
+        jac = soft_rank(x, eps, reg, direction)[:, None] * jac
+    return jac
+
+
+def soft_sort_jacobian(x, eps=1.0, reg="l2", direction="ascending"):
+    """Dense Jacobian d soft_sort / d x (n x n), rows in sorted order."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    n = x.size
+    if n == 0:
+        return np.zeros((n, n))
+    if eps == 0:
+        order = np.argsort(x, kind="stable")
+        if direction == "descending":
+            order = order[::-1]
+        return np.eye(n)[order]
+    sgn, order, s, z, sizes = _sort_structure(x, eps, reg, direction)
+    perm = np.eye(n)[order]
+    m = _block_matrix(sizes, s, reg)  # derivative w.r.t. the sorted (sign-adjusted) input
+    return m @ perm  # sgn * m * sgn * perm
+
+
+def sort_blocks(x, eps, reg="l2", direction="ascending"):
+    """Block sizes of the soft_sort PAV (to check that a test input really pools)."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    return _sort_structure(x, eps, reg, direction)[4]
+
+
+def rank_blocks(x, eps, reg="l2", direction="ascending"):
+    x = np.asarray(x, dtype=np.float64).ravel()
+    return _rank_structure(x, eps, reg, direction)[6]
+
+
+# --------------------------------------------------------------------------- batched helpers
+def _rows(x, axis):
+    """Move `axis` last; axis=None flattens. Returns (2-D rows, batch shape, restore fn)."""
+    x = np.asarray(x, dtype=np.float64)
+    if axis is None:
+        flat = x.reshape(1, -1)
+        return flat, (), lambda out: out.reshape(-1)
+    moved = np.moveaxis(x, axis, -1)
+    batch = moved.shape[:-1]
+    rows = moved.reshape(-1, moved.shape[-1])
+
+    def restore(out):
+        return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+    return rows, batch, restore
+
+
+def _row_strengths(eps, batch, nrows):
+    e = np.asarray(eps, dtype=np.float64)
+    if e.ndim == 0:
+        return np.full(nrows, float(e))
+    assert e.shape == batch, (e.shape, batch)
+    return e.reshape(-1)
+
+
+def batched(fun, x, eps=1.0, reg="l2", direction="ascending", axis=-1):
+    """Apply a 1-D reference operator along `axis` with a scalar or per-row strength."""
+    rows, batch, restore = _rows(x, axis)
+    strengths = _row_strengths(eps, batch, rows.shape[0])
+    out = np.empty_like(rows)
+    for i in range(rows.shape[0]):
+        out[i] = fun(rows[i], strengths[i], reg, direction)
+    return restore(out)
+
+
+def batched_jvp(jac_fun, x, u, eps=1.0, reg="l2", direction="ascending", axis=-1):
+    """J u per row along `axis` (output aligned like the operator's output)."""
+    rows, batch, restore = _rows(x, axis)
+    urows = _rows(u, axis)[0]
+    strengths = _row_strengths(eps, batch, rows.shape[0])
+    out = np.empty_like(rows)
+    for i in range(rows.shape[0]):
+        out[i] = jac_fun(rows[i], strengths[i], reg, direction) @ urows[i]
+    return restore(out)
+
+
+def batched_vjp(jac_fun, x, g, eps=1.0, reg="l2", direction="ascending", axis=-1):
+    """J^T g per row along `axis`, returned with x's shape."""
+    x = np.asarray(x, dtype=np.float64)
+    rows, batch, restore = _rows(x, axis)
+    grows = _rows(g, axis)[0] if axis is not None else np.asarray(g, np.float64).reshape(1, -1)
+    strengths = _row_strengths(eps, batch, rows.shape[0])
+    out = np.empty_like(rows)
+    for i in range(rows.shape[0]):
+        out[i] = jac_fun(rows[i], strengths[i], reg, direction).T @ grows[i]
+    if axis is None:
+        return out.reshape(x.shape)
+    return restore(out)
+
+
+def num_jac(f, x, h=1e-6):
+    """Central finite-difference Jacobian of f: R^n -> R^m."""
+    x = np.asarray(x, dtype=np.float64)
+    cols = []
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[j] = h
+        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))).ravel() / (2 * h))
+    return np.stack(cols, axis=1)

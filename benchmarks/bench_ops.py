@@ -34,6 +34,11 @@ The memory check runs ``soft_rank`` on a 1x1e6 float64 array under
 ``tracemalloc`` and reports the peak of traced allocations (numpy arrays,
 Python objects; the returned array included) divided by the input's nbytes.
 Plain C ``malloc`` calls inside the extension are invisible to it.
+
+Run it on an otherwise idle machine: with 2 threads on 2 cores, any other busy
+process makes OpenMP threads wait for a scheduler slice, and the ``2t`` columns
+then show inflated times (often near multiples of the kernel tick, e.g. 4 ms).
+Compare the load averages printed at the start and the end.
 """
 
 import argparse
@@ -345,7 +350,7 @@ def parse_args(argv=None):
     p.add_argument("--modes", default="forward,vjp", help="subset of forward,vjp,jvp")
     p.add_argument("--strength", type=float, default=1.0, help="regularization_strength")
     p.add_argument("--budget", type=float,
-                   help="seconds of repeats per cell (default 0.4, --quick 0.05)")
+                   help="seconds of repeats per cell (default 0.8, --quick 0.05)")
     p.add_argument("--output", help="also write the markdown report to this file")
     args = p.parse_args(argv)
 
@@ -355,7 +360,7 @@ def parse_args(argv=None):
     args.threads = [int(k) for k in csv(args.threads)]
     args.ops, args.regs, args.modes = csv(args.ops), csv(args.regs), csv(args.modes)
     if args.budget is None:
-        args.budget = 0.05 if args.quick else 0.4
+        args.budget = 0.05 if args.quick else 0.8
     args.iso_sizes = QUICK_ISO_SIZES if args.quick else FULL_ISO_SIZES
     for name, allowed in (("ops", OPS + ("isotonic_regression",)), ("regs", REGS),
                           ("modes", MODES), ("dtypes", ("float32", "float64"))):
@@ -397,7 +402,8 @@ def main(argv=None):
         out("\n## Errors\n")
         for err in errors:
             out(f"- {err}")
-    out(f"\nTotal benchmark time: {time.perf_counter() - start:.0f} s")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    out(f"\nTotal benchmark time: {time.perf_counter() - start:.0f} s; load average at end: {load}")
 
     if args.output:
         with open(args.output, "w") as f:

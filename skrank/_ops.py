@@ -7,6 +7,7 @@ permutation and PAV blocks) in a :class:`_Structure`, which :mod:`skrank._diff`
 uses for exact O(n) Jacobian-vector products.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -47,7 +48,7 @@ class _Rows:
         self.shape = shape
         if axis is None:
             self.axis = None
-            self.moved = (int(np.prod(shape, dtype=np.int64)),)
+            self.moved = (math.prod(shape),)
         else:
             if isinstance(axis, (bool, np.bool_)) or not isinstance(
                 axis, (numbers.Integral, np.integer)
@@ -58,16 +59,18 @@ class _Rows:
                 raise np.exceptions.AxisError(int(axis), ndim)
             self.axis = int(axis) % ndim
             self.moved = shape[: self.axis] + shape[self.axis + 1 :] + (shape[self.axis],)
+        # moving the last axis to the end is a no-op: skip np.moveaxis then
+        self.last = self.axis is None or self.axis == len(shape) - 1
         self.batch_shape = self.moved[:-1]
         self.n = self.moved[-1]
-        self.n_rows = int(np.prod(self.batch_shape, dtype=np.int64))
+        self.n_rows = math.prod(self.batch_shape)
 
     def to_rows(self, a, out_space=False, name="x"):
         """a (the input's shape; the output's shape if out_space) as 2-D rows."""
         expected = self.out_shape if out_space else self.shape
         if a.shape != expected:
             raise ValueError(f"{name} must have shape {expected}, got {a.shape}.")
-        if self.axis is not None:
+        if not self.last:
             a = np.moveaxis(a, self.axis, -1)
         return np.ascontiguousarray(a).reshape(self.n_rows, self.n)
 
@@ -75,6 +78,8 @@ class _Rows:
         """Inverse of to_rows."""
         if self.axis is None:
             return a.reshape(self.out_shape if out_space else self.shape)
+        if self.last:
+            return a.reshape(self.shape)
         return np.moveaxis(a.reshape(self.moved), -1, self.axis)
 
     @property
@@ -116,7 +121,7 @@ def _strengths(strength, rows):
 
 def _finite_rows(X, nan_policy):
     """None if X is finite; else the boolean mask of rows to set to NaN."""
-    if X.size == 0 or (np.isfinite(X.min()) and np.isfinite(X.max())):
+    if np.isfinite(X).all():
         return None
     if nan_policy == "raise":
         raise ValueError(

@@ -118,9 +118,16 @@ def test_bad_weights():
         w[1, 1] = bad
         with pytest.raises(ValueError):
             skrank.isotonic_regression(y, weights=w)
-    for shape in ((3,), (2,), (2, 1), (3, 2), (1, 2, 3)):
+    for shape in ((2,), (2, 1), (3, 2), (1, 2, 3)):
         with pytest.raises(ValueError):
             skrank.isotonic_regression(y, weights=np.ones(shape))
+
+
+def test_weights_must_have_y_shape():
+    # contract: weights of y's shape only; a 1-D array of the axis length is not accepted
+    y = np.array([[1.0, 0.0, 2.0], [3.0, 1.0, 0.5]])
+    with pytest.raises(ValueError):
+        skrank.isotonic_regression(y, weights=np.ones(3))
 
 
 def test_bad_axis():

@@ -66,9 +66,7 @@ def test_reference_oracle_self_checks():
     np.testing.assert_allclose(ref.isotonic_l2(x, increasing=False),
                                scipy_isotonic(x, increasing=False).x, atol=1e-12)
     np.testing.assert_array_equal(ref.soft_rank([3e16, 1e16, 2e16, -1e16], 1.0), [4, 2, 3, 1])
-    # l2 soft rank is the Euclidean projection of x/eps on the permutahedron: a brute-force check
-    # of optimality against every permutation vertex (it must be at least as close as any vertex
-    # combination we try, and sum/majorisation must hold)
+    # l2 soft ranks lie in the permutahedron of (1..n): sum and majorisation
     r = ref.soft_rank(x, 0.5)
     assert abs(r.sum() - 28.0) < 1e-12
     part = np.cumsum(np.sort(r)[::-1])
@@ -124,6 +122,67 @@ def test_pooling_actually_happens_in_value_tests():
     for reg in REGS:
         _close(skrank.soft_rank(x, regularization=reg), ref.soft_rank(x, 1.0, reg))
         _close(skrank.soft_sort(x * 5, regularization=reg), ref.soft_sort(x * 5, 1.0, reg))
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+@pytest.mark.parametrize("reg", REGS)
+def test_values_match_reference_larger_n(op, reg):
+    fun, reffun = OPS[op]
+    rng = np.random.default_rng(14)
+    for n in (64, 257):
+        x = _random_with_ties(rng, n)
+        for eps in (0.003, 0.05, 1.0):
+            for direction in DIRS:
+                e = eps if op == "rank" else 1.0 / (eps * n)
+                got = fun(x, regularization_strength=e, regularization=reg, direction=direction)
+                _close(got, reffun(x, e, reg, direction))
+
+
+def test_signed_zeros_are_ties():
+    x = np.array([0.0, -0.0, 1.0, -0.0, -1.0, 0.0])
+    for dtype in (np.float64, np.float32):
+        xd = x.astype(dtype)
+        for reg in REGS:
+            for eps in (0.0, 1e-9, 0.5):
+                r = skrank.soft_rank(xd, regularization_strength=eps, regularization=reg)
+                np.testing.assert_allclose(r[[0, 1, 3, 5]], np.full(4, r[0]), rtol=1e-6)
+                if eps == 0.0 or eps == 1e-9:
+                    np.testing.assert_allclose(r, rankdata(x), rtol=1e-6)
+                s = skrank.soft_sort(xd, regularization_strength=eps, regularization=reg)
+                assert np.all(np.diff(s.astype(np.float64)) >= -1e-6)
+
+
+full_floats64 = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True)
+full_floats32 = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True, width=32)
+
+
+@given(st.one_of(st.lists(full_floats64, max_size=12).map(lambda v: np.array(v, np.float64)),
+                 st.lists(full_floats32, max_size=12).map(lambda v: np.array(v, np.float32))),
+       st.sampled_from(REGS), st.sampled_from(DIRS))
+def test_strength_zero_any_floats(x, reg, direction):
+    # any finite floats (subnormals, signed zeros, extremes): exact hard operators
+    kw = dict(regularization_strength=0.0, regularization=reg, direction=direction)
+    np.testing.assert_array_equal(skrank.soft_rank(x, **kw), _hard("rank", x, direction))
+    np.testing.assert_array_equal(skrank.soft_sort(x, **kw),
+                                  _hard("sort", x, direction).astype(x.dtype))
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=12,
+                unique=True),
+       st.sampled_from(REGS), st.sampled_from(DIRS))
+def test_sharp_regime_any_distinct_floats(xs, reg, direction):
+    # strength far below every gap (and gaps far above 1/strength for sort): exact
+    x = np.array(xs)
+    srt = np.sort(x)
+    gap = np.min(np.diff(srt)) if x.size > 1 else 1.0
+    eps = gap * 1e-20
+    if eps == 0.0 or eps < 1e-290:
+        return
+    kw = dict(regularization=reg, direction=direction)
+    np.testing.assert_array_equal(skrank.soft_rank(x, regularization_strength=eps, **kw),
+                                  _hard("rank", x, direction))
+    np.testing.assert_array_equal(skrank.soft_sort(x, regularization_strength=eps, **kw),
+                                  _hard("sort", x, direction))
 
 
 # --------------------------------------------------------------------------- invariants
@@ -656,3 +715,34 @@ def test_bad_axis(op):
         fun(np.ones((2, 3)), axis=-3)
     with pytest.raises(AxisError):
         fun(np.ones(3), axis=1)
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+@pytest.mark.parametrize("reg", REGS)
+def test_many_rows_parallel_path(op, reg):
+    # enough rows to use any multi-threaded row loop; every row must match the reference
+    fun, reffun = OPS[op]
+    rng = np.random.default_rng(15)
+    x = _random_with_ties(rng, 300 * 17).reshape(300, 17)
+    eps = rng.uniform(0.05, 5.0, size=300)
+    for dtype, rtol in ((np.float64, 1e-10), (np.float32, 2e-5)):
+        xd = x.astype(dtype)
+        got = fun(xd, regularization_strength=eps, regularization=reg)
+        want = ref.batched(reffun, xd.astype(np.float64), eps, reg, "ascending", -1)
+        _close(got.astype(np.float64), want, rtol=rtol)
+        got_t = fun(xd.T, regularization_strength=eps, regularization=reg, axis=0)
+        np.testing.assert_allclose(got_t.T, got, rtol=1e-12, atol=1e-12)
+
+
+def test_strength_array_dtypes_and_views():
+    rng = np.random.default_rng(16)
+    x = _random_with_ties(rng, 24).reshape(4, 6)
+    eps64 = np.array([4.0, 0.5, 2.0, 1.0])
+    want = ref.batched(ref.soft_rank, x, eps64, axis=-1)
+    strided = np.array([1.0, 9.0, 2.0, 9.0, 0.5, 9.0, 4.0])[::-2]  # non-contiguous view
+    np.testing.assert_array_equal(strided, eps64)
+    for eps in (eps64, eps64.astype(np.float32), strided, list(eps64)):
+        _close(skrank.soft_rank(x, regularization_strength=eps), want)
+    ints = np.array([1, 2, 3, 4])
+    _close(skrank.soft_rank(x, regularization_strength=ints),
+           ref.batched(ref.soft_rank, x, ints.astype(np.float64), axis=-1))

@@ -398,7 +398,7 @@ def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
     if _finite_rows(Y, "propagate") is not None:
         raise ValueError("y contains NaN or infinity.")
     if weights is None:
-        W = np.ones(Y.shape)
+        W = None  # unit weights, without allocating them
     else:
         w = _as_float_array(weights, "weights").astype(np.float64, copy=False)
         if w.ndim == 1 and w.shape != y.shape and w.shape == (rows.n,):

@@ -207,25 +207,27 @@ cdef ukey* _sort_keys(ukey* k0, ukey* k1, int64_t* perm, int64_t* i1,
 
 
 cdef struct Scratch:
+    # The sort needs k0, k1 (keys) and i1 (indices); once the sorted values are
+    # in ys they are free, and PAV reuses the same memory for its block stack.
     void* k0
     void* k1
     int64_t* i1
     int64_t* hist
     double* ys     # sorted y, descending
-    double* D      # per block: sum of (y - a)  (l2)  or  sum of exp(...)  (kl)
-    double* R      # per block: sum of w
-    double* gam    # per block: scaled block value gamma_c
+    double* D      # (= k0) per block: sum of (y - a) (l2), or of exp(...) (kl)
+    double* R      # (= k1) per block: sum of w
+    double* gam    # (= i1) per block: the cached merge-test quantity
 
 
 cdef void _scratch_free(Scratch* s) noexcept nogil:
     if s != NULL:
-        free(s.k0); free(s.k1); free(s.i1); free(s.hist)
-        free(s.ys); free(s.D); free(s.R); free(s.gam)
+        free(s.k0); free(s.k1); free(s.i1); free(s.hist); free(s.ys)
         free(s)
 
 
 cdef Scratch* _scratch_new(Py_ssize_t n) noexcept nogil:
-    """Per-thread work space for rows of length n, or NULL if out of memory."""
+    """Per-thread work space for rows of length n (4 doubles per entry), or NULL
+    if out of memory."""
     cdef size_t m = <size_t>(n if n > 0 else 1)
     cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
     if s == NULL:
@@ -235,11 +237,10 @@ cdef Scratch* _scratch_new(Py_ssize_t n) noexcept nogil:
     s.i1 = <int64_t*>malloc(m * sizeof(int64_t))
     s.hist = <int64_t*>malloc(8 * 256 * sizeof(int64_t))
     s.ys = <double*>malloc(m * sizeof(double))
-    s.D = <double*>malloc(m * sizeof(double))
-    s.R = <double*>malloc(m * sizeof(double))
-    s.gam = <double*>malloc(m * sizeof(double))
-    if (s.k0 == NULL or s.k1 == NULL or s.i1 == NULL or s.hist == NULL
-            or s.ys == NULL or s.D == NULL or s.R == NULL or s.gam == NULL):
+    s.D = <double*>s.k0
+    s.R = <double*>s.k1
+    s.gam = <double*>s.i1
+    if s.k0 == NULL or s.k1 == NULL or s.i1 == NULL or s.hist == NULL or s.ys == NULL:
         _scratch_free(s)
         return NULL
     return s
@@ -570,6 +571,9 @@ cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t 
     for b in range(nb):
         st = start[b]
         en = start[b + 1] if b + 1 < nb else n
+        if en - st == 1:  # a singleton's rank is locally constant: exactly 0
+            res[perm[st]] = 0.0
+            continue
         su = 0.0
         sc = 0.0
         for i in range(st, en):
@@ -668,12 +672,12 @@ def sort_derivative(const floating[:, ::1] X, const int64_t[:, ::1] perm,
 cdef void _isotonic_row(const floating* y, const double* wt, Py_ssize_t n,
                         double* M, double* W, int64_t* start,
                         floating* out) noexcept nogil:
-    # M: block weighted means, W: block weights, start: block starts
+    # M: block weighted means, W: block weights (wt == NULL: unit weights)
     cdef Py_ssize_t i, b, nb = 0, st, en
     cdef double m, ww
     for i in range(n):
         m = y[i]
-        ww = wt[i]
+        ww = wt[i] if wt != NULL else 1.0
         st = i
         # pool while the previous block's mean is >= the current one (ties merge)
         while nb > 0 and M[nb - 1] >= m:
@@ -694,10 +698,12 @@ cdef void _isotonic_row(const floating* y, const double* wt, Py_ssize_t n,
 
 def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
                         floating[:, ::1] out):
-    """Weighted least-squares nondecreasing fit of each row of Y."""
+    """Weighted least-squares nondecreasing fit of each row of Y (Wt=None: unit
+    weights)."""
     cdef Py_ssize_t n_rows = Y.shape[0], n = Y.shape[1], r
     cdef int nt = _n_threads(n_rows, n), failed = 0
     cdef int* fail = &failed
+    cdef bint unit = Wt is None
     cdef double* M
     cdef double* W
     cdef int64_t* start
@@ -709,7 +715,8 @@ def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
             fail[0] = 1
         else:
             for r in prange(n_rows, schedule="dynamic"):
-                _isotonic_row(&Y[r, 0], &Wt[r, 0], n, M, W, start, &out[r, 0])
+                _isotonic_row(&Y[r, 0], NULL if unit else &Wt[r, 0], n, M, W, start,
+                              &out[r, 0])
         free(M); free(W); free(start)
     if failed:
         raise MemoryError()

@@ -1,0 +1,45 @@
+"""The kernels run rows in parallel with OpenMP: results must not depend on the
+thread count, and threadpoolctl must control it."""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import skrank
+from skrank import _pav
+
+
+def _all_outputs(x):
+    outs = []
+    for op in (skrank.soft_rank, skrank.soft_sort):
+        for reg in ("l2", "kl"):
+            for direction in ("ascending", "descending"):
+                kw = dict(regularization_strength=0.3, regularization=reg,
+                          direction=direction)
+                y, vjp_fn = skrank.vjp(op, x, **kw)
+                outs += [y, vjp_fn(np.cos(np.arange(x.size)).reshape(x.shape)),
+                         skrank.jvp(op, x, np.sin(np.arange(x.size)).reshape(x.shape),
+                                    **kw)[1]]
+    outs.append(skrank.isotonic_regression(x))
+    return outs
+
+
+@pytest.mark.parametrize("shape", [(64, 300), (9, 3000), (200, 40)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_identical_for_any_thread_count(shape, dtype):
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(size=shape), 2).astype(dtype)  # ties included
+    with threadpool_limits(limits=1, user_api="openmp"):
+        one = _all_outputs(x)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        two = _all_outputs(x)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not _pav.built_with_openmp(), reason="built without OpenMP")
+def test_threadpoolctl_limits_the_kernels():
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert _pav.openmp_effective_n_threads() == 1
+    with threadpool_limits(limits=2, user_api="openmp"):
+        assert _pav.openmp_effective_n_threads() == 2

@@ -167,7 +167,9 @@ class _Structure:
         return self._apply(cotangent, transpose=True)
 
 
-def _forward(op, x, regularization_strength, regularization, direction, axis, nan_policy):
+def _forward(op, x, regularization_strength, regularization, direction, axis,
+             nan_policy, keep_structure=True):
+    """Validate, run the kernel; return (value, structure or None)."""
     _check_choice("regularization", regularization, _REGULARIZATIONS)
     _check_choice("direction", direction, _DIRECTIONS)
     _check_choice("nan_policy", nan_policy, _NAN_POLICIES)
@@ -181,24 +183,25 @@ def _forward(op, x, regularization_strength, regularization, direction, axis, na
         X[bad] = 0.0
     n_rows, n = X.shape
     kl = regularization == "kl"
-    out = np.empty_like(X)
-    perm = np.empty((n_rows, n), dtype=np.int64)
-    start = np.empty((n_rows, n), dtype=np.int64)
-    nblocks = np.zeros(n_rows, dtype=np.int64)
     if op == "rank":
         # ascending ranks: P(x / eps, rho); descending: P(-x / eps, rho)
         sign = 1.0 if direction == "ascending" else -1.0
-        if X.size:
-            rho = np.arange(n, 0, -1, dtype=np.float64)
-            _pav.rank_forward(X, eps, rho, sign, kl, out, perm, start, nblocks)
     else:
         # descending sort: P(rho / eps, sorted x); ascending: -sort_desc(-x)
         sign = -1.0 if direction == "ascending" else 1.0
-        if X.size:
-            _pav.sort_forward(X, eps, sign, kl, out, perm, start, nblocks)
+    out = np.empty_like(X)
+    structure = perm = start = nblocks = None
+    if keep_structure:
+        perm = np.empty((n_rows, n), dtype=np.int64)
+        start = np.empty((n_rows, n), dtype=np.int64)
+        nblocks = np.zeros(n_rows, dtype=np.int64)
+    if X.size:
+        rho = np.arange(n, 0, -1, dtype=np.float64) if op == "rank" else None
+        _pav.forward(X, eps, rho, sign, kl, op == "sort", out, perm, start, nblocks)
     if bad is not None:
         out[bad] = np.nan
-    structure = _Structure(op, kl, sign, eps, X, out, perm, start, nblocks, rows, bad)
+    if keep_structure:
+        structure = _Structure(op, kl, sign, eps, X, out, perm, start, nblocks, rows, bad)
     return rows.from_rows(out), structure
 
 
@@ -231,7 +234,7 @@ def soft_rank(
     nan_policy="raise",
 ):
     return _forward("rank", x, regularization_strength, regularization,
-                    direction, axis, nan_policy)[0]
+                    direction, axis, nan_policy, keep_structure=False)[0]
 
 
 soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
@@ -300,7 +303,7 @@ def soft_sort(
     nan_policy="raise",
 ):
     return _forward("sort", x, regularization_strength, regularization,
-                    direction, axis, nan_policy)[0]
+                    direction, axis, nan_policy, keep_structure=False)[0]
 
 
 soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.

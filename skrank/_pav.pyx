@@ -25,8 +25,10 @@ cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
 from libc.math cimport exp, expm1, log
+# Work space comes from PyMem_RawMalloc: thread-safe without the GIL, like malloc,
+# and visible to tracemalloc, so memory benchmarks see the kernels' scratch too.
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+from cpython.mem cimport PyMem_RawFree as free, PyMem_RawMalloc as malloc
 from libc.string cimport memcpy, memset
 
 ctypedef fused floating:
@@ -217,17 +219,21 @@ cdef struct Scratch:
     double* D      # (= k0) per block: sum of (y - a) (l2), or of exp(...) (kl)
     double* R      # (= k1) per block: sum of w
     double* gam    # (= i1) per block: the cached merge-test quantity
+    int64_t* perm  # the row's structure when the caller does not keep it
+    int64_t* start
+    int64_t nblocks
 
 
 cdef void _scratch_free(Scratch* s) noexcept nogil:
     if s != NULL:
         free(s.k0); free(s.k1); free(s.i1); free(s.hist); free(s.ys)
+        free(s.perm); free(s.start)
         free(s)
 
 
-cdef Scratch* _scratch_new(Py_ssize_t n) noexcept nogil:
-    """Per-thread work space for rows of length n (4 doubles per entry), or NULL
-    if out of memory."""
+cdef Scratch* _scratch_new(Py_ssize_t n, bint structure) noexcept nogil:
+    """Per-thread work space for rows of length n (4 doubles per entry, and room
+    for the row's structure if asked), or NULL if out of memory."""
     cdef size_t m = <size_t>(n if n > 0 else 1)
     cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
     if s == NULL:
@@ -240,7 +246,10 @@ cdef Scratch* _scratch_new(Py_ssize_t n) noexcept nogil:
     s.D = <double*>s.k0
     s.R = <double*>s.k1
     s.gam = <double*>s.i1
-    if s.k0 == NULL or s.k1 == NULL or s.i1 == NULL or s.hist == NULL or s.ys == NULL:
+    s.perm = <int64_t*>malloc(m * sizeof(int64_t)) if structure else NULL
+    s.start = <int64_t*>malloc(m * sizeof(int64_t)) if structure else NULL
+    if (s.k0 == NULL or s.k1 == NULL or s.i1 == NULL or s.hist == NULL or s.ys == NULL
+            or (structure and (s.perm == NULL or s.start == NULL))):
         _scratch_free(s)
         return NULL
     return s
@@ -330,7 +339,11 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
             D = <double>k
             if eps > 0.0:
                 while nb > 0:
-                    d = exp((ys[start[nb - 1]] - a) / eps)
+                    d = (ys[start[nb - 1]] - a) / eps
+                    # exp(d) >= 1 + d: most failing tests need no exponential
+                    if (1.0 + d) * s.D[nb - 1] * R > D * s.R[nb - 1]:
+                        break
+                    d = exp(d)
                     if not (d * s.D[nb - 1] * R <= D * s.R[nb - 1]):
                         break
                     nb -= 1
@@ -434,7 +447,11 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
             while nb > 0:
                 aL = ys[start[nb - 1]]
                 kL = st - start[nb - 1]
-                if not (s.gam[nb - 1] * D * exp(kL / eps + (a - aL)) <= G * s.D[nb - 1]):
+                g = kL / eps + (a - aL)
+                # exp(g) >= 1 + g: most failing tests need no exponential
+                if s.gam[nb - 1] * D * (1.0 + g) > G * s.D[nb - 1]:
+                    break
+                if not (s.gam[nb - 1] * D * exp(g) <= G * s.D[nb - 1]):
                     break
                 nb -= 1
                 D = s.D[nb] + D * exp(a - aL)
@@ -497,48 +514,44 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
 # n >= 1 entries (the caller returns early on empty input).
 # --------------------------------------------------------------------------
 
-def rank_forward(const floating[:, ::1] X, const double[::1] eps,
-                 const double[::1] w, double sign, bint kl,
-                 floating[:, ::1] out, int64_t[:, ::1] perm,
-                 int64_t[:, ::1] start, int64_t[::1] nblocks):
-    """Rank form P(sign * X / eps, w) row by row (w descending, length n).
+def forward(const floating[:, ::1] X, const double[::1] eps, const double[::1] w,
+            double sign, bint kl, bint sort_form, floating[:, ::1] out,
+            int64_t[:, ::1] perm=None, int64_t[:, ::1] start=None,
+            int64_t[::1] nblocks=None):
+    """Soft operator on every row of X, written to out.
 
-    Writes out (aligned with X), perm (descending order of sign * X), the block
-    starts (first nblocks[r] entries of start[r]) and nblocks.
+    Rank form (sort_form=False): P(sign * X / eps, w), aligned with X, for w
+    descending of length n. Sort form (sort_form=True, w unused):
+    sign * P(rho / eps, sort_desc(sign * X)), in sorted order.
+
+    When perm, start and nblocks are given, the structure is kept for the
+    derivatives: the descending order of sign * X, the block starts (first
+    nblocks[r] entries of start[r]) and the block counts. Otherwise it lives in
+    per-thread scratch only.
     """
     cdef Py_ssize_t n_rows = X.shape[0], n = X.shape[1], r
     cdef int nt = _n_threads(n_rows, n), failed = 0
     cdef int* fail = &failed  # written through a pointer: shared, not thread-private
+    cdef bint keep = perm is not None
+    cdef const double* wp = NULL if sort_form else &w[0]
     cdef Scratch* s  # assigned inside the parallel block: private to each thread
+    cdef int64_t* p
+    cdef int64_t* b
+    cdef int64_t* c
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n)
+        s = _scratch_new(n, not keep)
         if s == NULL:
             fail[0] = 1
         else:
             for r in prange(n_rows, schedule="dynamic"):
-                _rank_row(&X[r, 0], n, sign, eps[r], &w[0], kl, s, &out[r, 0],
-                          &perm[r, 0], &start[r, 0], &nblocks[r])
-        _scratch_free(s)
-    if failed:
-        raise MemoryError()
-
-
-def sort_forward(const floating[:, ::1] X, const double[::1] eps, double sign,
-                 bint kl, floating[:, ::1] out, int64_t[:, ::1] perm,
-                 int64_t[:, ::1] start, int64_t[::1] nblocks):
-    """Sort form sign * P(rho / eps, sort_desc(sign * X)) row by row, in sorted order."""
-    cdef Py_ssize_t n_rows = X.shape[0], n = X.shape[1], r
-    cdef int nt = _n_threads(n_rows, n), failed = 0
-    cdef int* fail = &failed  # written through a pointer: shared, not thread-private
-    cdef Scratch* s  # assigned inside the parallel block: private to each thread
-    with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n)
-        if s == NULL:
-            fail[0] = 1
-        else:
-            for r in prange(n_rows, schedule="dynamic"):
-                _sort_row_op(&X[r, 0], n, sign, eps[r], kl, s, &out[r, 0],
-                             &perm[r, 0], &start[r, 0], &nblocks[r])
+                if keep:
+                    p = &perm[r, 0]; b = &start[r, 0]; c = &nblocks[r]
+                else:
+                    p = s.perm; b = s.start; c = &s.nblocks
+                if sort_form:
+                    _sort_row_op(&X[r, 0], n, sign, eps[r], kl, s, &out[r, 0], p, b, c)
+                else:
+                    _rank_row(&X[r, 0], n, sign, eps[r], wp, kl, s, &out[r, 0], p, b, c)
         _scratch_free(s)
     if failed:
         raise MemoryError()

@@ -123,11 +123,18 @@ def test_bad_weights():
             skrank.isotonic_regression(y, weights=np.ones(shape))
 
 
-def test_weights_must_have_y_shape():
-    # contract: weights of y's shape only; a 1-D array of the axis length is not accepted
-    y = np.array([[1.0, 0.0, 2.0], [3.0, 1.0, 0.5]])
+def test_1d_weights_of_the_axis_length_are_shared_by_every_row():
+    # documented: weights of y's shape, or 1-D of the axis length (shared by every row)
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(4, 6))
+    w = rng.uniform(0.5, 2.0, size=6)
+    got = skrank.isotonic_regression(y, weights=w)
+    want = skrank.isotonic_regression(y, weights=np.broadcast_to(w, y.shape))
+    np.testing.assert_array_equal(got, want)
+    got0 = skrank.isotonic_regression(y.T, weights=w, axis=0)
+    np.testing.assert_array_equal(got0, want.T)
     with pytest.raises(ValueError):
-        skrank.isotonic_regression(y, weights=np.ones(3))
+        skrank.isotonic_regression(y, weights=np.ones(4))  # length of the other axis
 
 
 def test_bad_axis():

@@ -315,7 +315,8 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
 
     Block b holds start[b], R[b] = sum of w and D[b]: sum of (y - a) (l2) or
     E = sum of exp((y - a) / eps) (kl), a being the block's first (largest) y.
-    l2 merge test on gamma_c = alpha a + (alpha D - beta R) / k, kept in gam[b];
+    l2 merge test on gamma_c = alpha a + (alpha D - beta R) / k, kept in gam[b]
+    for finished blocks;
     kl merge test gamma_L <= gamma_U written without logarithms as
     exp((a_L - a_U) / eps) E_L R_U <= E_U R_L (an overflow means "no merge").
     """
@@ -354,8 +355,8 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
         else:
             D = 0.0
             if eps > 0.0:
-                g = alpha * a - beta * R / k
-                while nb > 0 and s.gam[nb - 1] <= g:
+                # gamma_L <= gamma_U, multiplied by k_U: no division per test
+                while nb > 0 and k * (s.gam[nb - 1] - alpha * a) <= alpha * D - beta * R:
                     nb -= 1
                     # merge the stack top (left) with the current unit (right)
                     D = s.D[nb] + D + k * (a - ys[start[nb]])
@@ -363,8 +364,7 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
                     st = start[nb]
                     a = ys[st]
                     R += s.R[nb]
-                    g = alpha * a + (alpha * D - beta * R) / k
-                s.gam[nb] = g
+                s.gam[nb] = alpha * a + (alpha * D - beta * R) / k
         start[nb] = st
         s.D[nb] = D
         s.R[nb] = R
@@ -461,14 +461,14 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
             s.gam[nb] = G
         else:
             D = 0.0
-            g = alpha * (n - i) - beta * a
-            while nb > 0 and s.gam[nb - 1] <= g:
+            # gamma_L <= gamma_U, multiplied by k_U = i + 1 - st: no division per test
+            while nb > 0 and ((i + 1 - st) * (s.gam[nb - 1] - alpha * (n - 0.5 * (st + i))
+                                              + beta * a) <= -beta * D):
                 nb -= 1
                 D = s.D[nb] + D + (i + 1 - st) * (a - ys[start[nb]])
                 st = start[nb]
                 a = ys[st]
-                g = alpha * (n - 0.5 * (st + i)) - beta * (a + D / (i + 1 - st))
-            s.gam[nb] = g
+            s.gam[nb] = alpha * (n - 0.5 * (st + i)) - beta * (a + D / (i + 1 - st))
         start[nb] = st
         s.D[nb] = D
         nb += 1

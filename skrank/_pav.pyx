@@ -683,30 +683,32 @@ def sort_derivative(const floating[:, ::1] X, const int64_t[:, ::1] perm,
 # --------------------------------------------------------------------------
 
 cdef void _isotonic_row(const floating* y, const double* wt, Py_ssize_t n,
-                        double* M, double* W, int64_t* start,
+                        double* S, double* W, int64_t* start,
                         floating* out) noexcept nogil:
-    # M: block weighted means, W: block weights (wt == NULL: unit weights)
+    # S: block sums of w * y, W: block weights (wt == NULL: unit weights)
     cdef Py_ssize_t i, b, nb = 0, st, en
-    cdef double m, ww
+    cdef double sy, ww, m
     for i in range(n):
-        m = y[i]
         ww = wt[i] if wt != NULL else 1.0
+        sy = ww * y[i]
         st = i
-        # pool while the previous block's mean is >= the current one (ties merge)
-        while nb > 0 and M[nb - 1] >= m:
+        # pool while the previous block's mean is >= the current one (ties merge);
+        # means compared as S_prev / W_prev >= sy / ww, without dividing
+        while nb > 0 and S[nb - 1] * ww >= sy * W[nb - 1]:
             nb -= 1
-            m = M[nb] + (m - M[nb]) * (ww / (ww + W[nb]))
+            sy += S[nb]
             ww += W[nb]
             st = start[nb]
         start[nb] = st
-        M[nb] = m
+        S[nb] = sy
         W[nb] = ww
         nb += 1
     for b in range(nb):
         st = start[b]
         en = start[b + 1] if b + 1 < nb else n
+        m = S[b] / W[b]
         for i in range(st, en):
-            out[i] = <floating>M[b]
+            out[i] = <floating>m
 
 
 def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
@@ -717,19 +719,19 @@ def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
     cdef int nt = _n_threads(n_rows, n), failed = 0
     cdef int* fail = &failed
     cdef bint unit = Wt is None
-    cdef double* M
+    cdef double* S
     cdef double* W
     cdef int64_t* start
     with nogil, parallel(num_threads=nt):
-        M = <double*>malloc(n * sizeof(double))
+        S = <double*>malloc(n * sizeof(double))
         W = <double*>malloc(n * sizeof(double))
         start = <int64_t*>malloc(n * sizeof(int64_t))
-        if M == NULL or W == NULL or start == NULL:
+        if S == NULL or W == NULL or start == NULL:
             fail[0] = 1
         else:
             for r in prange(n_rows, schedule="dynamic"):
-                _isotonic_row(&Y[r, 0], NULL if unit else &Wt[r, 0], n, M, W, start,
+                _isotonic_row(&Y[r, 0], NULL if unit else &Wt[r, 0], n, S, W, start,
                               &out[r, 0])
-        free(M); free(W); free(start)
+        free(S); free(W); free(start)
     if failed:
         raise MemoryError()

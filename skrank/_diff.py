@@ -112,8 +112,11 @@ def jvp(fun, x, tangent, **kwargs):
     Examples
     --------
     >>> import numpy as np, skrank
-    >>> skrank.jvp(skrank.soft_sort, np.array([3., 1., 2.]), np.array([1., 0., 0.]))
-    (array([1.5, 1.5, 3. ]), array([0., 0., 1.]))
+    >>> x = np.array([3., 1., 2.])
+    >>> skrank.jvp(skrank.soft_sort, x, np.array([1., 0., 0.]), regularization_strength=0.0)
+    (array([1., 2., 3.]), array([0., 0., 1.]))
+    >>> skrank.jvp(skrank.soft_sort, x, np.array([1., 0., 0.]), regularization_strength=2.0)[1]
+    array([0.33333333, 0.33333333, 0.33333333])
     """
     forward = _lookup(fun, (x,), 0)
     value, structure = forward(x, **kwargs)

@@ -315,14 +315,14 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
 
     Block b holds start[b], R[b] = sum of w and D[b]: sum of (y - a) (l2) or
     E = sum of exp((y - a) / eps) (kl), a being the block's first (largest) y.
-    l2 merge test on gamma_c = alpha a + (alpha D - beta R) / k, kept in gam[b]
-    for finished blocks;
+    l2 merge test gamma_L <= gamma_U on gamma_c = alpha a + (alpha D - beta R) / k,
+    multiplied out;
     kl merge test gamma_L <= gamma_U written without logarithms as
     exp((a_L - a_U) / eps) E_L R_U <= E_U R_L (an overflow means "no merge").
     """
     cdef double* ys = s.ys
     cdef double alpha, beta, a, D, R, g = 0.0, d
-    cdef Py_ssize_t i = 0, j, st, nb = 0, k
+    cdef Py_ssize_t i = 0, j, st, nb = 0, k, kL
     if eps < 1.0:
         alpha = 1.0; beta = eps
     else:
@@ -355,16 +355,20 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
         else:
             D = 0.0
             if eps > 0.0:
-                # gamma_L <= gamma_U, multiplied by k_U: no division per test
-                while nb > 0 and k * (s.gam[nb - 1] - alpha * a) <= alpha * D - beta * R:
+                while nb > 0:
+                    # gamma_L <= gamma_U times k_L k_U: no division on the
+                    # dependency chain from one test to the next
+                    kL = st - start[nb - 1]
+                    if (kL * (k * alpha * (ys[start[nb - 1]] - a) - (alpha * D - beta * R))
+                            + k * (alpha * s.D[nb - 1] - beta * s.R[nb - 1])) > 0.0:
+                        break
                     nb -= 1
                     # merge the stack top (left) with the current unit (right)
                     D = s.D[nb] + D + k * (a - ys[start[nb]])
-                    k += st - start[nb]
+                    k += kL
                     st = start[nb]
                     a = ys[st]
                     R += s.R[nb]
-                s.gam[nb] = alpha * a + (alpha * D - beta * R) / k
         start[nb] = st
         s.D[nb] = D
         s.R[nb] = R
@@ -390,8 +394,11 @@ cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
         st = start[b]
         en = start[b + 1] if b + 1 < nb else n
         a = s.ys[st]
+        if en - st == 1:  # exact for singletons
+            out[perm[st]] = <floating>s.R[b]
+            continue
         mR = s.R[b] / (en - st)
-        if eps == 0.0 or en - st == 1:  # exact for singletons and the hard rank
+        if eps == 0.0:  # hard rank: tied entries share their mean weight
             for i in range(st, en):
                 out[perm[i]] = <floating>mR
         elif kl:  # softmax(y_B / eps)_i * sum(w_B)
@@ -420,14 +427,14 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
     """Blocks of the sort-form problem; returns their number, fills start[].
 
     Block b holds start[b] and D[b]: sum of (y - a) (l2) or E = sum of exp(y - a)
-    (kl), a being the block's first (largest) y. l2 merge test on
-    gamma_c = alpha mean(rho_B) - beta mean(y_B), kept in gam[b]; kl merge test
+    (kl), a being the block's first (largest) y. l2 merge test gamma_L <= gamma_U
+    on gamma_c = alpha mean(rho_B) - beta mean(y_B), multiplied out; kl merge test
     gamma_L <= gamma_U written with G(k) = 1 - exp(-k / eps), kept in gam[b], as
     G(k_L) E_U exp(k_L / eps + a_U - a_L) <= G(k_U) E_L (an overflow: no merge).
     """
     cdef double* ys = s.ys
     cdef double alpha, beta, a, aL, D, g, G, G1
-    cdef Py_ssize_t i, st, nb = 0, kL
+    cdef Py_ssize_t i, st, nb = 0, kL, kU
     if eps == 0.0:  # hard sort: every entry is its own block
         for i in range(n):
             start[i] = i
@@ -461,14 +468,18 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
             s.gam[nb] = G
         else:
             D = 0.0
-            # gamma_L <= gamma_U, multiplied by k_U = i + 1 - st: no division per test
-            while nb > 0 and ((i + 1 - st) * (s.gam[nb - 1] - alpha * (n - 0.5 * (st + i))
-                                              + beta * a) <= -beta * D):
+            while nb > 0:
+                # gamma_L <= gamma_U times k_L k_U (mean rho_L - mean rho_U is
+                # (k_L + k_U) / 2): no division on the dependency chain
+                kL = st - start[nb - 1]
+                kU = i + 1 - st
+                if (kL * kU * (alpha * 0.5 * (kL + kU) - beta * (ys[start[nb - 1]] - a))
+                        - beta * (kU * s.D[nb - 1] - kL * D)) > 0.0:
+                    break
                 nb -= 1
-                D = s.D[nb] + D + (i + 1 - st) * (a - ys[start[nb]])
+                D = s.D[nb] + D + kU * (a - ys[start[nb]])
                 st = start[nb]
                 a = ys[st]
-            s.gam[nb] = alpha * (n - 0.5 * (st + i)) - beta * (a + D / (i + 1 - st))
         start[nb] = st
         s.D[nb] = D
         nb += 1

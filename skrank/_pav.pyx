@@ -318,10 +318,10 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
     l2 merge test gamma_L <= gamma_U on gamma_c = alpha a + (alpha D - beta R) / k,
     multiplied out;
     kl merge test gamma_L <= gamma_U written without logarithms as
-    exp((a_L - a_U) / eps) E_L R_U <= E_U R_L (an overflow means "no merge").
+    E_L R_U <= exp(-(a_L - a_U) / eps) E_U R_L.
     """
     cdef double* ys = s.ys
-    cdef double alpha, beta, a, D, R, g = 0.0, d
+    cdef double alpha, beta, a, D, R, d, inv_eps = 1.0 / eps
     cdef Py_ssize_t i = 0, j, st, nb = 0, k, kL
     if eps < 1.0:
         alpha = 1.0; beta = eps
@@ -340,15 +340,15 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
             D = <double>k
             if eps > 0.0:
                 while nb > 0:
-                    d = (ys[start[nb - 1]] - a) / eps
+                    d = _over_eps(ys[start[nb - 1]] - a, eps, inv_eps)
                     # exp(d) >= 1 + d: most failing tests need no exponential
                     if (1.0 + d) * s.D[nb - 1] * R > D * s.R[nb - 1]:
                         break
-                    d = exp(d)
-                    if not (d * s.D[nb - 1] * R <= D * s.R[nb - 1]):
+                    d = exp(-d)  # in [0, 1]; 0 (far apart) means no merge
+                    if not (s.D[nb - 1] * R <= d * D * s.R[nb - 1]):
                         break
                     nb -= 1
-                    D = s.D[nb] + D / d
+                    D = s.D[nb] + D * d
                     R += s.R[nb]
                     st = start[nb]
                     a = ys[st]

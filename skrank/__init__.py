@@ -10,10 +10,11 @@ try:
     from . import _pav  # noqa: F401  (the compiled kernels)
 except ImportError as exc:  # pragma: no cover - depends on how skrank was installed
     raise ImportError(
-        "skrank's compiled extension skrank._pav could not be imported "
-        f"({exc}). If you are running from a source checkout, build it with "
-        "`pip install -e .` (or `python setup.py build_ext --inplace`) from the "
-        "repository root; this needs a C compiler, Cython >= 3 and NumPy."
+        "skrank's compiled extension skrank._pav is missing or failed to load "
+        "(the error above says which). If you are running from a source "
+        "checkout, build it with `pip install -e .` (or `python setup.py "
+        "build_ext --inplace`) from the repository root; this needs a C "
+        "compiler, Cython >= 3 and NumPy."
     ) from exc
 
 from ._diff import jvp, vjp

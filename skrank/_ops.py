@@ -90,7 +90,10 @@ class _Rows:
 def _strengths(strength, rows):
     """Per-row strengths as a float64 array of length n_rows, validated."""
     if isinstance(strength, numbers.Real) and not isinstance(strength, (bool, np.bool_)):
-        value = float(strength)
+        try:
+            value = float(strength)
+        except OverflowError:  # an int beyond float64
+            value = np.inf
         if not 0.0 <= value < np.inf:
             raise ValueError(
                 "regularization_strength must be finite and non-negative, "
@@ -201,7 +204,13 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
     if bad is not None:
         out[bad] = np.nan
     if keep_structure:
-        structure = _Structure(op, kl, sign, eps, X, out, perm, start, nblocks, rows, bad)
+        # the derivatives must not see later in-place changes of the caller's
+        # arrays: keep private copies of what they read (kl only)
+        kept_out = out.copy() if kl and op == "rank" else out
+        if kl and op == "sort" and np.may_share_memory(X, x):
+            X = X.copy()
+        structure = _Structure(op, kl, sign, eps, X, kept_out, perm, start, nblocks,
+                               rows, bad)
     return rows.from_rows(out), structure
 
 
@@ -248,7 +257,8 @@ soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
     ----------
     x : array-like of real numbers
         Input values. float32 stays float32 and float64 stays float64; other
-        real dtypes (integers, booleans, float16) are computed in float64.
+        real dtypes (integers, booleans, float16, longdouble) are computed in
+        float64.
 {_COMMON_PARAMETERS}
     Returns
     -------
@@ -316,7 +326,8 @@ soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
     ----------
     x : array-like of real numbers
         Input values. float32 stays float32 and float64 stays float64; other
-        real dtypes (integers, booleans, float16) are computed in float64.
+        real dtypes (integers, booleans, float16, longdouble) are computed in
+        float64.
 {_COMMON_PARAMETERS}
     Returns
     -------
@@ -367,7 +378,8 @@ def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
     Parameters
     ----------
     y : array-like of real numbers
-        Values to fit. float32 stays float32; other real dtypes give float64.
+        Values to fit. float32 stays float32; other real dtypes (integers,
+        booleans, float16, longdouble) give float64.
     weights : array-like of float, optional
         Positive, finite weights: of ``y``'s shape, or 1-D of the length of the
         axis (shared by every row). Default: all ones.

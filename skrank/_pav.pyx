@@ -24,7 +24,7 @@
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
-from libc.math cimport exp, expm1, log
+from libc.math cimport exp, expm1, fabs, fmax, fmin, ilogb, ldexp, log
 # Work space comes from PyMem_RawMalloc: thread-safe without the GIL, like malloc,
 # and visible to tracemalloc, so memory benchmarks see the kernels' scratch too.
 from libc.stdint cimport int64_t, uint32_t, uint64_t
@@ -300,6 +300,25 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
             s.ys[i] = _unkey64(k64[i])
 
 
+cdef int _row_shift(const double* ys, Py_ssize_t n) noexcept nogil:
+    """Power of two to divide an l2 row by (0 when none is needed).
+
+    The l2 block sums and the multiplied-out merge tests reach about
+    4 (n + 1)^2 max|y|; rows whose values are that close to overflow, or so small
+    that block means would round in subnormals, are rescaled exactly by a power
+    of two (with eps, so y / eps is unchanged). Values more than ~1e300 times
+    smaller than the row's largest one may then round to zero: only rows that
+    span the whole float64 range are affected.
+    """
+    cdef double amax = fmax(fabs(ys[0]), fabs(ys[n - 1]))
+    cdef double limit = 1e300 / (4.0 * (n + 1.0) * (n + 1.0))
+    if amax > limit:
+        return ilogb(amax) - ilogb(limit) + 1
+    if 0.0 < amax < 1e-200:
+        return ilogb(amax)
+    return 0
+
+
 # --------------------------------------------------------------------------
 # PAV, rank form: P(y / eps, w). Units are groups of tied y (they always pool).
 # --------------------------------------------------------------------------
@@ -381,11 +400,19 @@ cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
                     const double* w, bint kl, Scratch* s, floating* out,
                     int64_t* perm, int64_t* start, int64_t* nblocks) noexcept nogil:
     cdef Py_ssize_t b, i, st, en, nb
+    cdef int e
     cdef double a, mD, mR, v, scale, lo, hi, inv_eps = 1.0 / eps
     if n == 0:
         nblocks[0] = 0
         return
     _sort_row(x, n, sign, s, perm)
+    if not kl:  # P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w)
+        e = _row_shift(s.ys, n)
+        if e != 0:
+            for i in range(n):
+                s.ys[i] = ldexp(s.ys[i], -e)
+            eps = fmin(ldexp(eps, -e), DBL_MAX)
+            inv_eps = 1.0 / eps
     nb = _pav_rank(n, w, eps, kl, s, start)
     nblocks[0] = nb
     lo = w[n - 1]
@@ -473,7 +500,7 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
                 # (k_L + k_U) / 2): no division on the dependency chain
                 kL = st - start[nb - 1]
                 kU = i + 1 - st
-                if (kL * kU * (alpha * 0.5 * (kL + kU) - beta * (ys[start[nb - 1]] - a))
+                if (<double>kL * kU * (alpha * 0.5 * (kL + kU) - beta * (ys[start[nb - 1]] - a))
                         - beta * (kU * s.D[nb - 1] - kL * D)) > 0.0:
                     break
                 nb -= 1
@@ -490,11 +517,20 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
                        bint kl, Scratch* s, floating* out, int64_t* perm,
                        int64_t* start, int64_t* nblocks) noexcept nogil:
     cdef Py_ssize_t b, i, st, en, nb
+    cdef int e
     cdef double a, k, mrho, base, v, lo, hi, inv_eps = 1.0 / eps
     if n == 0:
         nblocks[0] = 0
         return
     _sort_row(x, n, sign, s, perm)
+    e = 0
+    if not kl:  # l2: P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
+        e = _row_shift(s.ys, n)
+        if e != 0:
+            for i in range(n):
+                s.ys[i] = ldexp(s.ys[i], -e)
+            eps = fmin(ldexp(eps, e), DBL_MAX)
+            inv_eps = 1.0 / eps
     nb = _pav_sort(n, eps, kl, s, start)
     nblocks[0] = nb
     lo = s.ys[n - 1]
@@ -505,7 +541,7 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
         a = s.ys[st]
         k = <double>(en - st)
         if en - st == 1:  # exact for singletons (and for the hard sort)
-            out[st] = <floating>(sign * a)
+            out[st] = <floating>(sign * ldexp(a, e))
             continue
         if kl:  # log_softmax(rho_B / eps)_i + logsumexp(y_B)
             base = a + log(s.D[b]) - _log_geo(k, eps)
@@ -517,7 +553,8 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
             base = a + s.D[b] / k
             for i in range(st, en):
                 v = _over_eps(mrho - i, eps, inv_eps) + base
-                out[i] = <floating>(sign * (lo if v < lo else (hi if v > hi else v)))
+                v = lo if v < lo else (hi if v > hi else v)
+                out[i] = <floating>(sign * ldexp(v, e))
 
 
 # --------------------------------------------------------------------------
@@ -553,8 +590,10 @@ def forward(const floating[:, ::1] X, const double[::1] eps, const double[::1] w
         s = _scratch_new(n, not keep)
         if s == NULL:
             fail[0] = 1
-        else:
-            for r in prange(n_rows, schedule="dynamic"):
+        # every thread reaches the worksharing loop (OpenMP requires it); one
+        # without scratch skips its rows, and the call raises MemoryError
+        for r in prange(n_rows, schedule="dynamic"):
+            if s != NULL:
                 if keep:
                     p = &perm[r, 0]; b = &start[r, 0]; c = &nblocks[r]
                 else:
@@ -586,12 +625,11 @@ cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t 
     # so one routine serves jvp and vjp: f * c_i * (t_i - sum(c t) / sum(c)), with
     # c = 1 (l2) or c = r (kl).
     cdef Py_ssize_t b, i, st, en
-    cdef double f, su, sc, m, ci
+    cdef double su, sc, m, ci, inv_eps = 1.0 / eps
     if eps == 0.0:  # hard ranks are piecewise constant
         for i in range(n):
             res[i] = 0.0
         return
-    f = sign / eps
     for b in range(nb):
         st = start[b]
         en = start[b + 1] if b + 1 < nb else n
@@ -607,7 +645,7 @@ cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t 
         m = su / sc
         for i in range(st, en):
             ci = r[perm[i]] if kl else 1.0
-            res[perm[i]] = <floating>(f * ci * (t[perm[i]] - m))
+            res[perm[i]] = <floating>(sign * ci * _over_eps(t[perm[i]] - m, eps, inv_eps))
 
 
 cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t* start,
@@ -694,32 +732,32 @@ def sort_derivative(const floating[:, ::1] X, const int64_t[:, ::1] perm,
 # --------------------------------------------------------------------------
 
 cdef void _isotonic_row(const floating* y, const double* wt, Py_ssize_t n,
-                        double* S, double* W, int64_t* start,
+                        double* M, double* W, int64_t* start,
                         floating* out) noexcept nogil:
-    # S: block sums of w * y, W: block weights (wt == NULL: unit weights)
+    # M: block weighted means, W: block weights (wt == NULL: unit weights).
+    # Means, not sums of w * y: no overflow or underflow whatever the scale of
+    # y or of the weights.
     cdef Py_ssize_t i, b, nb = 0, st, en
-    cdef double sy, ww, m
+    cdef double m, ww
     for i in range(n):
+        m = y[i]
         ww = wt[i] if wt != NULL else 1.0
-        sy = ww * y[i]
         st = i
-        # pool while the previous block's mean is >= the current one (ties merge);
-        # means compared as S_prev / W_prev >= sy / ww, without dividing
-        while nb > 0 and S[nb - 1] * ww >= sy * W[nb - 1]:
+        # pool while the previous block's mean is >= the current one (ties merge)
+        while nb > 0 and M[nb - 1] >= m:
             nb -= 1
-            sy += S[nb]
+            m = M[nb] + (m - M[nb]) * (ww / (ww + W[nb]))
             ww += W[nb]
             st = start[nb]
         start[nb] = st
-        S[nb] = sy
+        M[nb] = m
         W[nb] = ww
         nb += 1
     for b in range(nb):
         st = start[b]
         en = start[b + 1] if b + 1 < nb else n
-        m = S[b] / W[b]
         for i in range(st, en):
-            out[i] = <floating>m
+            out[i] = <floating>M[b]
 
 
 def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
@@ -730,19 +768,19 @@ def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
     cdef int nt = _n_threads(n_rows, n), failed = 0
     cdef int* fail = &failed
     cdef bint unit = Wt is None
-    cdef double* S
+    cdef double* M
     cdef double* W
     cdef int64_t* start
     with nogil, parallel(num_threads=nt):
-        S = <double*>malloc(n * sizeof(double))
+        M = <double*>malloc(n * sizeof(double))
         W = <double*>malloc(n * sizeof(double))
         start = <int64_t*>malloc(n * sizeof(int64_t))
-        if S == NULL or W == NULL or start == NULL:
+        if M == NULL or W == NULL or start == NULL:
             fail[0] = 1
-        else:
-            for r in prange(n_rows, schedule="dynamic"):
-                _isotonic_row(&Y[r, 0], NULL if unit else &Wt[r, 0], n, S, W, start,
+        for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
+            if M != NULL and W != NULL and start != NULL:
+                _isotonic_row(&Y[r, 0], NULL if unit else &Wt[r, 0], n, M, W, start,
                               &out[r, 0])
-        free(S); free(W); free(start)
+        free(M); free(W); free(start)
     if failed:
         raise MemoryError()

@@ -541,7 +541,7 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
         a = s.ys[st]
         k = <double>(en - st)
         if en - st == 1:  # exact for singletons (and for the hard sort)
-            out[st] = <floating>(sign * ldexp(a, e))
+            out[st] = <floating>(sign * (a if e == 0 else ldexp(a, e)))
             continue
         if kl:  # log_softmax(rho_B / eps)_i + logsumexp(y_B)
             base = a + log(s.D[b]) - _log_geo(k, eps)
@@ -554,7 +554,7 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
             for i in range(st, en):
                 v = _over_eps(mrho - i, eps, inv_eps) + base
                 v = lo if v < lo else (hi if v > hi else v)
-                out[i] = <floating>(sign * ldexp(v, e))
+                out[i] = <floating>(sign * (v if e == 0 else ldexp(v, e)))
 
 
 # --------------------------------------------------------------------------

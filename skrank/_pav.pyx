@@ -335,18 +335,21 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
     Block b holds start[b], R[b] = sum of w and D[b]: sum of (y - a) (l2) or
     E = sum of exp((y - a) / eps) (kl), a being the block's first (largest) y.
     l2 merge test gamma_L <= gamma_U on gamma_c = alpha a + (alpha D - beta R) / k,
-    multiplied out;
-    kl merge test gamma_L <= gamma_U written without logarithms as
-    E_L R_U <= exp(-(a_L - a_U) / eps) E_U R_L.
+    multiplied out; kl merge test gamma_L <= gamma_U written without logarithms
+    as E_L R_U <= exp(-(a_L - a_U) / eps) E_U R_L. The top block stays in
+    registers (tst, ta, tD, tR) and is written out only when a block is pushed
+    above it: pooling long runs then touches no memory.
     """
     cdef double* ys = s.ys
     cdef double alpha, beta, a, D, R, d, inv_eps = 1.0 / eps
-    cdef Py_ssize_t i = 0, j, st, nb = 0, k, kL
+    cdef double ta = 0.0, tD = 0.0, tR = 0.0
+    cdef Py_ssize_t i = 0, j, st, nb = 0, k, kL, tst = 0
     if eps < 1.0:
         alpha = 1.0; beta = eps
     else:
         alpha = 1.0 / eps; beta = 1.0
     while i < n:
+        # the next unit: a group of tied values (they always pool)
         a = ys[i]
         R = 0.0
         j = i
@@ -355,44 +358,38 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
             j += 1
         st = i
         k = j - i
-        if kl:
-            D = <double>k
-            if eps > 0.0:
-                while nb > 0:
-                    d = _over_eps(ys[start[nb - 1]] - a, eps, inv_eps)
-                    # exp(d) >= 1 + d: most failing tests need no exponential
-                    if (1.0 + d) * s.D[nb - 1] * R > D * s.R[nb - 1]:
-                        break
-                    d = exp(-d)  # in [0, 1]; 0 (far apart) means no merge
-                    if not (s.D[nb - 1] * R <= d * D * s.R[nb - 1]):
-                        break
-                    nb -= 1
-                    D = s.D[nb] + D * d
-                    R += s.R[nb]
-                    st = start[nb]
-                    a = ys[st]
-        else:
-            D = 0.0
-            if eps > 0.0:
-                while nb > 0:
-                    # gamma_L <= gamma_U times k_L k_U: no division on the
-                    # dependency chain from one test to the next
-                    kL = st - start[nb - 1]
-                    if (kL * (k * alpha * (ys[start[nb - 1]] - a) - (alpha * D - beta * R))
-                            + k * (alpha * s.D[nb - 1] - beta * s.R[nb - 1])) > 0.0:
-                        break
-                    nb -= 1
-                    # merge the stack top (left) with the current unit (right)
-                    D = s.D[nb] + D + k * (a - ys[start[nb]])
-                    k += kL
-                    st = start[nb]
-                    a = ys[st]
-                    R += s.R[nb]
-        start[nb] = st
-        s.D[nb] = D
-        s.R[nb] = R
+        D = <double>k if kl else 0.0
+        while eps > 0.0 and nb > 0:  # merge with the top block while it violates
+            if kl:
+                d = _over_eps(ta - a, eps, inv_eps)
+                # exp(d) >= 1 + d: most failing tests need no exponential
+                if (1.0 + d) * tD * R > D * tR:
+                    break
+                d = exp(-d)  # in [0, 1]; 0 (far apart) means no merge
+                if not (tD * R <= d * D * tR):
+                    break
+                D = tD + D * d
+            else:
+                # gamma_L <= gamma_U times k_L k_U: no division on the chain
+                kL = st - tst
+                if (kL * (k * alpha * (ta - a) - (alpha * D - beta * R))
+                        + k * (alpha * tD - beta * tR)) > 0.0:
+                    break
+                D = tD + D + k * (a - ta)
+                k += kL
+            R += tR
+            st = tst
+            a = ta
+            nb -= 1
+            if nb > 0:  # the block below becomes the top
+                tst = start[nb - 1]; tD = s.D[nb - 1]; tR = s.R[nb - 1]; ta = ys[tst]
+        if nb > 0:  # push: write the old top out
+            start[nb - 1] = tst; s.D[nb - 1] = tD; s.R[nb - 1] = tR
+        tst = st; ta = a; tD = D; tR = R
         nb += 1
         i = j
+    if nb > 0:
+        start[nb - 1] = tst; s.D[nb - 1] = tD; s.R[nb - 1] = tR
     return nb
 
 
@@ -458,10 +455,12 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
     on gamma_c = alpha mean(rho_B) - beta mean(y_B), multiplied out; kl merge test
     gamma_L <= gamma_U written with G(k) = 1 - exp(-k / eps), kept in gam[b], as
     G(k_L) E_U exp(k_L / eps + a_U - a_L) <= G(k_U) E_L (an overflow: no merge).
+    The top block stays in registers, as in _pav_rank.
     """
     cdef double* ys = s.ys
-    cdef double alpha, beta, a, aL, D, g, G, G1
-    cdef Py_ssize_t i, st, nb = 0, kL, kU
+    cdef double alpha, beta, a, D, g, G, G1, inv_eps = 1.0 / eps
+    cdef double ta = 0.0, tD = 0.0, tG = 0.0
+    cdef Py_ssize_t i, st, nb = 0, kL, kU, tst = 0
     if eps == 0.0:  # hard sort: every entry is its own block
         for i in range(n):
             start[i] = i
@@ -471,45 +470,42 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
         alpha = 1.0; beta = eps
     else:
         alpha = 1.0 / eps; beta = 1.0
-    G1 = -expm1(-1.0 / eps)
+    G1 = -expm1(-inv_eps) if inv_eps <= DBL_MAX else 1.0
     for i in range(n):
         st = i
         a = ys[i]
-        if kl:
-            D = 1.0
-            G = G1
-            while nb > 0:
-                aL = ys[start[nb - 1]]
-                kL = st - start[nb - 1]
-                g = kL / eps + (a - aL)
+        D = 1.0 if kl else 0.0
+        G = G1
+        while nb > 0:  # merge with the top block while it violates
+            kL = st - tst
+            if kl:
+                g = _over_eps(kL, eps, inv_eps) + (a - ta)
                 # exp(g) >= 1 + g: most failing tests need no exponential
-                if s.gam[nb - 1] * D * (1.0 + g) > G * s.D[nb - 1]:
+                if tG * D * (1.0 + g) > G * tD:
                     break
-                if not (s.gam[nb - 1] * D * exp(g) <= G * s.D[nb - 1]):
+                if not (tG * D * exp(g) <= G * tD):
                     break
-                nb -= 1
-                D = s.D[nb] + D * exp(a - aL)
-                st = start[nb]
-                a = aL
-                G = -expm1(-(i + 1 - st) / eps)
-            s.gam[nb] = G
-        else:
-            D = 0.0
-            while nb > 0:
+                D = tD + D * exp(a - ta)
+                G = -expm1(-_over_eps(i + 1 - tst, eps, inv_eps))
+            else:
                 # gamma_L <= gamma_U times k_L k_U (mean rho_L - mean rho_U is
-                # (k_L + k_U) / 2): no division on the dependency chain
-                kL = st - start[nb - 1]
+                # (k_L + k_U) / 2): no division on the chain
                 kU = i + 1 - st
-                if (<double>kL * kU * (alpha * 0.5 * (kL + kU) - beta * (ys[start[nb - 1]] - a))
-                        - beta * (kU * s.D[nb - 1] - kL * D)) > 0.0:
+                if (<double>kL * kU * (alpha * 0.5 * (kL + kU) - beta * (ta - a))
+                        - beta * (kU * tD - kL * D)) > 0.0:
                     break
-                nb -= 1
-                D = s.D[nb] + D + kU * (a - ys[start[nb]])
-                st = start[nb]
-                a = ys[st]
-        start[nb] = st
-        s.D[nb] = D
+                D = tD + D + kU * (a - ta)
+            st = tst
+            a = ta
+            nb -= 1
+            if nb > 0:  # the block below becomes the top
+                tst = start[nb - 1]; tD = s.D[nb - 1]; tG = s.gam[nb - 1]; ta = ys[tst]
+        if nb > 0:  # push: write the old top out
+            start[nb - 1] = tst; s.D[nb - 1] = tD; s.gam[nb - 1] = tG
+        tst = st; ta = a; tD = D; tG = G
         nb += 1
+    if nb > 0:
+        start[nb - 1] = tst; s.D[nb - 1] = tD; s.gam[nb - 1] = tG
     return nb
 
 

@@ -16,7 +16,8 @@
 # Block statistics are kept relative to the block's first (largest) element a,
 # so blocks of tied values are represented exactly (D = 0 / E = k), and the merge
 # test is scaled by c = min(eps, 1) so that neither x / eps nor eps * w can
-# overflow: gamma_c = c * gamma with alpha = c / eps, beta = c.
+# overflow: gamma_c = c * gamma with alpha = c / eps, beta = c. l2 rows close to
+# the float64 limits are rescaled exactly by a power of two (_row_shift).
 #
 # No validation happens here: the Python layer checks shapes, dtypes, finiteness
 # and strengths (as sklearn/_isotonic.pyx under sklearn/isotonic.py).
@@ -25,11 +26,11 @@ cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
 from libc.math cimport exp, expm1, fabs, fmax, fmin, ilogb, ldexp, log
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
 # Work space comes from PyMem_RawMalloc: thread-safe without the GIL, like malloc,
 # and visible to tracemalloc, so memory benchmarks see the kernels' scratch too.
-from libc.stdint cimport int64_t, uint32_t, uint64_t
 from cpython.mem cimport PyMem_RawFree as free, PyMem_RawMalloc as malloc
-from libc.string cimport memcpy, memset
 
 ctypedef fused floating:
     float
@@ -218,7 +219,7 @@ cdef struct Scratch:
     double* ys     # sorted y, descending
     double* D      # (= k0) per block: sum of (y - a) (l2), or of exp(...) (kl)
     double* R      # (= k1) per block: sum of w
-    double* gam    # (= i1) per block: the cached merge-test quantity
+    double* gam    # (= i1) per block: G(k) of the kl sort form
     int64_t* perm  # the row's structure when the caller does not keep it
     int64_t* start
     int64_t nblocks

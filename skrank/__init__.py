@@ -20,13 +20,18 @@ except ImportError as exc:  # pragma: no cover - depends on how skrank was insta
 from ._diff import jvp, vjp
 from ._ops import isotonic_regression, soft_rank, soft_sort
 from ._show_versions import show_versions
+from ._stats import soft_median, soft_quantile, soft_topk_mask, soft_trimmed_mean
 
 __all__ = [
     "__version__",
     "isotonic_regression",
     "jvp",
     "show_versions",
+    "soft_median",
+    "soft_quantile",
     "soft_rank",
     "soft_sort",
+    "soft_topk_mask",
+    "soft_trimmed_mean",
     "vjp",
 ]

@@ -6,28 +6,19 @@ block-diagonal Jacobian of DESIGN section 4 in O(n) per row, without sorting
 again and without ever forming an n x n matrix.
 """
 
-from . import _ops
+from . import _ops, _stats
 
-# Public function -> (forward returning (value, structure), names of its array arguments)
+# Public function -> (value-and-structure form, names of its positional arguments).
+# Only the first argument, x, is differentiable.
 _DIFFERENTIABLE = {
-    _ops.soft_rank: (lambda x, **kw: _ops._forward("rank", x, **_defaults(kw)), ("x",)),
-    _ops.soft_sort: (lambda x, **kw: _ops._forward("sort", x, **_defaults(kw)), ("x",)),
+    _ops.soft_rank: (_ops._soft_rank_structured, ("x",)),
+    _ops.soft_sort: (_ops._soft_sort_structured, ("x",)),
+    _stats.soft_topk_mask: (_stats._soft_topk_mask_structured, ("x", "k")),
+    _stats.soft_quantile: (_stats._soft_quantile_structured, ("x", "q")),
+    _stats.soft_median: (_stats._soft_median_structured, ("x",)),
+    _stats.soft_trimmed_mean: (_stats._soft_trimmed_mean_structured,
+                               ("x", "proportiontocut")),
 }
-
-_FORWARD_DEFAULTS = {
-    "regularization_strength": 1.0,
-    "regularization": "l2",
-    "direction": "ascending",
-    "axis": -1,
-    "nan_policy": "raise",
-}
-
-
-def _defaults(kwargs):
-    unknown = set(kwargs) - set(_FORWARD_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {sorted(unknown)}")
-    return {**_FORWARD_DEFAULTS, **kwargs}
 
 
 def _lookup(fun, args, argnums):
@@ -38,14 +29,15 @@ def _lookup(fun, args, argnums):
         raise TypeError(
             f"fun must be a skrank function with derivatives ({names}); got {fun!r}."
         ) from None
-    if len(args) != len(arg_names):
+    if not 1 <= len(args) <= len(arg_names):
         raise TypeError(
-            f"{fun.__name__} takes {len(arg_names)} positional array argument(s) "
+            f"{fun.__name__} takes 1 to {len(arg_names)} positional argument(s) "
             f"({', '.join(arg_names)}), got {len(args)}."
         )
-    if isinstance(argnums, bool) or argnums not in range(len(arg_names)):
+    if isinstance(argnums, bool) or argnums != 0:
         raise ValueError(
-            f"argnums must be an integer in [0, {len(arg_names)}), got {argnums!r}."
+            f"argnums must be 0: {fun.__name__} is differentiable in x only, "
+            f"got {argnums!r}."
         )
     return forward
 
@@ -56,10 +48,13 @@ def vjp(fun, *args, argnums=0, **kwargs):
     Parameters
     ----------
     fun : callable
-        A skrank function with derivatives: :func:`skrank.soft_rank` or
-        :func:`skrank.soft_sort`.
-    *args : array-like
-        Its positional array arguments (``x``).
+        A skrank function with derivatives: :func:`skrank.soft_rank`,
+        :func:`skrank.soft_sort`, :func:`skrank.soft_topk_mask`,
+        :func:`skrank.soft_quantile`, :func:`skrank.soft_median` or
+        :func:`skrank.soft_trimmed_mean`.
+    *args
+        Its positional arguments (``x``, then ``k``, ``q`` or
+        ``proportiontocut`` where the function has one).
     argnums : int, default=0
         Which positional argument to differentiate.
     **kwargs
@@ -94,13 +89,13 @@ def jvp(fun, x, tangent, **kwargs):
     Parameters
     ----------
     fun : callable
-        :func:`skrank.soft_rank` or :func:`skrank.soft_sort`.
+        A skrank function with derivatives (see :func:`vjp`).
     x : array-like
         The point at which to differentiate.
     tangent : array-like
         Direction, of ``x``'s shape.
     **kwargs
-        Keyword arguments of ``fun``.
+        The other arguments of ``fun``, by keyword (``k=``, ``q=``, strength, ...).
 
     Returns
     -------

@@ -170,6 +170,21 @@ class _Structure:
         return self._apply(cotangent, transpose=True)
 
 
+def _run_kernel(X, eps, w, sign, kl, sort_form, keep_structure):
+    """The one call into the kernels' forward pass: (out, perm, start, nblocks),
+    the last three None unless the structure is kept for derivatives."""
+    n_rows, n = X.shape
+    out = np.empty_like(X)
+    perm = start = nblocks = None
+    if keep_structure:
+        perm = np.empty((n_rows, n), dtype=np.int64)
+        start = np.empty((n_rows, n), dtype=np.int64)
+        nblocks = np.zeros(n_rows, dtype=np.int64)
+    if X.size:
+        _pav.forward(X, eps, w, sign, kl, sort_form, out, perm, start, nblocks)
+    return out, perm, start, nblocks
+
+
 def _forward(op, x, regularization_strength, regularization, direction, axis,
              nan_policy, keep_structure=True):
     """Validate, run the kernel; return (value, structure or None)."""
@@ -192,15 +207,10 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
     else:
         # descending sort: P(rho / eps, sorted x); ascending: -sort_desc(-x)
         sign = -1.0 if direction == "ascending" else 1.0
-    out = np.empty_like(X)
-    structure = perm = start = nblocks = None
-    if keep_structure:
-        perm = np.empty((n_rows, n), dtype=np.int64)
-        start = np.empty((n_rows, n), dtype=np.int64)
-        nblocks = np.zeros(n_rows, dtype=np.int64)
-    if X.size:
-        rho = np.arange(n, 0, -1, dtype=np.float64) if op == "rank" else None
-        _pav.forward(X, eps, rho, sign, kl, op == "sort", out, perm, start, nblocks)
+    rho = np.arange(n, 0, -1, dtype=np.float64) if op == "rank" else None
+    out, perm, start, nblocks = _run_kernel(X, eps, rho, sign, kl, op == "sort",
+                                            keep_structure)
+    structure = None
     if bad is not None:
         out[bad] = np.nan
     if keep_structure:
@@ -231,6 +241,20 @@ _COMMON_PARAMETERS = """\
         What to do with NaN or infinite entries: raise a ``ValueError``, or
         return NaN for the affected rows (other rows are computed exactly).
 """
+
+
+def _soft_rank_structured(x, *, regularization_strength=1.0, regularization="l2",
+                          direction="ascending", axis=-1, nan_policy="raise"):
+    """soft_rank's value and the structure its derivatives need."""
+    return _forward("rank", x, regularization_strength, regularization, direction, axis,
+                    nan_policy)
+
+
+def _soft_sort_structured(x, *, regularization_strength=1.0, regularization="l2",
+                          direction="ascending", axis=-1, nan_policy="raise"):
+    """soft_sort's value and the structure its derivatives need."""
+    return _forward("sort", x, regularization_strength, regularization, direction, axis,
+                    nan_policy)
 
 
 def soft_rank(

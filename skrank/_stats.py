@@ -1,0 +1,354 @@
+"""Soft top-k masks and the robust statistics built from them (DESIGN section 13).
+
+The soft top-k mask is the l2 projection of ``x / eps`` onto the capped simplex
+``{y in [0, 1]^n : sum(y) = k}``: the kernel's rank form with the descending weights
+``w = (1, ..., 1, 0, ..., 0)``. Only entries within about ``eps`` of the k-th largest
+are soft; the others keep exactly 0 or 1. Differences of masks weigh soft order
+statistics, quantiles and trimmed means: the weights are non-negative, sum to one,
+and are exactly zero on far outliers (a soft sort, which averages far-apart values,
+would let an outlier leak in).
+
+Derivatives: each mask's Jacobian J is symmetric and block diagonal (l2 rank form),
+so a statistic ``sum_m c_m <M_m(x), x>`` has the gradient
+``G = sum_m c_m (M_m + J_m x)``. The forward pass computes G once when derivatives
+are asked for; a jvp or vjp is then one O(n) product with it.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from . import _pav
+from ._ops import _as_float_array, _finite_rows, _Rows, _run_kernel, _strengths, _Structure
+
+
+def _prepare(x, regularization_strength, axis):
+    x = _as_float_array(x)
+    rows = _Rows(x.shape, axis)
+    eps = _strengths(regularization_strength, rows)
+    X = rows.to_rows(x)
+    if _finite_rows(X, "propagate") is not None:
+        raise ValueError("x contains NaN or infinity.")
+    return rows, eps, X
+
+
+class _Masks:
+    """Soft top-k masks of the rows of X for any k, computed once each, with
+    J_k X (the mask's Jacobian applied to X itself) when derivatives are needed."""
+
+    def __init__(self, X, eps, with_gradient):
+        self.X, self.eps, self.with_gradient = X, eps, with_gradient
+        self._cache = {}
+
+    def structure(self, k):
+        """(mask, J_k X or None, perm, start, nblocks, eps used)."""
+        if k not in self._cache:
+            X = self.X
+            n = X.shape[1]
+            w = np.zeros(n)
+            w[:k] = 1.0
+            # k = 0 and k = n give constant masks: strength 0 makes their
+            # derivative exactly zero (clipping would hide it from the formula)
+            eps = self.eps if 0 < k < n else np.zeros_like(self.eps)
+            mask, perm, start, nblocks = _run_kernel(X, eps, w, 1.0, False, False,
+                                                     self.with_gradient)
+            jx = None
+            if self.with_gradient:
+                jx = np.empty_like(X)
+                if X.size:
+                    _pav.rank_derivative(perm, start, nblocks, mask, eps, 1.0, False, X, jx)
+            self._cache[k] = (mask, jx, perm, start, nblocks, eps)
+        return self._cache[k]
+
+    def weights(self, k_hi, k_lo):
+        """Weights M(k_hi) - M(k_lo) and their gradient rows (None without gradient)."""
+        m_hi, jx_hi = self.structure(k_hi)[:2]
+        m_lo, jx_lo = self.structure(k_lo)[:2]
+        w = m_hi - m_lo
+        grad = (w + jx_hi - jx_lo) if self.with_gradient else None
+        return w, grad
+
+    def order_statistic(self, i):
+        """The soft (i + 1)-th smallest value of each row, and its gradient rows."""
+        n = self.X.shape[1]
+        w, grad = self.weights(n - i, n - i - 1)
+        value = np.einsum("ij,ij->i", w, self.X)
+        hard = self.eps == 0.0
+        if hard.any():  # exact, where shared weights of tied entries would round
+            value[hard] = np.partition(self.X[hard], i, axis=1)[:, i]
+        return value, grad
+
+
+class _Reduction:
+    """Derivatives of a statistic (one or several values per row) from its gradient
+    rows G, of shape (m, n_rows, n): jvp = <G, u>, vjp = g G."""
+
+    def __init__(self, grads, rows, value_shape):
+        self.G, self.rows, self.value_shape = grads, rows, value_shape
+
+    def jvp(self, tangent):
+        t = np.asarray(tangent)
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
+        U = self.rows.to_rows(t.astype(self.G.dtype, copy=False), name="tangent")
+        return np.einsum("mij,ij->mi", self.G, U).reshape(self.value_shape)[()]
+
+    def vjp(self, cotangent):
+        g = np.asarray(cotangent)
+        if g.dtype.kind not in "biuf":
+            raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
+        if g.shape != self.value_shape:
+            raise ValueError(f"cotangent must have shape {self.value_shape}, got {g.shape}.")
+        g = g.astype(self.G.dtype, copy=False).reshape(self.G.shape[:2])
+        res = np.einsum("mi,mij->ij", g, self.G)
+        return self.rows.from_rows(res, out_space=False)
+
+
+def _lerp(a, b, t):
+    # numpy.quantile's interpolation, written the same way so that strength 0
+    # reproduces it exactly
+    diff = b - a
+    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
+
+
+def _check_q(q):
+    q = np.asarray(q)
+    if q.dtype.kind not in "biuf":
+        raise TypeError(f"q must hold real numbers, got dtype {q.dtype}.")
+    if q.ndim > 1:
+        raise ValueError(f"q must be a scalar or a 1-D array, got shape {q.shape}.")
+    q = q.astype(np.float64)
+    if not (np.isfinite(q).all() and (q >= 0).all() and (q <= 1).all()):
+        raise ValueError("q must lie in [0, 1].")
+    return q
+
+
+def _quantile(x, q, regularization_strength, axis, with_gradient):
+    q = _check_q(q)
+    rows, eps, X = _prepare(x, regularization_strength, axis)
+    n = rows.n
+    if n == 0:
+        raise ValueError("cannot take a quantile along an empty axis.")
+    masks = _Masks(X, eps, with_gradient)
+    values, grads = [], []
+    for qi in q.ravel():
+        # numpy's default ("linear") method: the virtual index (n - 1) q
+        h = (n - 1) * float(qi)
+        j = min(int(math.floor(h)), n - 1)
+        t = h - j
+        a, grad_a = masks.order_statistic(j)
+        if t == 0.0:
+            values.append(a)
+            grads.append(grad_a)
+            continue
+        b, grad_b = masks.order_statistic(min(j + 1, n - 1))
+        values.append(_lerp(a, b, t))
+        grads.append((1.0 - t) * grad_a + t * grad_b if with_gradient else None)
+    value_shape = q.shape + rows.batch_shape
+    value = np.stack(values).reshape(value_shape)[()]
+    structure = _Reduction(np.stack(grads), rows, value_shape) if with_gradient else None
+    return value, structure
+
+
+def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradient):
+    if not isinstance(proportiontocut, numbers.Real) or not 0 <= proportiontocut < 0.5:
+        raise ValueError(
+            f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}."
+        )
+    rows, eps, X = _prepare(x, regularization_strength, axis)
+    n = rows.n
+    if n == 0:
+        raise ValueError("cannot take a trimmed mean along an empty axis.")
+    k = int(proportiontocut * n)  # trimmed from each end, as scipy.stats.trim_mean
+    masks = _Masks(X, eps, with_gradient)
+    w, grad = masks.weights(n - k, k)
+    value = (np.einsum("ij,ij->i", w, X) / (n - 2 * k)).reshape(rows.batch_shape)[()]
+    structure = None
+    if with_gradient:
+        structure = _Reduction((grad / (n - 2 * k))[None], rows, rows.batch_shape)
+    return value, structure
+
+
+def _topk_mask(x, k, regularization_strength, axis, with_gradient):
+    rows, eps, X = _prepare(x, regularization_strength, axis)
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an integer, got {k!r}.")
+    if not 0 <= k <= rows.n:
+        raise ValueError(f"k must lie in [0, {rows.n}] (the length of the axis), got {k}.")
+    masks = _Masks(X, eps, with_gradient)
+    mask, _, perm, start, nblocks, eps_used = masks.structure(int(k))
+    structure = None
+    if with_gradient:
+        structure = _Structure("rank", False, 1.0, eps_used, X, mask, perm, start, nblocks,
+                               rows, None)
+    return rows.from_rows(mask), structure
+
+
+# value-and-structure forms, for skrank.vjp / skrank.jvp
+def _soft_topk_mask_structured(x, k, *, regularization_strength=1.0, axis=-1):
+    return _topk_mask(x, k, regularization_strength, axis, True)
+
+
+def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1):
+    return _quantile(x, q, regularization_strength, axis, True)
+
+
+def _soft_median_structured(x, *, regularization_strength=1.0, axis=-1):
+    return _quantile(x, 0.5, regularization_strength, axis, True)
+
+
+def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength=1.0,
+                                  axis=-1):
+    return _trimmed_mean(x, proportiontocut, regularization_strength, axis, True)
+
+
+def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1):
+    """Soft mask of the k largest entries along an axis.
+
+    The l2 projection of ``x / eps`` onto the capped simplex
+    ``{y in [0, 1]^n : sum(y) = k}`` (Blondel et al., 2020), computed exactly by one
+    sort and pool-adjacent-violators.
+
+    Parameters
+    ----------
+    x : array-like of real numbers
+        Scores. float32 stays float32; other real dtypes give float64.
+    k : int
+        How many entries to keep, ``0 <= k <= n`` (n: the length of the axis).
+    regularization_strength : float or array-like of float, default=1.0
+        ``eps >= 0``, in the units of ``x``: entries within about ``eps`` of the
+        k-th largest share the mask softly; the others get exactly 0 or 1. A scalar
+        or one value per row (``x``'s shape without ``axis``).
+    axis : int or None, default=-1
+        Axis along which to select; ``None`` flattens ``x`` first.
+
+    Returns
+    -------
+    mask : ndarray
+        Values in ``[0, 1]`` of ``x``'s shape (1-D when ``axis=None``), summing to
+        ``k`` along the axis. At strength 0, the 0/1 mask of the k largest entries,
+        tied entries at the boundary sharing equally.
+
+    See Also
+    --------
+    soft_rank, soft_quantile, soft_trimmed_mean
+    numpy.argpartition : The hard selection.
+
+    Examples
+    --------
+    >>> import skrank
+    >>> skrank.soft_topk_mask([3., 1., 1., 0.], 2, regularization_strength=0.0)
+    array([1. , 0.5, 0.5, 0. ])
+    >>> skrank.soft_topk_mask([3., 1.2, 1., 0.], 2, regularization_strength=1.0)
+    array([1. , 0.6, 0.4, 0. ])
+    """
+    return _topk_mask(x, k, regularization_strength, axis, False)[0]
+
+
+def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):
+    """Soft (differentiable, outlier-robust) quantiles along an axis.
+
+    numpy.quantile's default ("linear") interpolation between order statistics,
+    where the j-th smallest value is replaced by the soft order statistic
+    ``sum(w * x)`` with the weights ``w = M(n - j + 1) - M(n - j)`` of soft top-k
+    masks M (see :func:`soft_topk_mask`): non-negative, summing to one, soft only
+    among entries within about the strength of the order statistic, and exactly
+    zero on far outliers.
+
+    Parameters
+    ----------
+    x : array-like of real numbers
+        Values. float32 stays float32; other real dtypes give float64.
+    q : float or 1-D array-like of float
+        Probabilities in ``[0, 1]``.
+    regularization_strength : float or array-like of float, default=1.0
+        ``eps >= 0``, in the units of ``x``. A scalar or one value per row.
+    axis : int or None, default=-1
+        Axis along which to compute; ``None`` flattens ``x`` first.
+
+    Returns
+    -------
+    quantile : ndarray or scalar
+        Of shape ``q.shape + x.shape without axis``, as :func:`numpy.quantile`.
+        Strength 0 gives ``np.quantile(x, q, axis=axis)``; as the strength grows,
+        every quantile tends to the mean.
+
+    Notes
+    -----
+    Each order statistic costs two masks (one sort each); quantiles that share
+    order statistics share their masks.
+
+    Examples
+    --------
+    >>> import skrank
+    >>> x = [0.1, 0.2, 0.3, 0.4, 1000.]
+    >>> float(skrank.soft_quantile(x, 0.5, regularization_strength=0.0))
+    0.3
+    >>> round(float(skrank.soft_quantile(x, 0.5, regularization_strength=0.01)), 6)
+    0.3
+    >>> skrank.soft_quantile([[1., 2., 3., 4.]], [0.25, 0.5], regularization_strength=0.0)
+    array([[1.75],
+           [2.5 ]])
+    """
+    return _quantile(x, q, regularization_strength, axis, False)[0]
+
+
+def soft_median(x, *, regularization_strength=1.0, axis=-1):
+    """Soft median along an axis: :func:`soft_quantile` at ``q = 0.5``.
+
+    Strength 0 gives :func:`numpy.median`.
+
+    Examples
+    --------
+    >>> import skrank
+    >>> float(skrank.soft_median([4., 1., 3., 2.], regularization_strength=0.0))
+    2.5
+    """
+    return _quantile(x, 0.5, regularization_strength, axis, False)[0]
+
+
+def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1):
+    """Soft trimmed mean along an axis.
+
+    ``k = floor(proportiontocut * n)`` entries are trimmed from each end, as
+    :func:`scipy.stats.trim_mean` does, softly: the weights are
+    ``M(n - k) - M(k)`` for soft top-k masks M (in ``[0, 1]``, summing to
+    ``n - 2k``), and the value is ``sum(weights * x) / (n - 2k)``. An outlier far
+    from both trimming boundaries gets weight exactly 0 at any strength.
+
+    Parameters
+    ----------
+    x : array-like of real numbers
+        Values. float32 stays float32; other real dtypes give float64.
+    proportiontocut : float
+        Fraction to cut from each end, in ``[0, 0.5)``.
+    regularization_strength : float or array-like of float, default=1.0
+        ``eps >= 0``, in the units of ``x``. A scalar or one value per row.
+    axis : int or None, default=-1
+        Axis along which to compute (note: scipy's default is 0); ``None``
+        flattens ``x`` first.
+
+    Returns
+    -------
+    mean : ndarray or scalar
+        Of ``x``'s shape without ``axis``. Strength 0 gives
+        ``scipy.stats.trim_mean(x, proportiontocut, axis=axis)``.
+
+    Examples
+    --------
+    >>> import skrank
+    >>> float(skrank.soft_trimmed_mean([1., 2., 3., 4., 1000.], 0.2,
+    ...                                regularization_strength=0.0))
+    3.0
+    >>> float(skrank.soft_trimmed_mean([1., 2., 3., 4., 1000.], 0.2,
+    ...                                regularization_strength=0.5))
+    3.0
+    >>> float(skrank.soft_trimmed_mean([1., 2., 3., 4., 1e6], 0.2,  # outlier: weight 0
+    ...                                regularization_strength=0.5))
+    3.0
+    >>> float(skrank.soft_trimmed_mean([1., 2., 3., 4., 1000.], 0.2,
+    ...                                regularization_strength=10.0))
+    2.6666666666666665
+    """
+    return _trimmed_mean(x, proportiontocut, regularization_strength, axis, False)[0]

@@ -1,0 +1,263 @@
+"""Soft top-k masks, quantiles, medians and trimmed means (DESIGN section 13).
+
+The reference mask is computed independently of PAV: the projection of z onto the capped
+simplex {y in [0, 1]^n, sum y = k} is clip(z - tau, 0, 1) with tau found by bisection."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.stats import trim_mean
+
+import skrank
+
+
+# --------------------------------------------------------------------------- reference
+def ref_mask(x, k, eps):
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    if k == 0:
+        return np.zeros(n)
+    if k == n:
+        return np.ones(n)
+    if eps == 0.0:  # hard mask; tied entries at the boundary share equally
+        kth = np.sort(x)[::-1][k - 1]
+        above = x > kth
+        tied = x == kth
+        out = above.astype(float)
+        out[tied] = (k - above.sum()) / tied.sum()
+        return out
+    z = x / eps
+    lo, hi = z.min() - 1.0, z.max()
+    for _ in range(200):  # sum(clip(z - tau, 0, 1)) decreases in tau
+        tau = 0.5 * (lo + hi)
+        if np.clip(z - tau, 0.0, 1.0).sum() > k:
+            lo = tau
+        else:
+            hi = tau
+    return np.clip(z - 0.5 * (lo + hi), 0.0, 1.0)
+
+
+def ref_order_stat(x, i, eps):
+    n = len(x)
+    w = ref_mask(x, n - i, eps) - ref_mask(x, n - i - 1, eps)
+    return float(w @ np.asarray(x, dtype=np.float64))
+
+
+def ref_quantile(x, q, eps):
+    n = len(x)
+    h = (n - 1) * q
+    j = min(int(np.floor(h)), n - 1)
+    t = h - j
+    a = ref_order_stat(x, j, eps)
+    if t == 0:
+        return a
+    b = ref_order_stat(x, min(j + 1, n - 1), eps)
+    return (1 - t) * a + t * b
+
+
+def ref_trimmed_mean(x, p, eps):
+    n = len(x)
+    k = int(p * n)
+    w = ref_mask(x, n - k, eps) - ref_mask(x, k, eps)
+    return float(w @ np.asarray(x, dtype=np.float64)) / (n - 2 * k)
+
+
+def _data(n, seed, ties=True):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return np.round(x, 1) if ties else x
+
+
+# --------------------------------------------------------------------------- masks
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 50, 400])
+@pytest.mark.parametrize("eps", [0.0, 0.05, 0.5, 5.0])
+def test_mask_matches_the_bisection_projection(n, eps):
+    x = _data(n, n)
+    for k in sorted({0, 1, n // 2, n - 1, n} & set(range(n + 1))):
+        got = skrank.soft_topk_mask(x, k, regularization_strength=eps)
+        np.testing.assert_allclose(got, ref_mask(x, k, eps), atol=1e-10)
+        assert abs(got.sum() - k) < 1e-9
+        assert got.min() >= 0.0 and got.max() <= 1.0
+
+
+def test_mask_examples_and_exact_zeros_and_ones():
+    np.testing.assert_array_equal(
+        skrank.soft_topk_mask([3.0, 1.0, 1.0, 0.0], 2, regularization_strength=0.0),
+        [1.0, 0.5, 0.5, 0.0])
+    # far from the boundary the mask is exactly 0 or 1 whatever the strength
+    m = skrank.soft_topk_mask([100.0, 5.0, 4.9, 4.8, -100.0], 2, regularization_strength=1.0)
+    assert m[0] == 1.0 and m[-1] == 0.0
+    assert 0.0 < m[1] < 1.0 and 0.0 < m[2] < 1.0
+
+
+@given(st.lists(st.floats(-5, 5), min_size=1, max_size=12), st.floats(0.01, 10.0),
+       st.integers(0, 12))
+def test_mask_properties(xs, eps, k):
+    x = np.array(xs)
+    k = min(k, x.size)
+    m = skrank.soft_topk_mask(x, k, regularization_strength=eps)
+    assert abs(m.sum() - k) < 1e-9
+    assert (m >= 0).all() and (m <= 1).all()
+    order = np.argsort(x, kind="stable")
+    assert (np.diff(m[order]) >= -1e-12).all()  # larger entries never get less mask
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mask_batched_along_axes_and_dtype(dtype):
+    X = _data(60, 1).reshape(3, 4, 5).astype(dtype)
+    for axis in (0, 1, 2):
+        got = skrank.soft_topk_mask(X, 2, regularization_strength=0.3, axis=axis)
+        assert got.dtype == dtype and got.shape == X.shape
+        want = np.apply_along_axis(lambda r: ref_mask(r, 2, 0.3), axis, X.astype(np.float64))
+        np.testing.assert_allclose(got, want, atol=1e-6 if dtype == np.float32 else 1e-10)
+    flat = skrank.soft_topk_mask(X, 7, regularization_strength=0.3, axis=None)
+    np.testing.assert_allclose(flat, ref_mask(X.ravel().astype(np.float64), 7, 0.3),
+                               atol=1e-6 if dtype == np.float32 else 1e-10)
+
+
+# --------------------------------------------------------------------------- statistics
+@pytest.mark.parametrize("n", [1, 2, 5, 6, 31, 200])
+@pytest.mark.parametrize("eps", [0.05, 0.5, 3.0])
+def test_quantile_median_trimmed_mean_match_references(n, eps):
+    x = _data(n, 10 + n)
+    for q in (0.0, 0.1, 0.25, 0.5, 0.77, 1.0):
+        got = skrank.soft_quantile(x, q, regularization_strength=eps)
+        assert abs(got - ref_quantile(x, q, eps)) < 1e-10
+    assert abs(skrank.soft_median(x, regularization_strength=eps)
+               - ref_quantile(x, 0.5, eps)) < 1e-10
+    for p in (0.0, 0.1, 0.25, 0.45):
+        got = skrank.soft_trimmed_mean(x, p, regularization_strength=eps)
+        assert abs(got - ref_trimmed_mean(x, p, eps)) < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strength_zero_is_numpy_and_scipy(dtype):
+    rng = np.random.default_rng(3)
+    for shape, axis in (((17,), -1), ((4, 9), 1), ((6, 5, 3), 0), ((4, 9), None)):
+        x = np.round(rng.normal(size=shape), 1).astype(dtype)  # ties
+        q = np.array([0.0, 0.13, 0.5, 0.5001, 0.9, 1.0])
+        got = skrank.soft_quantile(x, q, regularization_strength=0.0, axis=axis)
+        want = np.quantile(x, q, axis=axis)
+        # skrank keeps float32 (numpy promotes to q's float64 for an array q)
+        assert got.shape == want.shape and got.dtype == dtype
+        if dtype == np.float64:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            skrank.soft_median(x, regularization_strength=0.0, axis=axis),
+            np.median(x, axis=axis), rtol=1e-15 if dtype == np.float64 else 1e-6)
+        for p in (0.0, 0.1, 0.3):
+            t = skrank.soft_trimmed_mean(x, p, regularization_strength=0.0, axis=axis)
+            np.testing.assert_allclose(t, trim_mean(x, p, axis=axis),
+                                       rtol=1e-12 if dtype == np.float64 else 1e-5,
+                                       atol=1e-15 if dtype == np.float64 else 1e-6)
+    assert np.shape(skrank.soft_quantile(np.arange(5.0), 0.5, regularization_strength=0)) == ()
+
+
+def test_large_strength_gives_the_mean():
+    x = _data(40, 5)
+    for value in (skrank.soft_quantile(x, 0.1, regularization_strength=1e6),
+                  skrank.soft_median(x, regularization_strength=1e6),
+                  skrank.soft_trimmed_mean(x, 0.3, regularization_strength=1e6)):
+        assert abs(value - x.mean()) < 1e-5
+
+
+def test_outliers_get_weight_zero():
+    # the soft-sort route drags this median to about 200 at strength 0.01
+    x = [0.1, 0.2, 0.3, 0.4, 1000.0]
+    assert abs(skrank.soft_median(x, regularization_strength=0.01) - 0.3) < 1e-12
+    y = [0.1, 0.2, 0.3, 0.4, 1e9]
+    for eps in (0.01, 0.3, 3.0):
+        assert skrank.soft_median(x, regularization_strength=eps) == \
+            skrank.soft_median(y, regularization_strength=eps)
+        assert skrank.soft_trimmed_mean(x, 0.2, regularization_strength=eps) == \
+            skrank.soft_trimmed_mean(y, 0.2, regularization_strength=eps)
+
+
+def test_per_row_strengths():
+    X = _data(30, 8).reshape(3, 10)
+    eps = np.array([0.0, 0.2, 2.0])
+    got = skrank.soft_quantile(X, 0.3, regularization_strength=eps)
+    want = [ref_quantile(r, 0.3, e) for r, e in zip(X, eps)]
+    np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+# --------------------------------------------------------------------------- derivatives
+CASES = [
+    (skrank.soft_topk_mask, dict(k=3)),
+    (skrank.soft_quantile, dict(q=0.3)),
+    (skrank.soft_quantile, dict(q=[0.1, 0.5, 0.9])),
+    (skrank.soft_median, {}),
+    (skrank.soft_trimmed_mean, dict(proportiontocut=0.2)),
+]
+
+
+@pytest.mark.parametrize("fun, kw", CASES)
+@pytest.mark.parametrize("axis", [-1, 0, None])
+def test_jvp_matches_finite_differences_and_vjp_is_its_transpose(fun, kw, axis):
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(6, 7))  # continuous data: no kinks at the test point
+    kw = dict(kw, regularization_strength=0.4, axis=axis)
+    u = rng.normal(size=x.shape)
+    y, t = skrank.jvp(fun, x, u, **kw)
+    h = 1e-6
+    fd = (np.asarray(fun(x + h * u, **kw)) - np.asarray(fun(x - h * u, **kw))) / (2 * h)
+    np.testing.assert_allclose(t, fd, rtol=1e-6, atol=1e-7)
+    y2, vjp_fn = skrank.vjp(fun, x, **kw)
+    np.testing.assert_array_equal(y, y2)
+    g = rng.normal(size=np.shape(y))
+    v = vjp_fn(g)
+    assert v.shape == x.shape
+    assert abs(np.sum(g * t) - np.sum(v * u)) < 1e-10 * (1 + np.abs(v).sum() * np.abs(u).max())
+
+
+def test_derivatives_at_strength_zero_are_the_hard_ones():
+    x = np.array([0.3, -1.0, 2.0, 0.7, 5.0])
+    _, t = skrank.jvp(skrank.soft_topk_mask, x, np.ones(5), k=2, regularization_strength=0.0)
+    np.testing.assert_array_equal(t, np.zeros(5))
+    _, vjp_fn = skrank.vjp(skrank.soft_median, x, regularization_strength=0.0)
+    np.testing.assert_array_equal(vjp_fn(np.float64(1.0)), [0, 0, 0, 1, 0])  # picks 0.7
+    _, vjp_fn = skrank.vjp(skrank.soft_quantile, x, 0.25, regularization_strength=0.0)
+    np.testing.assert_array_equal(vjp_fn(np.float64(1.0)), [1, 0, 0, 0, 0])  # exactly 0.3
+    _, vjp_fn = skrank.vjp(skrank.soft_trimmed_mean, x, 0.2, regularization_strength=0.0)
+    np.testing.assert_allclose(vjp_fn(np.float64(1.0)), [1 / 3, 0, 1 / 3, 1 / 3, 0])
+
+
+def test_positional_extra_arguments_and_argnums():
+    x = np.array([3.0, 1.0, 2.0])
+    y1, f1 = skrank.vjp(skrank.soft_topk_mask, x, 1)
+    y2, f2 = skrank.vjp(skrank.soft_topk_mask, x, k=1)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(f1(np.ones(3)), f2(np.ones(3)))
+    with pytest.raises(ValueError, match="argnums"):
+        skrank.vjp(skrank.soft_quantile, x, 0.5, argnums=1)
+
+
+# --------------------------------------------------------------------------- errors
+def test_bad_arguments():
+    x = np.arange(5.0)
+    for q in (-0.1, 1.1, np.nan, [[0.5]]):
+        with pytest.raises(ValueError):
+            skrank.soft_quantile(x, q)
+    with pytest.raises(TypeError):
+        skrank.soft_quantile(x, "half")
+    for k in (-1, 6):
+        with pytest.raises(ValueError, match="k must lie"):
+            skrank.soft_topk_mask(x, k)
+    for k in (1.5, True):
+        with pytest.raises(TypeError):
+            skrank.soft_topk_mask(x, k)
+    for p in (0.5, 0.7, -0.1, "a"):
+        with pytest.raises(ValueError, match="proportiontocut"):
+            skrank.soft_trimmed_mean(x, p)
+    for fun, args in ((skrank.soft_quantile, (0.5,)), (skrank.soft_median, ()),
+                      (skrank.soft_trimmed_mean, (0.1,)), (skrank.soft_topk_mask, (1,))):
+        with pytest.raises(ValueError, match="NaN"):
+            fun(np.array([1.0, np.nan]), *args)
+        with pytest.raises(ValueError, match="strength"):
+            fun(x, *args, regularization_strength=-1.0)
+    with pytest.raises(ValueError, match="empty"):
+        skrank.soft_median(np.empty((3, 0)))
+    assert skrank.soft_median(np.empty((0, 4))).shape == (0,)

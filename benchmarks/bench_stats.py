@@ -1,0 +1,84 @@
+"""Benchmark the mask-based soft statistics against their hard NumPy/SciPy counterparts.
+
+Run from the repository root, with skrank built::
+
+    python benchmarks/bench_stats.py            # 1x1e6 and 1000x100, float64, 1 thread
+    python benchmarks/bench_stats.py --quick    # smaller, for a smoke run
+
+Each line gives the median time of the skrank call (strength 1.0, standard normal data)
+and of the hard counterpart on the same array in the same run, and their ratio:
+
+* soft_topk_mask(x, k = n // 10)   vs  np.argpartition(-x, k - 1) (the hard selection)
+* soft_quantile(x, 0.3)            vs  np.quantile(x, 0.3)
+* soft_median(x)                   vs  np.median(x)
+* soft_trimmed_mean(x, 0.1)        vs  scipy.stats.trim_mean(x, 0.1, axis=-1)
+* vjp of soft_quantile (after the forward) vs np.quantile
+"""
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+import scipy
+from scipy.stats import trim_mean
+from threadpoolctl import threadpool_limits
+
+import skrank
+
+
+def median_time(fun, budget):
+    fun()  # warm-up
+    times = []
+    t_end = time.perf_counter() + budget
+    while len(times) < 5 or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fun()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def fmt(seconds):
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:8.2f} ms"
+    return f"{seconds * 1e6:8.1f} us"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    shapes = [(1, 10**5), (100, 100)] if args.quick else [(1, 10**6), (1000, 100)]
+    budget = 0.1 if args.quick else 1.0
+    print(f"# skrank {skrank.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
+          f"{platform.platform()}, 1 thread, strength 1.0, float64\n")
+    print("| shape | operator | skrank | hard counterpart | ratio |")
+    print("|---|---|---:|---:|---:|")
+    rng = np.random.default_rng(0)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for shape in shapes:
+            x = rng.normal(size=shape)
+            if shape[0] == 1:
+                x = x[0]
+            n = shape[1]
+            k = max(n // 10, 1)
+            _, vjp_fn = skrank.vjp(skrank.soft_quantile, x, 0.3)
+            g = np.ones(np.shape(np.quantile(x, 0.3, axis=-1)))
+            cases = [
+                ("soft_topk_mask", lambda: skrank.soft_topk_mask(x, k),
+                 lambda: np.argpartition(-x, k - 1, axis=-1)),
+                ("soft_quantile", lambda: skrank.soft_quantile(x, 0.3),
+                 lambda: np.quantile(x, 0.3, axis=-1)),
+                ("soft_median", lambda: skrank.soft_median(x), lambda: np.median(x, axis=-1)),
+                ("soft_trimmed_mean", lambda: skrank.soft_trimmed_mean(x, 0.1),
+                 lambda: trim_mean(x, 0.1, axis=-1)),
+                ("soft_quantile vjp", lambda: vjp_fn(g), lambda: np.quantile(x, 0.3, axis=-1)),
+            ]
+            for name, soft, hard in cases:
+                ts, th = median_time(soft, budget), median_time(hard, budget)
+                print(f"| {shape[0]}x{n} | {name} | {fmt(ts)} | {fmt(th)} | {ts / th:6.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -404,7 +404,7 @@ cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
         nblocks[0] = 0
         return
     _sort_row(x, n, sign, s, perm)
-    if not kl:  # P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w)
+    if not kl and eps > 0.0:  # P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w)
         e = _row_shift(s.ys, n)
         if e != 0:
             for i in range(n):
@@ -521,7 +521,7 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
         return
     _sort_row(x, n, sign, s, perm)
     e = 0
-    if not kl:  # l2: P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
+    if not kl and eps > 0.0:  # l2: P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
         e = _row_shift(s.ys, n)
         if e != 0:
             for i in range(n):
@@ -537,8 +537,8 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
         en = start[b + 1] if b + 1 < nb else n
         a = s.ys[st]
         k = <double>(en - st)
-        if en - st == 1:  # exact for singletons (and for the hard sort)
-            out[st] = <floating>(sign * (a if e == 0 else ldexp(a, e)))
+        if en - st == 1:  # a singleton keeps its input value exactly
+            out[st] = x[perm[st]]
             continue
         if kl:  # log_softmax(rho_B / eps)_i + logsumexp(y_B)
             base = a + log(s.D[b]) - _log_geo(k, eps)

@@ -17,6 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on how skrank was insta
         "compiler, Cython >= 3 and NumPy."
     ) from exc
 
+from . import losses
 from ._diff import jvp, vjp
 from ._ops import isotonic_regression, soft_rank, soft_sort
 from ._show_versions import show_versions
@@ -26,6 +27,7 @@ __all__ = [
     "__version__",
     "isotonic_regression",
     "jvp",
+    "losses",
     "show_versions",
     "soft_median",
     "soft_quantile",

@@ -6,38 +6,46 @@ block-diagonal Jacobian of DESIGN section 4 in O(n) per row, without sorting
 again and without ever forming an n x n matrix.
 """
 
-from . import _ops, _stats
+from . import _ops, _stats, losses
 
-# Public function -> (value-and-structure form, names of its positional arguments).
-# Only the first argument, x, is differentiable.
+# Public function -> (value-and-structure form, names of its positional arguments,
+# index of the one differentiable argument).
 _DIFFERENTIABLE = {
-    _ops.soft_rank: (_ops._soft_rank_structured, ("x",)),
-    _ops.soft_sort: (_ops._soft_sort_structured, ("x",)),
-    _stats.soft_topk_mask: (_stats._soft_topk_mask_structured, ("x", "k")),
-    _stats.soft_quantile: (_stats._soft_quantile_structured, ("x", "q")),
-    _stats.soft_median: (_stats._soft_median_structured, ("x",)),
+    _ops.soft_rank: (_ops._soft_rank_structured, ("x",), 0),
+    _ops.soft_sort: (_ops._soft_sort_structured, ("x",), 0),
+    _stats.soft_topk_mask: (_stats._soft_topk_mask_structured, ("x", "k"), 0),
+    _stats.soft_quantile: (_stats._soft_quantile_structured, ("x", "q"), 0),
+    _stats.soft_median: (_stats._soft_median_structured, ("x",), 0),
     _stats.soft_trimmed_mean: (_stats._soft_trimmed_mean_structured,
-                               ("x", "proportiontocut")),
+                               ("x", "proportiontocut"), 0),
+    losses.spearman_loss: (losses._spearman_loss_structured, ("y_true", "y_pred"), 1),
+    losses.ndcg_loss: (losses._ndcg_loss_structured, ("y_true", "y_pred"), 1),
+    losses.topk_loss: (losses._topk_loss_structured, ("labels", "scores"), 1),
 }
+
+
+def _public_name(fun):
+    return f"skrank.losses.{fun.__name__}" if fun.__module__ == losses.__name__ \
+        else f"skrank.{fun.__name__}"
 
 
 def _lookup(fun, args, argnums):
     try:
-        forward, arg_names = _DIFFERENTIABLE[fun]
+        forward, arg_names, diff = _DIFFERENTIABLE[fun]
     except (KeyError, TypeError):
-        names = ", ".join(f"skrank.{f.__name__}" for f in _DIFFERENTIABLE)
+        names = ", ".join(_public_name(f) for f in _DIFFERENTIABLE)
         raise TypeError(
             f"fun must be a skrank function with derivatives ({names}); got {fun!r}."
         ) from None
-    if not 1 <= len(args) <= len(arg_names):
+    if not diff + 1 <= len(args) <= len(arg_names):
         raise TypeError(
-            f"{fun.__name__} takes 1 to {len(arg_names)} positional argument(s) "
+            f"{fun.__name__} takes {diff + 1} to {len(arg_names)} positional argument(s) "
             f"({', '.join(arg_names)}), got {len(args)}."
         )
-    if isinstance(argnums, bool) or argnums != 0:
+    if isinstance(argnums, bool) or argnums != diff:
         raise ValueError(
-            f"argnums must be 0: {fun.__name__} is differentiable in x only, "
-            f"got {argnums!r}."
+            f"argnums must be {diff}: {fun.__name__} is differentiable in "
+            f"{arg_names[diff]} only, got {argnums!r}."
         )
     return forward
 
@@ -50,13 +58,14 @@ def vjp(fun, *args, argnums=0, **kwargs):
     fun : callable
         A skrank function with derivatives: :func:`skrank.soft_rank`,
         :func:`skrank.soft_sort`, :func:`skrank.soft_topk_mask`,
-        :func:`skrank.soft_quantile`, :func:`skrank.soft_median` or
-        :func:`skrank.soft_trimmed_mean`.
+        :func:`skrank.soft_quantile`, :func:`skrank.soft_median`,
+        :func:`skrank.soft_trimmed_mean`, or a loss of :mod:`skrank.losses`.
     *args
-        Its positional arguments (``x``, then ``k``, ``q`` or
-        ``proportiontocut`` where the function has one).
+        Its positional arguments: ``x`` (then ``k``, ``q`` or ``proportiontocut``
+        where the function has one), or ``(y_true, y_pred)`` for a loss.
     argnums : int, default=0
-        Which positional argument to differentiate.
+        Which positional argument to differentiate: 0 (``x``) for the array
+        operators and statistics, 1 (``y_pred``) for the losses.
     **kwargs
         Keyword arguments of ``fun`` (strength, regularization, axis, ...).
 
@@ -113,6 +122,11 @@ def jvp(fun, x, tangent, **kwargs):
     >>> skrank.jvp(skrank.soft_sort, x, np.array([1., 0., 0.]), regularization_strength=2.0)[1]
     array([0.33333333, 0.33333333, 0.33333333])
     """
+    if fun in _DIFFERENTIABLE and _DIFFERENTIABLE[fun][2] != 0:
+        raise TypeError(
+            f"jvp is for the array operators; differentiate {fun.__name__} with "
+            "skrank.vjp(..., argnums=1)."
+        )
     forward = _lookup(fun, (x,), 0)
     value, structure = forward(x, **kwargs)
     return value, structure.jvp(tangent)

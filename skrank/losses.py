@@ -1,0 +1,293 @@
+"""Differentiable ranking losses built on soft ranks.
+
+Each loss takes ``(y_true, y_pred)`` (or ``(labels, scores)``), treats the rows along
+``axis`` as independent lists, and returns the mean over rows as a float. It is
+differentiable in its second argument: ``skrank.vjp(loss, y_true, y_pred, argnums=1)``
+gives the gradient, computed from the soft ranks' kept structure in O(n) per row.
+Strengths are absolute, in the units of ``y_pred`` (see :func:`skrank.soft_rank`).
+"""
+
+import numbers
+
+import numpy as np
+
+from . import _ops
+
+__all__ = ["ndcg_loss", "spearman_loss", "topk_loss"]
+
+_GAINS = ("linear", "exponential")
+
+
+class _LossStructure:
+    """vjp of a scalar loss: the gradient was computed by the forward pass."""
+
+    def __init__(self, grad):
+        self.grad = grad
+
+    def vjp(self, cotangent):
+        g = np.asarray(cotangent)
+        if g.shape != ():
+            raise ValueError(f"the cotangent of a scalar loss must be a scalar, got {g.shape}.")
+        if g.dtype.kind not in "biuf":
+            raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
+        return (self.grad * g).astype(self.grad.dtype, copy=False)
+
+
+def _soft_ranks(y_pred, regularization_strength, regularization, direction, axis,
+                with_gradient):
+    """Soft ranks of y_pred as 2-D rows (float64), their structure, and the rows map."""
+    ranks, structure = _ops._forward("rank", y_pred, regularization_strength, regularization,
+                                     direction, axis, "raise", keep_structure=with_gradient)
+    rows = _ops._Rows(y_pred.shape, axis)
+    R = rows.to_rows(ranks, out_space=True, name="ranks").astype(np.float64)
+    if R.shape[0] == 0 or R.shape[1] == 0:
+        raise ValueError("the losses need at least one row with at least one entry.")
+    return R, structure, rows
+
+
+def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
+    """Mean over rows; gradient with respect to y_pred through the soft ranks."""
+    value = float(np.mean(loss_rows))
+    if not with_gradient:
+        return value, None
+    cot = rows.from_rows(dloss_dR / loss_rows.shape[0])
+    return value, _LossStructure(structure.vjp(cot))
+
+
+def _true_rows(y_true, y_pred, axis, name="y_true"):
+    y_true = _ops._as_float_array(y_true, name)
+    if y_true.shape != np.shape(y_pred):
+        raise ValueError(
+            f"{name} and y_pred must have the same shape, got {y_true.shape} and "
+            f"{np.shape(y_pred)}."
+        )
+    rows = _ops._Rows(y_true.shape, axis)
+    T = rows.to_rows(y_true).astype(np.float64)
+    if not np.isfinite(T).all():
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return T
+
+
+def _spearman(y_true, y_pred, regularization_strength, regularization, axis, with_gradient):
+    y_pred = _ops._as_float_array(y_pred, "y_pred")
+    T = _true_rows(y_true, y_pred, axis)
+    R, structure, rows = _soft_ranks(y_pred, regularization_strength, regularization,
+                                     "ascending", axis, with_gradient)
+    A = _ops.soft_rank(T, regularization_strength=0.0)  # hard, tie-averaged ranks
+    A = A - A.mean(axis=1, keepdims=True)
+    B = R - R.mean(axis=1, keepdims=True)
+    na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+    ok = (na > 0) & (nb > 0)  # a constant row has no correlation: 0 by convention
+    denom = np.where(ok, na * nb, 1.0)
+    corr = np.where(ok, np.einsum("ij,ij->i", A, B) / denom, 0.0)
+    nb2 = np.where(ok, nb * nb, 1.0)
+    dcorr = np.where(ok[:, None], A / denom[:, None] - corr[:, None] * B / nb2[:, None], 0.0)
+    return _finish(1.0 - corr, -dcorr, structure, rows, with_gradient)
+
+
+def _check_k(k, n, cutoff):
+    """k as an int; a cutoff (ndcg) may be None or exceed n, meaning n."""
+    if k is None and cutoff:
+        return n
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an integer{' or None' if cutoff else ''}, got {k!r}.")
+    if k < 0 or (k > n and not cutoff):
+        raise ValueError(f"k must lie in [0, {n}] (the length of the axis), got {k}.")
+    return min(int(k), n)
+
+
+def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
+          with_gradient):
+    if not isinstance(gains, str) or gains not in _GAINS:
+        raise ValueError(f"gains must be one of {_GAINS}, got {gains!r}.")
+    y_pred = _ops._as_float_array(y_pred, "y_pred")
+    G = _true_rows(y_true, y_pred, axis)
+    if (G < 0).any():
+        raise ValueError("ndcg_loss needs non-negative relevances in y_true.")
+    if gains == "exponential":
+        G = np.exp2(G) - 1.0
+    R, structure, rows = _soft_ranks(y_pred, regularization_strength, regularization,
+                                     "descending", axis, with_gradient)
+    n = R.shape[1]
+    k = _check_k(k, n, cutoff=True)
+    # discount 1 / log2(1 + r), cut softly at k: full weight up to rank k, none from
+    # rank k + 1 on, linear in between (the hard cutoff at integer ranks)
+    cut = np.clip(k + 1.0 - R, 0.0, 1.0)
+    log_r = np.log2(1.0 + R)
+    dcg = np.einsum("ij,ij->i", G, cut / log_r)
+    ideal = -np.sort(-G, axis=1)[:, :k]
+    idcg = ideal @ (1.0 / np.log2(np.arange(2.0, k + 2.0))) if k else np.zeros(len(G))
+    ok = idcg > 0  # rows without relevant items score 0, as in scikit-learn
+    scale = np.where(ok, 1.0 / np.where(ok, idcg, 1.0), 0.0)
+    ndcg = dcg * scale
+    dcut = np.where((R > k) & (R < k + 1.0), -1.0, 0.0)
+    ddisc = dcut / log_r - cut / (log_r * log_r * (1.0 + R) * np.log(2.0))
+    return _finish(1.0 - ndcg, -(G * ddisc) * scale[:, None], structure, rows,
+                   with_gradient)
+
+
+def _topk(labels, scores, k, regularization_strength, regularization, axis, with_gradient):
+    scores = _ops._as_float_array(scores, "scores")
+    R, structure, rows = _soft_ranks(scores, regularization_strength, regularization,
+                                     "descending", axis, with_gradient)
+    n_rows, n = R.shape
+    k = _check_k(k, n, cutoff=False)
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}.")
+    if labels.shape != rows.batch_shape:
+        raise ValueError(
+            f"labels must have shape {rows.batch_shape} (scores' shape without the class "
+            f"axis), got {labels.shape}."
+        )
+    lab = labels.reshape(n_rows)
+    if ((lab < 0) | (lab >= n)).any():
+        raise ValueError(f"labels must lie in [0, {n}), the class indices.")
+    r_true = R[np.arange(n_rows), lab]
+    dloss = np.zeros_like(R)
+    dloss[np.arange(n_rows), lab] = r_true > k
+    return _finish(np.maximum(0.0, r_true - k), dloss, structure, rows, with_gradient)
+
+
+_PARAMS = """\
+    regularization_strength : float or array-like of float, default=1.0
+        Strength of the soft ranks of ``{pred}``, in its units: a scalar or one
+        value per row. 0 gives the hard ranks.
+    regularization : {{"l2", "kl"}}, default="l2"
+        Regularization of the soft ranks.
+    axis : int or None, default=-1
+        Axis along which the lists lie; every other axis indexes lists.
+"""
+
+
+def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
+                  axis=-1):
+    return _spearman(y_true, y_pred, regularization_strength, regularization, axis, False)[0]
+
+
+spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged over rows.
+
+    For each list, the Pearson correlation between the hard (tie-averaged) ranks of
+    ``y_true`` and the soft ranks of ``y_pred``. A list where either side is constant
+    has no correlation and contributes 0 (scipy returns NaN there).
+
+    Parameters
+    ----------
+    y_true : array-like of real numbers
+        Targets; only their order matters.
+    y_pred : array-like of real numbers
+        Predictions, of ``y_true``'s shape. The loss is differentiable in them.
+{_PARAMS.format(pred="y_pred")}
+    Returns
+    -------
+    loss : float
+        ``mean(1 - rho)`` over lists, in ``[0, 2]``. At strength 0,
+        ``1 - scipy.stats.spearmanr(y_true, y_pred).statistic`` for one list.
+
+    Examples
+    --------
+    >>> import numpy as np, skrank
+    >>> from skrank.losses import spearman_loss
+    >>> y_true, y_pred = np.array([1., 2., 3., 4.]), np.array([0.1, 0.4, 0.3, 0.9])
+    >>> round(spearman_loss(y_true, y_pred, regularization_strength=0.0), 6)
+    0.2
+    >>> loss, vjp_fn = skrank.vjp(spearman_loss, y_true, y_pred, argnums=1,
+    ...                           regularization_strength=0.1)
+    >>> vjp_fn(1.0).shape
+    (4,)
+    """
+
+
+def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
+              axis=-1, k=None, gains="linear"):
+    return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
+                 False)[0]
+
+
+ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
+
+    DCG with the descending soft ranks ``r`` of ``y_pred`` (rank 1 = highest score):
+    ``sum(gain * d(r))`` with the discount ``d(r) = c(r) / log2(1 + r)``, where the
+    cutoff ``c(r) = clip(k + 1 - r, 0, 1)`` keeps ranks up to k whole, drops ranks
+    from k + 1 on, and is linear in between, so it is the hard top-k cutoff at
+    integer ranks and continuous in between. It is divided by the ideal DCG (the
+    hard one of the best order). Lists whose relevances are all zero score 0, as in
+    scikit-learn.
+
+    Parameters
+    ----------
+    y_true : array-like of non-negative numbers
+        Relevances (negative values raise ``ValueError``).
+    y_pred : array-like of real numbers
+        Scores, of ``y_true``'s shape. The loss is differentiable in them.
+{_PARAMS.format(pred="y_pred")}    k : int or None, default=None
+        Cutoff: only the top k ranks count (None, or k >= n: all).
+    gains : {{"linear", "exponential"}}, default="linear"
+        Gain ``y_true`` (as scikit-learn) or ``2 ** y_true - 1``.
+
+    Returns
+    -------
+    loss : float
+        ``mean(1 - ndcg)`` over lists, in ``[0, 1]``. At strength 0 and without ties
+        in ``y_pred``, ``1 - sklearn.metrics.ndcg_score(y_true, y_pred, k=k)`` for 2-D
+        inputs (with ``2 ** y_true - 1`` as ``y_true`` for "exponential").
+
+    Examples
+    --------
+    >>> from skrank.losses import ndcg_loss
+    >>> round(ndcg_loss([[3., 2., 0., 1.]], [[0.9, 0.1, 0.3, 0.2]],
+    ...                 regularization_strength=0.0), 4)
+    0.0841
+    """
+
+
+def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
+              axis=-1):
+    return _topk(labels, scores, k, regularization_strength, regularization, axis, False)[0]
+
+
+topk_loss.__doc__ = f"""Soft top-k classification loss, averaged over samples.
+
+    ``max(0, r_y - k)``, where ``r_y`` is the descending soft rank of the true class's
+    score among the classes (rank 1 = highest score): zero when the true class is
+    softly within the top k, growing linearly with how far outside it falls.
+
+    Parameters
+    ----------
+    labels : array-like of int
+        True class indices, of ``scores``' shape without ``axis``.
+    scores : array-like of real numbers
+        Class scores; the classes lie along ``axis``. The loss is differentiable in
+        them.
+    k : int, default=1
+        How many top classes count as correct.
+{_PARAMS.format(pred="scores")}
+    Returns
+    -------
+    loss : float
+        At strength 0, the mean of the hard "how far outside the top k" counts.
+
+    Examples
+    --------
+    >>> from skrank.losses import topk_loss
+    >>> topk_loss([0, 2], [[0.1, 0.5, 0.4], [0.3, 0.2, 0.9]], k=1,
+    ...           regularization_strength=0.0)
+    1.0
+    """
+
+
+# value-and-structure forms, for skrank.vjp (differentiable in the second argument)
+def _spearman_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
+                              regularization="l2", axis=-1):
+    return _spearman(y_true, y_pred, regularization_strength, regularization, axis, True)
+
+
+def _ndcg_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
+                          regularization="l2", axis=-1, k=None, gains="linear"):
+    return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
+                 True)
+
+
+def _topk_loss_structured(labels, scores, *, k=1, regularization_strength=1.0,
+                          regularization="l2", axis=-1):
+    return _topk(labels, scores, k, regularization_strength, regularization, axis, True)

@@ -86,6 +86,69 @@ class _Rows:
     def out_shape(self):
         return self.moved if self.axis is None else self.shape
 
+    @property
+    def offsets(self):
+        """Where each row starts in the flat (C-order) rows, and the end."""
+        return np.arange(self.n_rows + 1, dtype=np.int64) * self.n
+
+    def bad_rows(self, X):
+        """Rows of X holding NaN or infinity."""
+        return ~np.isfinite(X).all(axis=1)
+
+    def set_rows(self, A, rows, value):
+        A[rows] = value
+
+
+class _RaggedRows:
+    """Rows of different lengths, concatenated in a 1-D array (``lengths=``): the
+    same interface as _Rows, with flat 1-D rows."""
+
+    def __init__(self, shape, lengths):
+        if len(shape) != 1:
+            raise ValueError(f"with lengths, x must be 1-D, got shape {shape}.")
+        lengths = np.asarray(lengths)
+        if lengths.size == 0:  # [] comes as float64
+            lengths = lengths.astype(np.int64)
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}.")
+        if lengths.ndim != 1:
+            raise ValueError(f"lengths must be 1-D, got shape {lengths.shape}.")
+        if (lengths < 0).any() or lengths.sum() != shape[0]:
+            raise ValueError(
+                f"lengths must be non-negative and sum to the size of x ({shape[0]}), "
+                f"got a sum of {lengths.sum()}."
+            )
+        self.shape = self.out_shape = shape
+        self.lengths = lengths.astype(np.int64)
+        self.n_rows = len(lengths)
+        self.batch_shape = (self.n_rows,)
+        self.n = int(lengths.max()) if self.n_rows else 0
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+
+    def to_rows(self, a, out_space=False, name="x"):
+        if a.shape != self.shape:
+            raise ValueError(f"{name} must have shape {self.shape}, got {a.shape}.")
+        return np.ascontiguousarray(a)
+
+    def from_rows(self, a, out_space=True):
+        return a
+
+    def bad_rows(self, X):
+        bad_entries = ~np.isfinite(X)
+        row_of = np.repeat(np.arange(self.n_rows), self.lengths)
+        return np.bincount(row_of[bad_entries], minlength=self.n_rows) > 0
+
+    def set_rows(self, A, rows, value):
+        A[np.repeat(rows, self.lengths)] = value
+
+
+def _make_rows(shape, axis, lengths):
+    if lengths is None:
+        return _Rows(shape, axis)
+    if axis not in (-1, 0):
+        raise ValueError(f"with lengths, x is 1-D and axis must be -1 or 0, got {axis!r}.")
+    return _RaggedRows(shape, lengths)
+
 
 def _strengths(strength, rows):
     """Per-row strengths as a float64 array of length n_rows, validated."""
@@ -122,7 +185,7 @@ def _strengths(strength, rows):
     return eps
 
 
-def _finite_rows(X, nan_policy):
+def _finite_rows(rows, X, nan_policy):
     """None if X is finite; else the boolean mask of rows to set to NaN."""
     if np.isfinite(X).all():
         return None
@@ -131,7 +194,7 @@ def _finite_rows(X, nan_policy):
             "x contains NaN or infinity; pass nan_policy='propagate' to get NaN "
             "in the affected rows instead."
         )
-    return ~np.isfinite(X).all(axis=1)
+    return rows.bad_rows(X)
 
 
 class _Structure:
@@ -153,14 +216,16 @@ class _Structure:
         T = rows.to_rows(t.astype(self.X.dtype, copy=False), t_space_out, name)
         res = np.empty_like(T)
         if T.size:
+            flat = (rows.offsets, self.perm.reshape(-1), self.start.reshape(-1),
+                    self.nblocks)
             if self.op == "rank":
-                _pav.rank_derivative(self.perm, self.start, self.nblocks, self.out,
-                                     self.eps, self.sign, self.kl, T, res)
+                _pav.rank_derivative(*flat, self.out.reshape(-1), self.eps, self.sign,
+                                     self.kl, T.reshape(-1), res.reshape(-1))
             else:
-                _pav.sort_derivative(self.X, self.perm, self.start, self.nblocks,
-                                     self.sign, self.kl, transpose, T, res)
+                _pav.sort_derivative(flat[0], self.X.reshape(-1), *flat[1:], self.sign,
+                                     self.kl, transpose, T.reshape(-1), res.reshape(-1))
             if self.bad is not None:
-                res[self.bad] = np.nan
+                rows.set_rows(res, self.bad, np.nan)
         return rows.from_rows(res, out_space=not transpose)
 
     def jvp(self, tangent):
@@ -170,36 +235,38 @@ class _Structure:
         return self._apply(cotangent, transpose=True)
 
 
-def _run_kernel(X, eps, w, sign, kl, sort_form, keep_structure):
+def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure, w_from_end=True):
     """The one call into the kernels' forward pass: (out, perm, start, nblocks),
-    the last three None unless the structure is kept for derivatives."""
-    n_rows, n = X.shape
+    the last three None unless the structure is kept for derivatives. X holds
+    the rows as rows.to_rows made them (2-D, or 1-D for ragged rows)."""
     out = np.empty_like(X)
     perm = start = nblocks = None
     if keep_structure:
-        perm = np.empty((n_rows, n), dtype=np.int64)
-        start = np.empty((n_rows, n), dtype=np.int64)
-        nblocks = np.zeros(n_rows, dtype=np.int64)
+        perm = np.empty(X.shape, dtype=np.int64)
+        start = np.empty(X.shape, dtype=np.int64)
+        nblocks = np.zeros(rows.n_rows, dtype=np.int64)
     if X.size:
-        _pav.forward(X, eps, w, sign, kl, sort_form, out, perm, start, nblocks)
+        _pav.forward(X.reshape(-1), rows.offsets, eps, w, w_from_end, sign, kl, sort_form,
+                     out.reshape(-1), None if perm is None else perm.reshape(-1),
+                     None if start is None else start.reshape(-1), nblocks)
     return out, perm, start, nblocks
 
 
 def _forward(op, x, regularization_strength, regularization, direction, axis,
-             nan_policy, keep_structure=True):
+             nan_policy, keep_structure=True, lengths=None):
     """Validate, run the kernel; return (value, structure or None)."""
     _check_choice("regularization", regularization, _REGULARIZATIONS)
     _check_choice("direction", direction, _DIRECTIONS)
     _check_choice("nan_policy", nan_policy, _NAN_POLICIES)
     x = _as_float_array(x)
-    rows = _Rows(x.shape, axis)
+    rows = _make_rows(x.shape, axis, lengths)
     eps = _strengths(regularization_strength, rows)
     X = rows.to_rows(x)
-    bad = _finite_rows(X, nan_policy)
+    bad = _finite_rows(rows, X, nan_policy)
     if bad is not None:
         X = X.copy()
-        X[bad] = 0.0
-    n_rows, n = X.shape
+        rows.set_rows(X, bad, 0.0)
+    n = rows.n
     kl = regularization == "kl"
     if op == "rank":
         # ascending ranks: P(x / eps, rho); descending: P(-x / eps, rho)
@@ -207,12 +274,13 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
     else:
         # descending sort: P(rho / eps, sorted x); ascending: -sort_desc(-x)
         sign = -1.0 if direction == "ascending" else 1.0
+    # rho for the longest row; a row of length m uses its last m entries
     rho = np.arange(n, 0, -1, dtype=np.float64) if op == "rank" else None
-    out, perm, start, nblocks = _run_kernel(X, eps, rho, sign, kl, op == "sort",
+    out, perm, start, nblocks = _run_kernel(rows, X, eps, rho, sign, kl, op == "sort",
                                             keep_structure)
     structure = None
     if bad is not None:
-        out[bad] = np.nan
+        rows.set_rows(out, bad, np.nan)
     if keep_structure:
         # the derivatives must not see later in-place changes of the caller's
         # arrays: keep private copies of what they read (kl only)
@@ -240,21 +308,25 @@ _COMMON_PARAMETERS = """\
     nan_policy : {"raise", "propagate"}, default="raise"
         What to do with NaN or infinite entries: raise a ``ValueError``, or
         return NaN for the affected rows (other rows are computed exactly).
+    lengths : 1-D array-like of int, optional
+        Ragged rows: ``x`` is then 1-D, the concatenation of rows of these
+        lengths (summing to ``x.size``), and the output has ``x``'s shape. A
+        per-row strength then has one value per row. No padding is involved.
 """
 
 
 def _soft_rank_structured(x, *, regularization_strength=1.0, regularization="l2",
-                          direction="ascending", axis=-1, nan_policy="raise"):
+                          direction="ascending", axis=-1, nan_policy="raise", lengths=None):
     """soft_rank's value and the structure its derivatives need."""
     return _forward("rank", x, regularization_strength, regularization, direction, axis,
-                    nan_policy)
+                    nan_policy, lengths=lengths)
 
 
 def _soft_sort_structured(x, *, regularization_strength=1.0, regularization="l2",
-                          direction="ascending", axis=-1, nan_policy="raise"):
+                          direction="ascending", axis=-1, nan_policy="raise", lengths=None):
     """soft_sort's value and the structure its derivatives need."""
     return _forward("sort", x, regularization_strength, regularization, direction, axis,
-                    nan_policy)
+                    nan_policy, lengths=lengths)
 
 
 def soft_rank(
@@ -265,9 +337,10 @@ def soft_rank(
     direction="ascending",
     axis=-1,
     nan_policy="raise",
+    lengths=None,
 ):
     return _forward("rank", x, regularization_strength, regularization,
-                    direction, axis, nan_policy, keep_structure=False)[0]
+                    direction, axis, nan_policy, keep_structure=False, lengths=lengths)[0]
 
 
 soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
@@ -335,9 +408,10 @@ def soft_sort(
     direction="ascending",
     axis=-1,
     nan_policy="raise",
+    lengths=None,
 ):
     return _forward("sort", x, regularization_strength, regularization,
-                    direction, axis, nan_policy, keep_structure=False)[0]
+                    direction, axis, nan_policy, keep_structure=False, lengths=lengths)[0]
 
 
 soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
@@ -436,7 +510,7 @@ def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
     y = _as_float_array(y, "y")
     rows = _Rows(y.shape, axis)
     Y = rows.to_rows(y, name="y")
-    if _finite_rows(Y, "propagate") is not None:
+    if not np.isfinite(Y).all():
         raise ValueError("y contains NaN or infinity.")
     if weights is None:
         W = None  # unit weights, without allocating them

@@ -96,10 +96,10 @@ def built_with_openmp():
     return bool(skrank_has_openmp())
 
 
-cdef inline int _n_threads(Py_ssize_t n_rows, Py_ssize_t n) noexcept nogil:
+cdef inline int _n_threads(Py_ssize_t n_rows, Py_ssize_t size) noexcept nogil:
     # Small batches are not worth waking a thread team for.
     cdef int nt = skrank_max_threads()
-    if n_rows * n < 4096:
+    if size < 4096:
         return 1
     if nt > n_rows:
         nt = <int>n_rows
@@ -559,23 +559,35 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
 # n >= 1 entries (the caller returns early on empty input).
 # --------------------------------------------------------------------------
 
-def forward(const floating[:, ::1] X, const double[::1] eps, const double[::1] w,
-            double sign, bint kl, bint sort_form, floating[:, ::1] out,
-            int64_t[:, ::1] perm=None, int64_t[:, ::1] start=None,
+cdef Py_ssize_t _longest_row(const int64_t[::1] offsets) noexcept nogil:
+    cdef Py_ssize_t r, longest = 0
+    for r in range(offsets.shape[0] - 1):
+        if offsets[r + 1] - offsets[r] > longest:
+            longest = offsets[r + 1] - offsets[r]
+    return longest
+
+
+def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1] eps,
+            const double[::1] w, bint w_from_end, double sign, bint kl, bint sort_form,
+            floating[::1] out, int64_t[::1] perm=None, int64_t[::1] start=None,
             int64_t[::1] nblocks=None):
     """Soft operator on every row of X, written to out.
 
-    Rank form (sort_form=False): P(sign * X / eps, w), aligned with X, for w
-    descending of length n. Sort form (sort_form=True, w unused):
-    sign * P(rho / eps, sort_desc(sign * X)), in sorted order.
+    Row r is X[offsets[r]:offsets[r + 1]] (rows may differ in length; a 2-D
+    C-contiguous batch is the flat array with evenly spaced offsets).
+    Rank form (sort_form=False): P(sign * x / eps, w), aligned with x, for w
+    descending; a row of length m uses the last m entries of w if w_from_end
+    (w = rho for every length), else the first m. Sort form (sort_form=True, w
+    unused): sign * P(rho / eps, sort_desc(sign * x)), in sorted order.
 
     When perm, start and nblocks are given, the structure is kept for the
-    derivatives: the descending order of sign * X, the block starts (first
-    nblocks[r] entries of start[r]) and the block counts. Otherwise it lives in
-    per-thread scratch only.
+    derivatives: for each row, the descending order of sign * x (indices within
+    the row), the block starts (the first nblocks[r] entries of the row's slice
+    of start) and the block count. Otherwise it lives in per-thread scratch only.
     """
-    cdef Py_ssize_t n_rows = X.shape[0], n = X.shape[1], r
-    cdef int nt = _n_threads(n_rows, n), failed = 0
+    cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
+    cdef Py_ssize_t r, lo, m, wlen = 0 if w is None else w.shape[0]
+    cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0
     cdef int* fail = &failed  # written through a pointer: shared, not thread-private
     cdef bint keep = perm is not None
     cdef const double* wp = NULL if sort_form else &w[0]
@@ -590,15 +602,20 @@ def forward(const floating[:, ::1] X, const double[::1] eps, const double[::1] w
         # every thread reaches the worksharing loop (OpenMP requires it); one
         # without scratch skips its rows, and the call raises MemoryError
         for r in prange(n_rows, schedule="dynamic"):
-            if s != NULL:
+            lo = offsets[r]
+            m = offsets[r + 1] - lo
+            if s != NULL and m > 0:
                 if keep:
-                    p = &perm[r, 0]; b = &start[r, 0]; c = &nblocks[r]
+                    p = &perm[lo]; b = &start[lo]; c = &nblocks[r]
                 else:
                     p = s.perm; b = s.start; c = &s.nblocks
                 if sort_form:
-                    _sort_row_op(&X[r, 0], n, sign, eps[r], kl, s, &out[r, 0], p, b, c)
+                    _sort_row_op(&X[lo], m, sign, eps[r], kl, s, &out[lo], p, b, c)
                 else:
-                    _rank_row(&X[r, 0], n, sign, eps[r], wp, kl, s, &out[r, 0], p, b, c)
+                    _rank_row(&X[lo], m, sign, eps[r], wp + (wlen - m if w_from_end else 0),
+                              kl, s, &out[lo], p, b, c)
+            elif keep:
+                nblocks[r] = 0
         _scratch_free(s)
     if failed:
         raise MemoryError()
@@ -694,34 +711,38 @@ cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t*
                 res[i] = <floating>m
 
 
-def rank_derivative(const int64_t[:, ::1] perm, const int64_t[:, ::1] start,
-                    const int64_t[::1] nblocks, const floating[:, ::1] out,
-                    const double[::1] eps, double sign, bint kl,
-                    const floating[:, ::1] T, floating[:, ::1] res):
+def rank_derivative(const int64_t[::1] offsets, const int64_t[::1] perm,
+                    const int64_t[::1] start, const int64_t[::1] nblocks,
+                    const floating[::1] out, const double[::1] eps, double sign, bint kl,
+                    const floating[::1] T, floating[::1] res):
     """Jacobian-vector product of the rank form with T (aligned with x), from
-    the structure kept by rank_forward. The Jacobian is symmetric, so this is
-    also the vector-Jacobian product."""
-    cdef Py_ssize_t n_rows = T.shape[0], n = T.shape[1], r
-    cdef int nt = _n_threads(n_rows, n)
+    the structure kept by forward (rows as in forward). The Jacobian is
+    symmetric, so this is also the vector-Jacobian product."""
+    cdef Py_ssize_t n_rows = offsets.shape[0] - 1, r, lo
+    cdef int nt = _n_threads(n_rows, T.shape[0])
     with nogil:
         for r in prange(n_rows, schedule="static", num_threads=nt):
-            _rank_deriv_row(&perm[r, 0], &start[r, 0], nblocks[r], n, &out[r, 0],
-                            sign, eps[r], kl, &T[r, 0], &res[r, 0])
+            lo = offsets[r]
+            if offsets[r + 1] > lo:
+                _rank_deriv_row(&perm[lo], &start[lo], nblocks[r], offsets[r + 1] - lo,
+                                &out[lo], sign, eps[r], kl, &T[lo], &res[lo])
 
 
-def sort_derivative(const floating[:, ::1] X, const int64_t[:, ::1] perm,
-                    const int64_t[:, ::1] start, const int64_t[::1] nblocks,
-                    double sign, bint kl, bint transpose,
-                    const floating[:, ::1] T, floating[:, ::1] res):
+def sort_derivative(const int64_t[::1] offsets, const floating[::1] X,
+                    const int64_t[::1] perm, const int64_t[::1] start,
+                    const int64_t[::1] nblocks, double sign, bint kl, bint transpose,
+                    const floating[::1] T, floating[::1] res):
     """Jacobian-vector product (transpose=False: tangent aligned with x, result
     in sorted order) or its transpose (cotangent in sorted order, result aligned
-    with x) of the sort form, from the structure kept by sort_forward."""
-    cdef Py_ssize_t n_rows = T.shape[0], n = T.shape[1], r
-    cdef int nt = _n_threads(n_rows, n)
+    with x) of the sort form, from the structure kept by forward."""
+    cdef Py_ssize_t n_rows = offsets.shape[0] - 1, r, lo
+    cdef int nt = _n_threads(n_rows, T.shape[0])
     with nogil:
         for r in prange(n_rows, schedule="static", num_threads=nt):
-            _sort_deriv_row(&X[r, 0], &perm[r, 0], &start[r, 0], nblocks[r], n,
-                            sign, kl, transpose, &T[r, 0], &res[r, 0])
+            lo = offsets[r]
+            if offsets[r + 1] > lo:
+                _sort_deriv_row(&X[lo], &perm[lo], &start[lo], nblocks[r],
+                                offsets[r + 1] - lo, sign, kl, transpose, &T[lo], &res[lo])
 
 
 # --------------------------------------------------------------------------
@@ -762,7 +783,7 @@ def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
     """Weighted least-squares nondecreasing fit of each row of Y (Wt=None: unit
     weights)."""
     cdef Py_ssize_t n_rows = Y.shape[0], n = Y.shape[1], r
-    cdef int nt = _n_threads(n_rows, n), failed = 0
+    cdef int nt = _n_threads(n_rows, n_rows * n), failed = 0
     cdef int* fail = &failed
     cdef bint unit = Wt is None
     cdef double* M

@@ -20,15 +20,15 @@ import numbers
 import numpy as np
 
 from . import _pav
-from ._ops import _as_float_array, _finite_rows, _Rows, _run_kernel, _strengths, _Structure
+from ._ops import _as_float_array, _make_rows, _run_kernel, _strengths, _Structure
 
 
-def _prepare(x, regularization_strength, axis):
+def _prepare(x, regularization_strength, axis, lengths=None):
     x = _as_float_array(x)
-    rows = _Rows(x.shape, axis)
+    rows = _make_rows(x.shape, axis, lengths)
     eps = _strengths(regularization_strength, rows)
     X = rows.to_rows(x)
-    if _finite_rows(X, "propagate") is not None:
+    if not np.isfinite(X).all():
         raise ValueError("x contains NaN or infinity.")
     return rows, eps, X
 
@@ -37,27 +37,29 @@ class _Masks:
     """Soft top-k masks of the rows of X for any k, computed once each, with
     J_k X (the mask's Jacobian applied to X itself) when derivatives are needed."""
 
-    def __init__(self, X, eps, with_gradient):
-        self.X, self.eps, self.with_gradient = X, eps, with_gradient
+    def __init__(self, rows, X, eps, with_gradient):
+        self.rows, self.X, self.eps, self.with_gradient = rows, X, eps, with_gradient
         self._cache = {}
 
     def structure(self, k):
         """(mask, J_k X or None, perm, start, nblocks, eps used)."""
         if k not in self._cache:
-            X = self.X
-            n = X.shape[1]
-            w = np.zeros(n)
-            w[:k] = 1.0
-            # k = 0 and k = n give constant masks: strength 0 makes their
+            rows, X = self.rows, self.X
+            w = np.zeros(rows.n)
+            w[:k] = 1.0  # a row of length m uses the first m entries
+            # k = 0 and k = m give constant masks: strength 0 makes their
             # derivative exactly zero (clipping would hide it from the formula)
-            eps = self.eps if 0 < k < n else np.zeros_like(self.eps)
-            mask, perm, start, nblocks = _run_kernel(X, eps, w, 1.0, False, False,
-                                                     self.with_gradient)
+            m = np.diff(rows.offsets)
+            eps = np.where((0 < k) & (k < m), self.eps, 0.0)
+            mask, perm, start, nblocks = _run_kernel(rows, X, eps, w, 1.0, False, False,
+                                                     self.with_gradient, w_from_end=False)
             jx = None
             if self.with_gradient:
                 jx = np.empty_like(X)
                 if X.size:
-                    _pav.rank_derivative(perm, start, nblocks, mask, eps, 1.0, False, X, jx)
+                    _pav.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
+                                         nblocks, mask.reshape(-1), eps, 1.0, False,
+                                         X.reshape(-1), jx.reshape(-1))
             self._cache[k] = (mask, jx, perm, start, nblocks, eps)
         return self._cache[k]
 
@@ -130,7 +132,7 @@ def _quantile(x, q, regularization_strength, axis, with_gradient):
     n = rows.n
     if n == 0:
         raise ValueError("cannot take a quantile along an empty axis.")
-    masks = _Masks(X, eps, with_gradient)
+    masks = _Masks(rows, X, eps, with_gradient)
     values, grads = [], []
     for qi in q.ravel():
         # numpy's default ("linear") method: the virtual index (n - 1) q
@@ -161,7 +163,7 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     if n == 0:
         raise ValueError("cannot take a trimmed mean along an empty axis.")
     k = int(proportiontocut * n)  # trimmed from each end, as scipy.stats.trim_mean
-    masks = _Masks(X, eps, with_gradient)
+    masks = _Masks(rows, X, eps, with_gradient)
     w, grad = masks.weights(n - k, k)
     value = (np.einsum("ij,ij->i", w, X) / (n - 2 * k)).reshape(rows.batch_shape)[()]
     structure = None
@@ -170,13 +172,16 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     return value, structure
 
 
-def _topk_mask(x, k, regularization_strength, axis, with_gradient):
-    rows, eps, X = _prepare(x, regularization_strength, axis)
+def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None):
+    rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an integer, got {k!r}.")
-    if not 0 <= k <= rows.n:
-        raise ValueError(f"k must lie in [0, {rows.n}] (the length of the axis), got {k}.")
-    masks = _Masks(X, eps, with_gradient)
+    shortest = int(np.diff(rows.offsets).min()) if rows.n_rows else 0
+    if not 0 <= k <= shortest:
+        raise ValueError(
+            f"k must lie in [0, {shortest}] (the length of the shortest row), got {k}."
+        )
+    masks = _Masks(rows, X, eps, with_gradient)
     mask, _, perm, start, nblocks, eps_used = masks.structure(int(k))
     structure = None
     if with_gradient:
@@ -186,8 +191,8 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient):
 
 
 # value-and-structure forms, for skrank.vjp / skrank.jvp
-def _soft_topk_mask_structured(x, k, *, regularization_strength=1.0, axis=-1):
-    return _topk_mask(x, k, regularization_strength, axis, True)
+def _soft_topk_mask_structured(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
+    return _topk_mask(x, k, regularization_strength, axis, True, lengths)
 
 
 def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1):
@@ -203,7 +208,7 @@ def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength
     return _trimmed_mean(x, proportiontocut, regularization_strength, axis, True)
 
 
-def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1):
+def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
     """Soft mask of the k largest entries along an axis.
 
     The l2 projection of ``x / eps`` onto the capped simplex
@@ -222,6 +227,9 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1):
         or one value per row (``x``'s shape without ``axis``).
     axis : int or None, default=-1
         Axis along which to select; ``None`` flattens ``x`` first.
+    lengths : 1-D array-like of int, optional
+        Ragged rows: ``x`` is then 1-D, the concatenation of rows of these
+        lengths; ``k`` applies to every row (at most the shortest one's length).
 
     Returns
     -------
@@ -243,7 +251,7 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1):
     >>> skrank.soft_topk_mask([3., 1.2, 1., 0.], 2, regularization_strength=1.0)
     array([1. , 0.6, 0.4, 0. ])
     """
-    return _topk_mask(x, k, regularization_strength, axis, False)[0]
+    return _topk_mask(x, k, regularization_strength, axis, False, lengths)[0]
 
 
 def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):

@@ -98,6 +98,17 @@ class _Rows:
     def set_rows(self, A, rows, value):
         A[rows] = value
 
+    def row_sums(self, A):
+        """Sums over each row of A (..., n_rows, n) -> (..., n_rows)."""
+        return A.sum(axis=-1)
+
+    def sort_rows(self, X):
+        return np.sort(X, axis=-1)
+
+    def expand(self, v):
+        """Per-row values (..., n_rows) broadcast against the rows."""
+        return np.asarray(v)[..., None]
+
 
 class _RaggedRows:
     """Rows of different lengths, concatenated in a 1-D array (``lengths=``): the
@@ -140,6 +151,20 @@ class _RaggedRows:
 
     def set_rows(self, A, rows, value):
         A[np.repeat(rows, self.lengths)] = value
+
+    def row_sums(self, A):
+        """Sums over each row of A (..., total) -> (..., n_rows); empty rows sum to 0."""
+        row_of = np.repeat(np.arange(self.n_rows), self.lengths)
+        sums = [np.bincount(row_of, weights=a, minlength=self.n_rows)
+                for a in A.reshape(-1, A.shape[-1])]
+        return np.asarray(sums, dtype=A.dtype).reshape(A.shape[:-1] + (self.n_rows,))
+
+    def expand(self, v):
+        """Per-row values (..., n_rows) repeated over each row's entries."""
+        return np.repeat(np.asarray(v), self.lengths, axis=-1)
+
+    def sort_rows(self, X):
+        return X[np.lexsort((X, np.repeat(np.arange(self.n_rows), self.lengths)))]
 
 
 def _make_rows(shape, axis, lengths):
@@ -235,7 +260,8 @@ class _Structure:
         return self._apply(cotangent, transpose=True)
 
 
-def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure, w_from_end=True):
+def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure,
+                w_layout=_pav.WEIGHTS_SUFFIX):
     """The one call into the kernels' forward pass: (out, perm, start, nblocks),
     the last three None unless the structure is kept for derivatives. X holds
     the rows as rows.to_rows made them (2-D, or 1-D for ragged rows)."""
@@ -246,7 +272,7 @@ def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure, w_from_end
         start = np.empty(X.shape, dtype=np.int64)
         nblocks = np.zeros(rows.n_rows, dtype=np.int64)
     if X.size:
-        _pav.forward(X.reshape(-1), rows.offsets, eps, w, w_from_end, sign, kl, sort_form,
+        _pav.forward(X.reshape(-1), rows.offsets, eps, w, w_layout, sign, kl, sort_form,
                      out.reshape(-1), None if perm is None else perm.reshape(-1),
                      None if start is None else start.reshape(-1), nblocks)
     return out, perm, start, nblocks

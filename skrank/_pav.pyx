@@ -559,6 +559,15 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
 # n >= 1 entries (the caller returns early on empty input).
 # --------------------------------------------------------------------------
 
+cdef enum:
+    W_PREFIX = 0
+    W_SUFFIX = 1
+    W_ALIGNED = 2
+
+# the same layouts for Python callers
+WEIGHTS_PREFIX, WEIGHTS_SUFFIX, WEIGHTS_ALIGNED = W_PREFIX, W_SUFFIX, W_ALIGNED
+
+
 cdef Py_ssize_t _longest_row(const int64_t[::1] offsets) noexcept nogil:
     cdef Py_ssize_t r, longest = 0
     for r in range(offsets.shape[0] - 1):
@@ -568,7 +577,7 @@ cdef Py_ssize_t _longest_row(const int64_t[::1] offsets) noexcept nogil:
 
 
 def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1] eps,
-            const double[::1] w, bint w_from_end, double sign, bint kl, bint sort_form,
+            const double[::1] w, int w_layout, double sign, bint kl, bint sort_form,
             floating[::1] out, int64_t[::1] perm=None, int64_t[::1] start=None,
             int64_t[::1] nblocks=None):
     """Soft operator on every row of X, written to out.
@@ -576,9 +585,12 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     Row r is X[offsets[r]:offsets[r + 1]] (rows may differ in length; a 2-D
     C-contiguous batch is the flat array with evenly spaced offsets).
     Rank form (sort_form=False): P(sign * x / eps, w), aligned with x, for w
-    descending; a row of length m uses the last m entries of w if w_from_end
-    (w = rho for every length), else the first m. Sort form (sort_form=True, w
-    unused): sign * P(rho / eps, sort_desc(sign * x)), in sorted order.
+    descending within each row. w_layout says which entries of w a row of
+    length m uses: WEIGHTS_PREFIX the first m (top-k weights), WEIGHTS_SUFFIX
+    the last m (rho = (n, ..., 1) serves every length), WEIGHTS_ALIGNED the
+    row's own slice of a w aligned with X (weights that differ between rows). Sort form
+    (sort_form=True, w unused): sign * P(rho / eps, sort_desc(sign * x)), in
+    sorted order.
 
     When perm, start and nblocks are given, the structure is kept for the
     derivatives: for each row, the descending order of sign * x (indices within
@@ -612,7 +624,9 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
                 if sort_form:
                     _sort_row_op(&X[lo], m, sign, eps[r], kl, s, &out[lo], p, b, c)
                 else:
-                    _rank_row(&X[lo], m, sign, eps[r], wp + (wlen - m if w_from_end else 0),
+                    _rank_row(&X[lo], m, sign, eps[r],
+                              wp + (lo if w_layout == W_ALIGNED else
+                                    (wlen - m if w_layout == W_SUFFIX else 0)),
                               kl, s, &out[lo], p, b, c)
             elif keep:
                 nblocks[r] = 0

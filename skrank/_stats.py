@@ -34,25 +34,37 @@ def _prepare(x, regularization_strength, axis, lengths=None):
 
 
 class _Masks:
-    """Soft top-k masks of the rows of X for any k, computed once each, with
-    J_k X (the mask's Jacobian applied to X itself) when derivatives are needed."""
+    """Soft top-k masks of the rows of X, computed once for each k, with J_k X
+    (the mask's Jacobian applied to X itself) when derivatives are needed. k is
+    one int for every row, or one per row (ragged rows of different lengths)."""
 
     def __init__(self, rows, X, eps, with_gradient):
         self.rows, self.X, self.eps, self.with_gradient = rows, X, eps, with_gradient
+        self.m = np.diff(rows.offsets)  # row lengths
         self._cache = {}
+        self._sorted = None
 
     def structure(self, k):
-        """(mask, J_k X or None, perm, start, nblocks, eps used)."""
-        if k not in self._cache:
+        """(mask, J_k X or None, perm, start, nblocks, eps used) for k."""
+        k = np.asarray(k, dtype=np.int64)
+        if k.ndim and k.size and (k == k[0]).all():
+            k = k[0]
+        key = int(k) if k.ndim == 0 else k.tobytes()
+        if key not in self._cache:
             rows, X = self.rows, self.X
-            w = np.zeros(rows.n)
-            w[:k] = 1.0  # a row of length m uses the first m entries
+            if k.ndim == 0:  # one k: a row of length m uses the first m weights
+                w = np.zeros(rows.n)
+                w[:k] = 1.0
+                layout = _pav.WEIGHTS_PREFIX
+            else:  # one k per row: weights aligned with X, 1 on each row's first k
+                pos = np.arange(X.size) - np.repeat(rows.offsets[:-1], self.m)
+                w = (pos < np.repeat(k, self.m)).astype(np.float64)
+                layout = _pav.WEIGHTS_ALIGNED
             # k = 0 and k = m give constant masks: strength 0 makes their
             # derivative exactly zero (clipping would hide it from the formula)
-            m = np.diff(rows.offsets)
-            eps = np.where((0 < k) & (k < m), self.eps, 0.0)
+            eps = np.where((0 < k) & (k < self.m), self.eps, 0.0)
             mask, perm, start, nblocks = _run_kernel(rows, X, eps, w, 1.0, False, False,
-                                                     self.with_gradient, w_from_end=False)
+                                                     self.with_gradient, layout)
             jx = None
             if self.with_gradient:
                 jx = np.empty_like(X)
@@ -60,8 +72,8 @@ class _Masks:
                     _pav.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
                                          nblocks, mask.reshape(-1), eps, 1.0, False,
                                          X.reshape(-1), jx.reshape(-1))
-            self._cache[k] = (mask, jx, perm, start, nblocks, eps)
-        return self._cache[k]
+            self._cache[key] = (mask, jx, perm, start, nblocks, eps)
+        return self._cache[key]
 
     def weights(self, k_hi, k_lo):
         """Weights M(k_hi) - M(k_lo) and their gradient rows (None without gradient)."""
@@ -71,20 +83,26 @@ class _Masks:
         grad = (w + jx_hi - jx_lo) if self.with_gradient else None
         return w, grad
 
+    def dot(self, w):
+        """Per-row <w, x>."""
+        return self.rows.row_sums(w * self.X)
+
     def order_statistic(self, i):
-        """The soft (i + 1)-th smallest value of each row, and its gradient rows."""
-        n = self.X.shape[1]
-        w, grad = self.weights(n - i, n - i - 1)
-        value = np.einsum("ij,ij->i", w, self.X)
+        """The soft (i + 1)-th smallest value of each row (i: an int or one per
+        row), and its gradient rows."""
+        w, grad = self.weights(self.m - i, self.m - i - 1)
+        value = self.dot(w)
         hard = self.eps == 0.0
         if hard.any():  # exact, where shared weights of tied entries would round
-            value[hard] = np.partition(self.X[hard], i, axis=1)[:, i]
+            if self._sorted is None:
+                self._sorted = self.rows.sort_rows(self.X).reshape(-1)
+            value[hard] = self._sorted[self.rows.offsets[:-1] + i][hard]
         return value, grad
 
 
 class _Reduction:
     """Derivatives of a statistic (one or several values per row) from its gradient
-    rows G, of shape (m, n_rows, n): jvp = <G, u>, vjp = g G."""
+    rows G, of shape (m,) + the rows' shape: jvp = <G, u> per row, vjp = g G."""
 
     def __init__(self, grads, rows, value_shape):
         self.G, self.rows, self.value_shape = grads, rows, value_shape
@@ -94,7 +112,7 @@ class _Reduction:
         if t.dtype.kind not in "biuf":
             raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
         U = self.rows.to_rows(t.astype(self.G.dtype, copy=False), name="tangent")
-        return np.einsum("mij,ij->mi", self.G, U).reshape(self.value_shape)[()]
+        return self.rows.row_sums(self.G * U).reshape(self.value_shape)[()]
 
     def vjp(self, cotangent):
         g = np.asarray(cotangent)
@@ -102,16 +120,16 @@ class _Reduction:
             raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
         if g.shape != self.value_shape:
             raise ValueError(f"cotangent must have shape {self.value_shape}, got {g.shape}.")
-        g = g.astype(self.G.dtype, copy=False).reshape(self.G.shape[:2])
-        res = np.einsum("mi,mij->ij", g, self.G)
+        g = g.astype(self.G.dtype, copy=False).reshape(self.G.shape[0], self.rows.n_rows)
+        res = (self.rows.expand(g) * self.G).sum(axis=0)
         return self.rows.from_rows(res, out_space=False)
 
 
 def _lerp(a, b, t):
     # numpy.quantile's interpolation, written the same way so that strength 0
-    # reproduces it exactly
+    # reproduces it exactly (t: one fraction per row)
     diff = b - a
-    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
+    return np.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
 
 
 def _check_q(q):
@@ -126,49 +144,56 @@ def _check_q(q):
     return q
 
 
-def _quantile(x, q, regularization_strength, axis, with_gradient):
+def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None):
     q = _check_q(q)
-    rows, eps, X = _prepare(x, regularization_strength, axis)
-    n = rows.n
-    if n == 0:
-        raise ValueError("cannot take a quantile along an empty axis.")
+    rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
     masks = _Masks(rows, X, eps, with_gradient)
+    m = masks.m
+    if (m == 0).any():
+        raise ValueError("cannot take a quantile of an empty row.")
     values, grads = [], []
     for qi in q.ravel():
-        # numpy's default ("linear") method: the virtual index (n - 1) q
-        h = (n - 1) * float(qi)
-        j = min(int(math.floor(h)), n - 1)
+        # numpy's default ("linear") method: the virtual index (m - 1) q, per row
+        h = (m - 1) * float(qi)
+        j = np.minimum(np.floor(h).astype(np.int64), m - 1)
         t = h - j
         a, grad_a = masks.order_statistic(j)
-        if t == 0.0:
+        if not t.any():
             values.append(a)
             grads.append(grad_a)
             continue
-        b, grad_b = masks.order_statistic(min(j + 1, n - 1))
-        values.append(_lerp(a, b, t))
-        grads.append((1.0 - t) * grad_a + t * grad_b if with_gradient else None)
+        b, grad_b = masks.order_statistic(np.minimum(j + 1, m - 1))
+        values.append(_lerp(a, b, t).astype(X.dtype, copy=False))
+        if with_gradient:
+            tt = rows.expand(t)
+            grads.append((1.0 - tt) * grad_a + tt * grad_b)
     value_shape = q.shape + rows.batch_shape
     value = np.stack(values).reshape(value_shape)[()]
-    structure = _Reduction(np.stack(grads), rows, value_shape) if with_gradient else None
+    structure = None
+    if with_gradient:
+        structure = _Reduction(np.stack(grads).astype(X.dtype, copy=False), rows,
+                               value_shape)
     return value, structure
 
 
-def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradient):
+def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradient,
+                  lengths=None):
     if not isinstance(proportiontocut, numbers.Real) or not 0 <= proportiontocut < 0.5:
         raise ValueError(
             f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}."
         )
-    rows, eps, X = _prepare(x, regularization_strength, axis)
-    n = rows.n
-    if n == 0:
-        raise ValueError("cannot take a trimmed mean along an empty axis.")
-    k = int(proportiontocut * n)  # trimmed from each end, as scipy.stats.trim_mean
+    rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
     masks = _Masks(rows, X, eps, with_gradient)
-    w, grad = masks.weights(n - k, k)
-    value = (np.einsum("ij,ij->i", w, X) / (n - 2 * k)).reshape(rows.batch_shape)[()]
+    m = masks.m
+    if (m == 0).any():
+        raise ValueError("cannot take a trimmed mean of an empty row.")
+    k = (proportiontocut * m).astype(np.int64)  # cut from each end, as scipy's trim_mean
+    w, grad = masks.weights(m - k, k)
+    kept = (m - 2 * k).astype(X.dtype)
+    value = (masks.dot(w) / kept).reshape(rows.batch_shape)[()]
     structure = None
     if with_gradient:
-        structure = _Reduction((grad / (n - 2 * k))[None], rows, rows.batch_shape)
+        structure = _Reduction((grad / rows.expand(kept))[None], rows, rows.batch_shape)
     return value, structure
 
 
@@ -195,17 +220,17 @@ def _soft_topk_mask_structured(x, k, *, regularization_strength=1.0, axis=-1, le
     return _topk_mask(x, k, regularization_strength, axis, True, lengths)
 
 
-def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1):
-    return _quantile(x, q, regularization_strength, axis, True)
+def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
+    return _quantile(x, q, regularization_strength, axis, True, lengths)
 
 
-def _soft_median_structured(x, *, regularization_strength=1.0, axis=-1):
-    return _quantile(x, 0.5, regularization_strength, axis, True)
+def _soft_median_structured(x, *, regularization_strength=1.0, axis=-1, lengths=None):
+    return _quantile(x, 0.5, regularization_strength, axis, True, lengths)
 
 
 def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength=1.0,
-                                  axis=-1):
-    return _trimmed_mean(x, proportiontocut, regularization_strength, axis, True)
+                                  axis=-1, lengths=None):
+    return _trimmed_mean(x, proportiontocut, regularization_strength, axis, True, lengths)
 
 
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
@@ -254,7 +279,7 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
     return _topk_mask(x, k, regularization_strength, axis, False, lengths)[0]
 
 
-def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):
+def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
     """Soft (differentiable, outlier-robust) quantiles along an axis.
 
     numpy.quantile's default ("linear") interpolation between order statistics,
@@ -274,6 +299,9 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):
         ``eps >= 0``, in the units of ``x``. A scalar or one value per row.
     axis : int or None, default=-1
         Axis along which to compute; ``None`` flattens ``x`` first.
+    lengths : 1-D array-like of int, optional
+        Ragged rows: ``x`` is then 1-D, the concatenation of non-empty rows of
+        these lengths, and the result has one value per row.
 
     Returns
     -------
@@ -299,11 +327,12 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):
     array([[1.75],
            [2.5 ]])
     """
-    return _quantile(x, q, regularization_strength, axis, False)[0]
+    return _quantile(x, q, regularization_strength, axis, False, lengths)[0]
 
 
-def soft_median(x, *, regularization_strength=1.0, axis=-1):
-    """Soft median along an axis: :func:`soft_quantile` at ``q = 0.5``.
+def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None):
+    """Soft median along an axis: :func:`soft_quantile` at ``q = 0.5`` (same
+    keywords, ragged rows included).
 
     Strength 0 gives :func:`numpy.median`.
 
@@ -313,10 +342,11 @@ def soft_median(x, *, regularization_strength=1.0, axis=-1):
     >>> float(skrank.soft_median([4., 1., 3., 2.], regularization_strength=0.0))
     2.5
     """
-    return _quantile(x, 0.5, regularization_strength, axis, False)[0]
+    return _quantile(x, 0.5, regularization_strength, axis, False, lengths)[0]
 
 
-def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1):
+def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1,
+                      lengths=None):
     """Soft trimmed mean along an axis.
 
     ``k = floor(proportiontocut * n)`` entries are trimmed from each end, as
@@ -336,6 +366,8 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
     axis : int or None, default=-1
         Axis along which to compute (note: scipy's default is 0); ``None``
         flattens ``x`` first.
+    lengths : 1-D array-like of int, optional
+        Ragged rows, as for :func:`soft_quantile`.
 
     Returns
     -------
@@ -359,4 +391,5 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
     ...                                regularization_strength=10.0))
     2.6666666666666665
     """
-    return _trimmed_mean(x, proportiontocut, regularization_strength, axis, False)[0]
+    return _trimmed_mean(x, proportiontocut, regularization_strength, axis, False,
+                         lengths)[0]

@@ -35,7 +35,7 @@ def test_rank_form_with_top_k_weights_is_the_capped_simplex_projection(dtype, n,
     start = np.empty(X.shape, np.int64)
     nblocks = np.empty(3, np.int64)
     offsets = np.arange(4, dtype=np.int64) * n
-    _pav.forward(X.reshape(-1), offsets, np.full(3, eps), w, False, 1.0, False, False,
+    _pav.forward(X.reshape(-1), offsets, np.full(3, eps), w, _pav.WEIGHTS_PREFIX, 1.0, False, False,
                  out.reshape(-1), perm.reshape(-1), start.reshape(-1), nblocks)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     for row, got in zip(X.astype(np.float64), out):
@@ -48,6 +48,6 @@ def test_rank_form_with_top_k_weights_is_the_capped_simplex_projection(dtype, n,
 def test_top_k_weights_tied_boundary_entries_share_equally():
     X = np.array([[3.0, 1.0, 1.0, 0.0]])
     out = np.empty_like(X)
-    _pav.forward(X.reshape(-1), np.array([0, 4]), np.zeros(1), _topk_weights(4, 2), False,
+    _pav.forward(X.reshape(-1), np.array([0, 4]), np.zeros(1), _topk_weights(4, 2), _pav.WEIGHTS_PREFIX,
                  1.0, False, False, out.reshape(-1))
     np.testing.assert_array_equal(out, [[1.0, 0.5, 0.5, 0.0]])

@@ -90,3 +90,39 @@ def test_bad_lengths():
         skrank.soft_rank(x, lengths=[3, 3], regularization_strength=[1.0, 2.0, 3.0])
     assert skrank.soft_rank(np.empty(0), lengths=[]).shape == (0,)
     assert skrank.soft_rank(np.empty(0), lengths=[0, 0]).shape == (0,)
+
+
+STATS = [
+    (skrank.soft_quantile, (0.3,)),
+    (skrank.soft_quantile, ([0.0, 0.5, 0.9],)),
+    (skrank.soft_median, ()),
+    (skrank.soft_trimmed_mean, (0.2,)),
+]
+
+
+@pytest.mark.parametrize("fun, args", STATS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ragged_statistics_give_one_value_per_row(fun, args, dtype):
+    lengths = np.array([5, 1, 300, 2, 17, 3000, 4])
+    x = np.round(np.random.default_rng(5).normal(size=lengths.sum()), 2).astype(dtype)
+    eps = np.linspace(0.0, 1.0, len(lengths))  # strength 0 included: exact there
+    got = fun(x, *args, regularization_strength=eps, lengths=lengths)
+    want = np.stack([fun(row, *args, regularization_strength=e)
+                     for row, e in zip(_split(x, lengths), eps)], axis=-1)
+    assert got.shape == want.shape and got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-13)
+    # derivatives, row by row
+    g = np.ones(got.shape, dtype)
+    _, vjp_fn = skrank.vjp(fun, x, *args, regularization_strength=eps, lengths=lengths)
+    v = vjp_fn(g)
+    for part, row, e in zip(_split(v, lengths), _split(x, lengths), eps):
+        _, f = skrank.vjp(fun, row, *args, regularization_strength=e)
+        np.testing.assert_allclose(part, f(g[..., 0]),  # this row's cotangent: ones
+                                   rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+def test_ragged_statistics_reject_empty_rows():
+    with pytest.raises(ValueError, match="empty row"):
+        skrank.soft_median(np.arange(3.0), lengths=[3, 0])
+    with pytest.raises(ValueError, match="empty row"):
+        skrank.soft_trimmed_mean(np.arange(3.0), 0.1, lengths=[0, 3])

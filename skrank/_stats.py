@@ -71,9 +71,16 @@ class _Masks:
                 if X.size:
                     _pav.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
                                          nblocks, mask.reshape(-1), eps, 1.0, False,
-                                         X.reshape(-1), jx.reshape(-1))
+                                         self._centred().reshape(-1), jx.reshape(-1))
             self._cache[key] = (mask, jx, perm, start, nblocks, eps)
         return self._cache[key]
+
+    def _centred(self):
+        """X minus one of its own entries per row: J X = J (X - c) since J 1 = 0,
+        and a large common offset then cancels exactly instead of in J's sums."""
+        X, rows = self.X, self.rows
+        first = X.reshape(-1)[np.minimum(rows.offsets[:-1], max(X.size - 1, 0))]
+        return X - rows.expand(first).astype(X.dtype, copy=False)
 
     def weights(self, k_hi, k_lo):
         """Weights M(k_hi) - M(k_lo) and their gradient rows (None without gradient)."""
@@ -144,13 +151,18 @@ def _check_q(q):
     return q
 
 
-def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None):
+def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
+              median=False):
     q = _check_q(q)
     rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
     masks = _Masks(rows, X, eps, with_gradient)
     m = masks.m
     if (m == 0).any():
         raise ValueError("cannot take a quantile of an empty row.")
+    if q.size == 0:  # as numpy.quantile: an empty result
+        value = np.empty(q.shape + rows.batch_shape, dtype=X.dtype)
+        grads = np.empty((0,) + X.shape, dtype=X.dtype)
+        return value, (_Reduction(grads, rows, value.shape) if with_gradient else None)
     values, grads = [], []
     for qi in q.ravel():
         # numpy's default ("linear") method: the virtual index (m - 1) q, per row
@@ -163,7 +175,10 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None):
             grads.append(grad_a)
             continue
         b, grad_b = masks.order_statistic(np.minimum(j + 1, m - 1))
-        values.append(_lerp(a, b, t).astype(X.dtype, copy=False))
+        value = _lerp(a, b, t).astype(X.dtype, copy=False)
+        if median:  # as numpy.median: the mean of the two middle values
+            value = np.where(t == 0.5, (a + b) / 2, value).astype(X.dtype, copy=False)
+        values.append(value)
         if with_gradient:
             tt = rows.expand(t)
             grads.append((1.0 - tt) * grad_a + tt * grad_b)
@@ -178,6 +193,8 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None):
 
 def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradient,
                   lengths=None):
+    if np.ndim(proportiontocut) == 0 and np.asarray(proportiontocut).dtype.kind in "iuf":
+        proportiontocut = float(proportiontocut)  # numpy scalars and 0-d arrays too
     if not isinstance(proportiontocut, numbers.Real) or not 0 <= proportiontocut < 0.5:
         raise ValueError(
             f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}."
@@ -225,7 +242,7 @@ def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1, len
 
 
 def _soft_median_structured(x, *, regularization_strength=1.0, axis=-1, lengths=None):
-    return _quantile(x, 0.5, regularization_strength, axis, True, lengths)
+    return _quantile(x, 0.5, regularization_strength, axis, True, lengths, median=True)
 
 
 def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength=1.0,
@@ -342,7 +359,7 @@ def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None):
     >>> float(skrank.soft_median([4., 1., 3., 2.], regularization_strength=0.0))
     2.5
     """
-    return _quantile(x, 0.5, regularization_strength, axis, False, lengths)[0]
+    return _quantile(x, 0.5, regularization_strength, axis, False, lengths, median=True)[0]
 
 
 def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1,

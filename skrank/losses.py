@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from . import _ops
+from . import _ops, _stats
 
 __all__ = ["ndcg_loss", "spearman_loss", "topk_loss"]
 
@@ -110,20 +110,26 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
                                      "descending", axis, with_gradient)
     n = R.shape[1]
     k = _check_k(k, n, cutoff=True)
-    # discount 1 / log2(1 + r), cut softly at k: full weight up to rank k, none from
-    # rank k + 1 on, linear in between (the hard cutoff at integer ranks)
-    cut = np.clip(k + 1.0 - R, 0.0, 1.0)
+    # the cutoff: a soft top-k mask of the scores (in [0, 1], summing to k; the
+    # hard top-k indicator at strength 0), so the cut never keeps more than k
+    cut, cut_structure = np.ones_like(R), None
+    if k < n:
+        mask, cut_structure = _stats._topk_mask(y_pred, k, regularization_strength, axis,
+                                                with_gradient)
+        cut = rows.to_rows(mask, out_space=True).astype(np.float64)
     log_r = np.log2(1.0 + R)
     dcg = np.einsum("ij,ij->i", G, cut / log_r)
     ideal = -np.sort(-G, axis=1)[:, :k]
     idcg = ideal @ (1.0 / np.log2(np.arange(2.0, k + 2.0))) if k else np.zeros(len(G))
     ok = idcg > 0  # rows without relevant items score 0, as in scikit-learn
-    scale = np.where(ok, 1.0 / np.where(ok, idcg, 1.0), 0.0)
-    ndcg = dcg * scale
-    dcut = np.where((R > k) & (R < k + 1.0), -1.0, 0.0)
-    ddisc = dcut / log_r - cut / (log_r * log_r * (1.0 + R) * np.log(2.0))
-    return _finish(1.0 - ndcg, -(G * ddisc) * scale[:, None], structure, rows,
-                   with_gradient)
+    scale = np.where(ok, 1.0 / np.where(ok, idcg, 1.0), 0.0)[:, None]
+    ndcg = dcg * scale[:, 0]
+    value, grad = _finish(1.0 - ndcg, G * cut / (log_r * log_r * (1.0 + R) * np.log(2.0))
+                          * scale, structure, rows, with_gradient)
+    if with_gradient and cut_structure is not None:  # the cutoff moves with y_pred too
+        grad.grad = grad.grad + cut_structure.vjp(rows.from_rows(-(G / log_r) * scale
+                                                                 / len(G)))
+    return value, grad
 
 
 def _topk(labels, scores, k, regularization_strength, regularization, axis, with_gradient):
@@ -207,10 +213,10 @@ def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2
 ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
 
     DCG with the descending soft ranks ``r`` of ``y_pred`` (rank 1 = highest score):
-    ``sum(gain * d(r))`` with the discount ``d(r) = c(r) / log2(1 + r)``, where the
-    cutoff ``c(r) = clip(k + 1 - r, 0, 1)`` keeps ranks up to k whole, drops ranks
-    from k + 1 on, and is linear in between, so it is the hard top-k cutoff at
-    integer ranks and continuous in between. It is divided by the ideal DCG (the
+    ``sum(gain * c / log2(1 + r))``, where the cutoff ``c`` is the soft top-k mask
+    of ``y_pred`` (:func:`skrank.soft_topk_mask` at the same strength: in
+    ``[0, 1]``, summing to k, the hard top-k indicator at strength 0), so no more
+    than k items' worth of gain ever counts. It is divided by the ideal DCG (the
     hard one of the best order). Lists whose relevances are all zero score 0, as in
     scikit-learn.
 

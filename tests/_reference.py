@@ -277,3 +277,31 @@ def num_jac(f, x, h=1e-6):
         e.flat[j] = h
         cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))).ravel() / (2 * h))
     return np.stack(cols, axis=1)
+
+
+# --------------------------------------------------------------------------- top-k masks
+def topk_mask(x, k, eps):
+    """Soft top-k mask, independently of PAV: the projection of x / eps onto the capped
+    simplex {y in [0, 1]^n, sum y = k} is clip(x / eps - tau, 0, 1), tau by bisection."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    if k == 0:
+        return np.zeros(n)
+    if k == n:
+        return np.ones(n)
+    if eps == 0.0:  # hard mask; tied entries at the boundary share equally
+        kth = np.sort(x)[::-1][k - 1]
+        above = x > kth
+        tied = x == kth
+        out = above.astype(float)
+        out[tied] = (k - above.sum()) / tied.sum()
+        return out
+    z = x / eps
+    lo, hi = z.min() - 1.0, z.max()
+    for _ in range(200):  # sum(clip(z - tau, 0, 1)) decreases in tau
+        tau = 0.5 * (lo + hi)
+        if np.clip(z - tau, 0.0, 1.0).sum() > k:
+            lo = tau
+        else:
+            hi = tau
+    return np.clip(z - 0.5 * (lo + hi), 0.0, 1.0)

@@ -28,10 +28,10 @@ def ref_ndcg_loss(y_true, y_pred, eps, k=None, gains="linear", reg="l2"):
     for t, p in zip(np.atleast_2d(y_true), np.atleast_2d(y_pred)):
         g = np.exp2(t) - 1 if gains == "exponential" else t
         n = len(p)
-        kk = n if k is None else k
+        kk = n if k is None else min(k, n)
         r = ref.soft_rank(p, eps, reg, "descending")
-        dcg = sum(g[i] * min(max(kk + 1 - r[i], 0.0), 1.0) / np.log2(1 + r[i])
-                  for i in range(n))
+        cut = ref.topk_mask(p, kk, eps)  # the soft top-k cutoff
+        dcg = sum(g[i] * cut[i] / np.log2(1 + r[i]) for i in range(n))
         ideal = np.sort(g)[::-1][:kk]
         idcg = sum(ideal[i] / np.log2(i + 2) for i in range(len(ideal)))
         out.append(1.0 - (dcg / idcg if idcg > 0 else 0.0))
@@ -82,6 +82,21 @@ def test_strength_zero_matches_scipy_and_sklearn():
     for k in (1, 3):
         want = np.mean(np.maximum(0, hard_ranks - k))
         assert topk_loss(labels, y_pred, k=k, regularization_strength=0.0) == want
+
+
+def test_ndcg_never_exceeds_one_with_a_cutoff():
+    # ties among relevant items must not beat the perfect order (loss < 0)
+    assert ndcg_loss([[1.0, 1.0, 1.0]], [[0.0, 0.0, 0.0]], k=2, regularization_strength=1.0) > 0
+    rng = np.random.default_rng(9)
+    for _ in range(300):
+        n = int(rng.integers(2, 7))
+        y_true = rng.integers(0, 3, size=(1, n)).astype(float)
+        y_pred = np.round(rng.normal(size=(1, n)), 1)
+        for reg in ("l2", "kl"):
+            loss = ndcg_loss(y_true, y_pred, k=int(rng.integers(1, n + 1)),
+                             regularization_strength=float(rng.uniform(0.01, 5)),
+                             regularization=reg)
+            assert loss >= -1e-12
 
 
 def test_axis_and_conventions():

@@ -10,34 +10,10 @@ from hypothesis import strategies as st
 from scipy.stats import trim_mean
 
 import skrank
+from _reference import topk_mask as ref_mask
 
 
 # --------------------------------------------------------------------------- reference
-def ref_mask(x, k, eps):
-    x = np.asarray(x, dtype=np.float64)
-    n = x.size
-    if k == 0:
-        return np.zeros(n)
-    if k == n:
-        return np.ones(n)
-    if eps == 0.0:  # hard mask; tied entries at the boundary share equally
-        kth = np.sort(x)[::-1][k - 1]
-        above = x > kth
-        tied = x == kth
-        out = above.astype(float)
-        out[tied] = (k - above.sum()) / tied.sum()
-        return out
-    z = x / eps
-    lo, hi = z.min() - 1.0, z.max()
-    for _ in range(200):  # sum(clip(z - tau, 0, 1)) decreases in tau
-        tau = 0.5 * (lo + hi)
-        if np.clip(z - tau, 0.0, 1.0).sum() > k:
-            lo = tau
-        else:
-            hi = tau
-    return np.clip(z - 0.5 * (lo + hi), 0.0, 1.0)
-
-
 def ref_order_stat(x, i, eps):
     n = len(x)
     w = ref_mask(x, n - i, eps) - ref_mask(x, n - i - 1, eps)
@@ -261,3 +237,19 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="empty"):
         skrank.soft_median(np.empty((3, 0)))
     assert skrank.soft_median(np.empty((0, 4))).shape == (0,)
+
+
+def test_review_edge_cases():
+    # np.median averages the two middle values: bit-exact at strength 0
+    rng = np.random.default_rng(12)
+    for _ in range(50):
+        x = rng.normal(size=int(rng.integers(1, 9)) * 2)
+        assert skrank.soft_median(x, regularization_strength=0.0) == np.median(x)
+    # a large common offset cancels in the gradient (J 1 = 0)
+    x = rng.uniform(size=200)
+    _, f = skrank.vjp(skrank.soft_median, x + 1e10, regularization_strength=0.05)
+    assert abs(f(1.0).sum() - 1.0) < 1e-12
+    # empty q, as numpy; 0-d arrays for proportiontocut, as scipy
+    assert skrank.soft_quantile(x, []).shape == (0,)
+    assert skrank.soft_quantile(x.reshape(4, 50), []).shape == (0, 4)
+    assert skrank.soft_trimmed_mean(x, np.array(0.1)) == skrank.soft_trimmed_mean(x, 0.1)

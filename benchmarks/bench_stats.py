@@ -13,6 +13,9 @@ and of the hard counterpart on the same array in the same run, and their ratio:
 * soft_median(x)                   vs  np.median(x)
 * soft_trimmed_mean(x, 0.1)        vs  scipy.stats.trim_mean(x, 0.1, axis=-1)
 * vjp of soft_quantile (after the forward) vs np.quantile
+* losses.spearman_loss (mean over rows)  vs  scipy.stats.spearmanr row by row
+  (1x1e6 only) / the same computed with rankdata along the axis (batches)
+* losses.ndcg_loss (k = 10)             vs  sklearn.metrics.ndcg_score(k=10) (batches)
 """
 
 import argparse
@@ -22,10 +25,12 @@ import time
 
 import numpy as np
 import scipy
-from scipy.stats import trim_mean
+from scipy.stats import rankdata, spearmanr, trim_mean
+from sklearn.metrics import ndcg_score
 from threadpoolctl import threadpool_limits
 
 import skrank
+from skrank.losses import ndcg_loss, spearman_loss
 
 
 def median_time(fun, budget):
@@ -37,6 +42,12 @@ def median_time(fun, budget):
         fun()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _pearson_rows(a, b):
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    return np.mean((a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1)))
 
 
 def fmt(seconds):
@@ -75,6 +86,17 @@ def main():
                  lambda: trim_mean(x, 0.1, axis=-1)),
                 ("soft_quantile vjp", lambda: vjp_fn(g), lambda: np.quantile(x, 0.3, axis=-1)),
             ]
+            y_true = np.round(rng.uniform(0, 3, size=x.shape))
+            if shape[0] == 1:
+                cases.append(("spearman_loss", lambda: spearman_loss(y_true, x),
+                              lambda: spearmanr(y_true, x).statistic))
+            else:
+                cases += [
+                    ("spearman_loss", lambda: spearman_loss(y_true, x),
+                     lambda: _pearson_rows(rankdata(y_true, axis=-1), rankdata(x, axis=-1))),
+                    ("ndcg_loss k=10", lambda: ndcg_loss(y_true, x, k=10),
+                     lambda: ndcg_score(y_true, x, k=10)),
+                ]
             for name, soft, hard in cases:
                 ts, th = median_time(soft, budget), median_time(hard, budget)
                 print(f"| {shape[0]}x{n} | {name} | {fmt(ts)} | {fmt(th)} | {ts / th:6.2f} |")

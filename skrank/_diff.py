@@ -6,7 +6,7 @@ block-diagonal Jacobian of DESIGN section 4 in O(n) per row, without sorting
 again and without ever forming an n x n matrix.
 """
 
-from . import _ops, _stats, losses
+from . import _array_api, _ops, _stats, losses
 
 # Public function -> (value-and-structure form, names of its positional arguments,
 # index of the one differentiable argument).
@@ -87,9 +87,13 @@ def vjp(fun, *args, argnums=0, **kwargs):
     >>> vjp_fn(np.array([0., 1., 0.]))
     array([ 0.  ,  0.25, -0.25])
     """
+    args, kwargs, xp, device = _array_api.convert_args(args, kwargs)
     forward = _lookup(fun, args, argnums)
     value, structure = forward(*args, **kwargs)
-    return value, structure.vjp
+    if xp is None:
+        return value, structure.vjp
+    return (_array_api._to_namespace(value, xp, device),
+            _array_api._Converted(structure.vjp, xp, device))
 
 
 def jvp(fun, x, tangent, **kwargs):
@@ -127,6 +131,11 @@ def jvp(fun, x, tangent, **kwargs):
             f"jvp is for the array operators; differentiate {fun.__name__} with "
             "skrank.vjp(..., argnums=1)."
         )
+    (x, tangent), kwargs, xp, device = _array_api.convert_args((x, tangent), kwargs)
     forward = _lookup(fun, (x,), 0)
     value, structure = forward(x, **kwargs)
-    return value, structure.jvp(tangent)
+    jvp_out = structure.jvp(tangent)
+    if xp is None:
+        return value, jvp_out
+    return (_array_api._to_namespace(value, xp, device),
+            _array_api._to_namespace(jvp_out, xp, device))

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from . import _pav
+from . import _array_api, _pav
 
 _REGULARIZATIONS = ("l2", "kl")
 _DIRECTIONS = ("ascending", "descending")
@@ -355,6 +355,7 @@ def _soft_sort_structured(x, *, regularization_strength=1.0, regularization="l2"
                     nan_policy, lengths=lengths)
 
 
+@_array_api.dispatch
 def soft_rank(
     x,
     *,
@@ -426,6 +427,7 @@ soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
     """
 
 
+@_array_api.dispatch
 def soft_sort(
     x,
     *,
@@ -490,6 +492,7 @@ soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
     """
 
 
+@_array_api.dispatch
 def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
     """Least-squares isotonic regression along an axis, batched.
 

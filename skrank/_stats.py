@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from . import _pav
+from . import _array_api, _pav
 from ._ops import _as_float_array, _make_rows, _run_kernel, _strengths, _Structure
 
 
@@ -250,6 +250,7 @@ def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength
     return _trimmed_mean(x, proportiontocut, regularization_strength, axis, True, lengths)
 
 
+@_array_api.dispatch
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
     """Soft mask of the k largest entries along an axis.
 
@@ -296,6 +297,7 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
     return _topk_mask(x, k, regularization_strength, axis, False, lengths)[0]
 
 
+@_array_api.dispatch
 def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
     """Soft (differentiable, outlier-robust) quantiles along an axis.
 
@@ -347,6 +349,7 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
     return _quantile(x, q, regularization_strength, axis, False, lengths)[0]
 
 
+@_array_api.dispatch
 def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None):
     """Soft median along an axis: :func:`soft_quantile` at ``q = 0.5`` (same
     keywords, ragged rows included).
@@ -362,6 +365,7 @@ def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None):
     return _quantile(x, 0.5, regularization_strength, axis, False, lengths, median=True)[0]
 
 
+@_array_api.dispatch
 def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1,
                       lengths=None):
     """Soft trimmed mean along an axis.

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from . import _ops, _stats
+from . import _array_api, _ops, _stats
 
 __all__ = ["ndcg_loss", "spearman_loss", "topk_loss"]
 
@@ -166,6 +166,7 @@ _PARAMS = """\
 """
 
 
+@_array_api.dispatch
 def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
                   axis=-1):
     return _spearman(y_true, y_pred, regularization_strength, regularization, axis, False)[0]
@@ -204,6 +205,7 @@ spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged ov
     """
 
 
+@_array_api.dispatch
 def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
               axis=-1, k=None, gains="linear"):
     return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
@@ -247,6 +249,7 @@ ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
     """
 
 
+@_array_api.dispatch
 def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
               axis=-1):
     return _topk(labels, scores, k, regularization_strength, regularization, axis, False)[0]

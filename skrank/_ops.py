@@ -105,6 +105,10 @@ class _Rows:
     def sort_rows(self, X):
         return np.sort(X, axis=-1)
 
+    def positions(self):
+        """Each entry's position within its row."""
+        return np.broadcast_to(np.arange(self.n), (self.n_rows, self.n))
+
     def expand(self, v):
         """Per-row values (..., n_rows) broadcast against the rows."""
         return np.asarray(v)[..., None]
@@ -165,6 +169,10 @@ class _RaggedRows:
 
     def sort_rows(self, X):
         return X[np.lexsort((X, np.repeat(np.arange(self.n_rows), self.lengths)))]
+
+    def positions(self):
+        """Each entry's position within its row."""
+        return np.arange(self.offsets[-1]) - np.repeat(self.offsets[:-1], self.lengths)
 
 
 def _make_rows(shape, axis, lengths):

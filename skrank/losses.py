@@ -33,16 +33,32 @@ class _LossStructure:
         return (self.grad * g).astype(self.grad.dtype, copy=False)
 
 
-def _soft_ranks(y_pred, regularization_strength, regularization, direction, axis,
-                with_gradient):
-    """Soft ranks of y_pred as 2-D rows (float64), their structure, and the rows map."""
+def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
+    """Validated inputs: (y_pred array, rows map, y_true rows as float64, row lengths)."""
+    y_pred = _ops._as_float_array(y_pred, "y_pred")
+    y_true = _ops._as_float_array(y_true, true_name)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"{true_name} and y_pred must have the same shape, got {y_true.shape} and "
+            f"{y_pred.shape}."
+        )
+    rows = _ops._make_rows(y_pred.shape, axis, lengths)
+    m = np.diff(rows.offsets)
+    if rows.n_rows == 0 or (m == 0).any():
+        raise ValueError("the losses need at least one list, and no empty list.")
+    T = rows.to_rows(y_true).astype(np.float64)
+    if not np.isfinite(T).all():
+        raise ValueError(f"{true_name} contains NaN or infinity.")
+    return y_pred, rows, T, m
+
+
+def _soft_ranks(y_pred, rows, regularization_strength, regularization, direction, axis,
+                lengths, with_gradient):
+    """Soft ranks of y_pred as rows (float64) and their structure."""
     ranks, structure = _ops._forward("rank", y_pred, regularization_strength, regularization,
-                                     direction, axis, "raise", keep_structure=with_gradient)
-    rows = _ops._Rows(y_pred.shape, axis)
-    R = rows.to_rows(ranks, out_space=True, name="ranks").astype(np.float64)
-    if R.shape[0] == 0 or R.shape[1] == 0:
-        raise ValueError("the losses need at least one row with at least one entry.")
-    return R, structure, rows
+                                     direction, axis, "raise", keep_structure=with_gradient,
+                                     lengths=lengths)
+    return rows.to_rows(ranks, out_space=True, name="ranks").astype(np.float64), structure
 
 
 def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
@@ -54,34 +70,23 @@ def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
     return value, _LossStructure(structure.vjp(cot))
 
 
-def _true_rows(y_true, y_pred, axis, name="y_true"):
-    y_true = _ops._as_float_array(y_true, name)
-    if y_true.shape != np.shape(y_pred):
-        raise ValueError(
-            f"{name} and y_pred must have the same shape, got {y_true.shape} and "
-            f"{np.shape(y_pred)}."
-        )
-    rows = _ops._Rows(y_true.shape, axis)
-    T = rows.to_rows(y_true).astype(np.float64)
-    if not np.isfinite(T).all():
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return T
-
-
-def _spearman(y_true, y_pred, regularization_strength, regularization, axis, with_gradient):
-    y_pred = _ops._as_float_array(y_pred, "y_pred")
-    T = _true_rows(y_true, y_pred, axis)
-    R, structure, rows = _soft_ranks(y_pred, regularization_strength, regularization,
-                                     "ascending", axis, with_gradient)
-    A = _ops.soft_rank(T, regularization_strength=0.0)  # hard, tie-averaged ranks
-    A = A - A.mean(axis=1, keepdims=True)
-    B = R - R.mean(axis=1, keepdims=True)
-    na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+def _spearman(y_true, y_pred, regularization_strength, regularization, axis, with_gradient,
+              lengths=None):
+    y_pred, rows, T, m = _lists(y_true, y_pred, axis, lengths)
+    R, structure = _soft_ranks(y_pred, rows, regularization_strength, regularization,
+                               "ascending", axis, lengths, with_gradient)
+    # hard, tie-averaged ranks of y_true
+    A = _ops._forward("rank", T, 0.0, "l2", "ascending", -1, "raise", False,
+                      None if lengths is None else rows.lengths)[0]
+    A = A - rows.expand(rows.row_sums(A) / m)
+    B = R - rows.expand(rows.row_sums(R) / m)
+    na, nb = np.sqrt(rows.row_sums(A * A)), np.sqrt(rows.row_sums(B * B))
     ok = (na > 0) & (nb > 0)  # a constant row has no correlation: 0 by convention
     denom = np.where(ok, na * nb, 1.0)
-    corr = np.where(ok, np.einsum("ij,ij->i", A, B) / denom, 0.0)
+    corr = np.where(ok, rows.row_sums(A * B) / denom, 0.0)
     nb2 = np.where(ok, nb * nb, 1.0)
-    dcorr = np.where(ok[:, None], A / denom[:, None] - corr[:, None] * B / nb2[:, None], 0.0)
+    dcorr = np.where(rows.expand(ok),
+                     A / rows.expand(denom) - rows.expand(corr) * B / rows.expand(nb2), 0.0)
     return _finish(1.0 - corr, -dcorr, structure, rows, with_gradient)
 
 
@@ -97,45 +102,53 @@ def _check_k(k, n, cutoff):
 
 
 def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
-          with_gradient):
+          with_gradient, lengths=None):
     if not isinstance(gains, str) or gains not in _GAINS:
         raise ValueError(f"gains must be one of {_GAINS}, got {gains!r}.")
-    y_pred = _ops._as_float_array(y_pred, "y_pred")
-    G = _true_rows(y_true, y_pred, axis)
+    y_pred, rows, G, m = _lists(y_true, y_pred, axis, lengths)
     if (G < 0).any():
         raise ValueError("ndcg_loss needs non-negative relevances in y_true.")
     if gains == "exponential":
         G = np.exp2(G) - 1.0
-    R, structure, rows = _soft_ranks(y_pred, regularization_strength, regularization,
-                                     "descending", axis, with_gradient)
-    n = R.shape[1]
-    k = _check_k(k, n, cutoff=True)
+    R, structure = _soft_ranks(y_pred, rows, regularization_strength, regularization,
+                               "descending", axis, lengths, with_gradient)
+    k_rows = np.minimum(_check_k(k, rows.n, cutoff=True), m)  # one cutoff per list
     # the cutoff: a soft top-k mask of the scores (in [0, 1], summing to k; the
     # hard top-k indicator at strength 0), so the cut never keeps more than k
     cut, cut_structure = np.ones_like(R), None
-    if k < n:
-        mask, cut_structure = _stats._topk_mask(y_pred, k, regularization_strength, axis,
-                                                with_gradient)
-        cut = rows.to_rows(mask, out_space=True).astype(np.float64)
+    if (k_rows < m).any():
+        eps = _ops._strengths(regularization_strength, rows)
+        masks = _stats._Masks(rows, rows.to_rows(y_pred), eps, with_gradient)
+        mask, _, perm, start, nblocks, eps_used = masks.structure(k_rows)
+        if with_gradient:
+            cut_structure = _ops._Structure("rank", False, 1.0, eps_used, masks.X, mask,
+                                            perm, start, nblocks, rows, None)
+        cut = mask.astype(np.float64)
     log_r = np.log2(1.0 + R)
-    dcg = np.einsum("ij,ij->i", G, cut / log_r)
-    ideal = -np.sort(-G, axis=1)[:, :k]
-    idcg = ideal @ (1.0 / np.log2(np.arange(2.0, k + 2.0))) if k else np.zeros(len(G))
+    dcg = rows.row_sums(G * cut / log_r)
+    # the ideal DCG: relevances sorted in decreasing order, discounted up to k
+    position = rows.positions()
+    ideal_discount = np.where(position < rows.expand(k_rows), 1.0 / np.log2(position + 2.0),
+                              0.0)
+    idcg = rows.row_sums(-rows.sort_rows(-G) * ideal_discount)
     ok = idcg > 0  # rows without relevant items score 0, as in scikit-learn
-    scale = np.where(ok, 1.0 / np.where(ok, idcg, 1.0), 0.0)[:, None]
-    ndcg = dcg * scale[:, 0]
+    scale = rows.expand(np.where(ok, 1.0 / np.where(ok, idcg, 1.0), 0.0))
+    ndcg = dcg * np.where(ok, 1.0 / np.where(ok, idcg, 1.0), 0.0)
     value, grad = _finish(1.0 - ndcg, G * cut / (log_r * log_r * (1.0 + R) * np.log(2.0))
                           * scale, structure, rows, with_gradient)
-    if with_gradient and cut_structure is not None:  # the cutoff moves with y_pred too
+    if cut_structure is not None:  # the cutoff moves with y_pred too
         grad.grad = grad.grad + cut_structure.vjp(rows.from_rows(-(G / log_r) * scale
-                                                                 / len(G)))
+                                                                 / rows.n_rows))
     return value, grad
 
 
 def _topk(labels, scores, k, regularization_strength, regularization, axis, with_gradient):
     scores = _ops._as_float_array(scores, "scores")
-    R, structure, rows = _soft_ranks(scores, regularization_strength, regularization,
-                                     "descending", axis, with_gradient)
+    rows = _ops._Rows(scores.shape, axis)
+    if rows.n_rows == 0 or rows.n == 0:
+        raise ValueError("topk_loss needs at least one sample and one class.")
+    R, structure = _soft_ranks(scores, rows, regularization_strength, regularization,
+                               "descending", axis, None, with_gradient)
     n_rows, n = R.shape
     k = _check_k(k, n, cutoff=False)
     labels = np.asarray(labels)
@@ -165,11 +178,18 @@ _PARAMS = """\
         Axis along which the lists lie; every other axis indexes lists.
 """
 
+_LENGTHS = """\
+    lengths : 1-D array-like of int, optional
+        Lists of different lengths: both arrays are then 1-D, the concatenation
+        of non-empty lists of these lengths.
+"""
+
 
 @_array_api.dispatch
 def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
-                  axis=-1):
-    return _spearman(y_true, y_pred, regularization_strength, regularization, axis, False)[0]
+                  axis=-1, lengths=None):
+    return _spearman(y_true, y_pred, regularization_strength, regularization, axis, False,
+                     lengths)[0]
 
 
 spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged over rows.
@@ -184,7 +204,7 @@ spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged ov
         Targets; only their order matters.
     y_pred : array-like of real numbers
         Predictions, of ``y_true``'s shape. The loss is differentiable in them.
-{_PARAMS.format(pred="y_pred")}
+{_PARAMS.format(pred="y_pred")}{_LENGTHS}
     Returns
     -------
     loss : float
@@ -207,9 +227,9 @@ spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged ov
 
 @_array_api.dispatch
 def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
-              axis=-1, k=None, gains="linear"):
+              axis=-1, k=None, gains="linear", lengths=None):
     return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
-                 False)[0]
+                 False, lengths)[0]
 
 
 ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
@@ -232,7 +252,7 @@ ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
         Cutoff: only the top k ranks count (None, or k >= n: all).
     gains : {{"linear", "exponential"}}, default="linear"
         Gain ``y_true`` (as scikit-learn) or ``2 ** y_true - 1``.
-
+{_LENGTHS}
     Returns
     -------
     loss : float
@@ -287,14 +307,16 @@ topk_loss.__doc__ = f"""Soft top-k classification loss, averaged over samples.
 
 # value-and-structure forms, for skrank.vjp (differentiable in the second argument)
 def _spearman_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
-                              regularization="l2", axis=-1):
-    return _spearman(y_true, y_pred, regularization_strength, regularization, axis, True)
+                              regularization="l2", axis=-1, lengths=None):
+    return _spearman(y_true, y_pred, regularization_strength, regularization, axis, True,
+                     lengths)
 
 
 def _ndcg_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
-                          regularization="l2", axis=-1, k=None, gains="linear"):
+                          regularization="l2", axis=-1, k=None, gains="linear",
+                          lengths=None):
     return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
-                 True)
+                 True, lengths)
 
 
 def _topk_loss_structured(labels, scores, *, k=1, regularization_strength=1.0,

@@ -126,3 +126,26 @@ def test_ragged_statistics_reject_empty_rows():
         skrank.soft_median(np.arange(3.0), lengths=[3, 0])
     with pytest.raises(ValueError, match="empty row"):
         skrank.soft_trimmed_mean(np.arange(3.0), 0.1, lengths=[0, 3])
+
+
+@pytest.mark.parametrize("loss, kw", [(skrank.losses.spearman_loss, {}),
+                                      (skrank.losses.ndcg_loss, dict(k=3)),
+                                      (skrank.losses.ndcg_loss, dict(gains="exponential"))])
+def test_ragged_losses_equal_the_mean_over_lists(loss, kw):
+    lengths = np.array([4, 1, 9, 2, 300])
+    rng = np.random.default_rng(6)
+    y_true = np.round(rng.uniform(0, 3, size=lengths.sum()))
+    y_pred = rng.normal(size=lengths.sum())
+    eps = np.linspace(0.1, 1.0, len(lengths))
+    got = loss(y_true, y_pred, regularization_strength=eps, lengths=lengths, **kw)
+    parts = [loss(t[None], p[None], regularization_strength=e, **kw)
+             for t, p, e in zip(_split(y_true, lengths), _split(y_pred, lengths), eps)]
+    assert abs(got - np.mean(parts)) < 1e-13
+    _, vjp_fn = skrank.vjp(loss, y_true, y_pred, argnums=1, regularization_strength=eps,
+                           lengths=lengths, **kw)
+    for part, t, p, e in zip(_split(vjp_fn(1.0), lengths), _split(y_true, lengths),
+                             _split(y_pred, lengths), eps):
+        _, f = skrank.vjp(loss, t[None], p[None], argnums=1, regularization_strength=e, **kw)
+        np.testing.assert_allclose(part, f(1.0)[0] / len(lengths), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="empty list"):
+        loss(np.ones(3), np.ones(3), lengths=[3, 0], **kw)

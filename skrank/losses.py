@@ -142,30 +142,33 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
     return value, grad
 
 
-def _topk(labels, scores, k, regularization_strength, regularization, axis, with_gradient):
+def _topk(labels, scores, k, regularization_strength, regularization, axis, with_gradient,
+          lengths=None):
     scores = _ops._as_float_array(scores, "scores")
-    rows = _ops._Rows(scores.shape, axis)
-    if rows.n_rows == 0 or rows.n == 0:
-        raise ValueError("topk_loss needs at least one sample and one class.")
+    rows = _ops._make_rows(scores.shape, axis, lengths)
+    m = np.diff(rows.offsets)  # classes per sample
+    if rows.n_rows == 0 or (m == 0).any():
+        raise ValueError("topk_loss needs at least one sample, and classes for each.")
     R, structure = _soft_ranks(scores, rows, regularization_strength, regularization,
-                               "descending", axis, None, with_gradient)
-    n_rows, n = R.shape
-    k = _check_k(k, n, cutoff=False)
+                               "descending", axis, lengths, with_gradient)
+    k = _check_k(k, int(m.min()), cutoff=False)
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}.")
     if labels.shape != rows.batch_shape:
         raise ValueError(
             f"labels must have shape {rows.batch_shape} (scores' shape without the class "
-            f"axis), got {labels.shape}."
+            f"axis, or one per list), got {labels.shape}."
         )
-    lab = labels.reshape(n_rows)
-    if ((lab < 0) | (lab >= n)).any():
-        raise ValueError(f"labels must lie in [0, {n}), the class indices.")
-    r_true = R[np.arange(n_rows), lab]
-    dloss = np.zeros_like(R)
-    dloss[np.arange(n_rows), lab] = r_true > k
-    return _finish(np.maximum(0.0, r_true - k), dloss, structure, rows, with_gradient)
+    lab = labels.reshape(rows.n_rows)
+    if ((lab < 0) | (lab >= m)).any():
+        raise ValueError("labels must be class indices: in [0, number of classes).")
+    where = rows.offsets[:-1] + lab  # the true class's entry in the flat rows
+    r_true = R.reshape(-1)[where]
+    dloss = np.zeros(R.size)
+    dloss[where] = r_true > k
+    return _finish(np.maximum(0.0, r_true - k), dloss.reshape(R.shape), structure, rows,
+                   with_gradient)
 
 
 _PARAMS = """\
@@ -271,8 +274,9 @@ ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
 
 @_array_api.dispatch
 def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
-              axis=-1):
-    return _topk(labels, scores, k, regularization_strength, regularization, axis, False)[0]
+              axis=-1, lengths=None):
+    return _topk(labels, scores, k, regularization_strength, regularization, axis, False,
+                 lengths)[0]
 
 
 topk_loss.__doc__ = f"""Soft top-k classification loss, averaged over samples.
@@ -290,7 +294,11 @@ topk_loss.__doc__ = f"""Soft top-k classification loss, averaged over samples.
         them.
     k : int, default=1
         How many top classes count as correct.
-{_PARAMS.format(pred="scores")}
+{_PARAMS.format(pred="scores")}    lengths : 1-D array-like of int, optional
+        Samples with different numbers of classes: ``scores`` is then 1-D, the
+        concatenation of each sample's class scores, and ``labels`` has one
+        entry per sample.
+
     Returns
     -------
     loss : float
@@ -320,5 +328,6 @@ def _ndcg_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
 
 
 def _topk_loss_structured(labels, scores, *, k=1, regularization_strength=1.0,
-                          regularization="l2", axis=-1):
-    return _topk(labels, scores, k, regularization_strength, regularization, axis, True)
+                          regularization="l2", axis=-1, lengths=None):
+    return _topk(labels, scores, k, regularization_strength, regularization, axis, True,
+                 lengths)

@@ -149,3 +149,22 @@ def test_ragged_losses_equal_the_mean_over_lists(loss, kw):
         np.testing.assert_allclose(part, f(1.0)[0] / len(lengths), rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="empty list"):
         loss(np.ones(3), np.ones(3), lengths=[3, 0], **kw)
+
+
+def test_ragged_topk_loss():
+    lengths = np.array([3, 7, 2, 5])
+    scores = np.random.default_rng(7).normal(size=lengths.sum())
+    labels = np.array([2, 0, 1, 4])
+    got = skrank.losses.topk_loss(labels, scores, k=1, regularization_strength=0.3,
+                                  lengths=lengths)
+    parts = [skrank.losses.topk_loss([y], s[None], k=1, regularization_strength=0.3)
+             for y, s in zip(labels, _split(scores, lengths))]
+    assert abs(got - np.mean(parts)) < 1e-14
+    _, vjp_fn = skrank.vjp(skrank.losses.topk_loss, labels, scores, argnums=1, k=1,
+                           regularization_strength=0.3, lengths=lengths)
+    for part, y, s in zip(_split(vjp_fn(1.0), lengths), labels, _split(scores, lengths)):
+        _, f = skrank.vjp(skrank.losses.topk_loss, [y], s[None], argnums=1, k=1,
+                          regularization_strength=0.3)
+        np.testing.assert_allclose(part, f(1.0)[0] / len(lengths), rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="class indices"):
+        skrank.losses.topk_loss([2, 0, 2, 4], scores, lengths=lengths)

@@ -16,6 +16,9 @@ and of the hard counterpart on the same array in the same run, and their ratio:
 * losses.spearman_loss (mean over rows)  vs  scipy.stats.spearmanr row by row
   (1x1e6 only) / the same computed with rankdata along the axis (batches)
 * losses.ndcg_loss (k = 10)             vs  sklearn.metrics.ndcg_score(k=10) (batches)
+
+and ragged rows (``lengths=``, 1000 lists of 10 to 190 entries) against the same lists
+padded to the longest length in a 2-D array (soft_rank and ndcg_loss).
 """
 
 import argparse
@@ -100,6 +103,23 @@ def main():
             for name, soft, hard in cases:
                 ts, th = median_time(soft, budget), median_time(hard, budget)
                 print(f"| {shape[0]}x{n} | {name} | {fmt(ts)} | {fmt(th)} | {ts / th:6.2f} |")
+
+        n_lists = 100 if args.quick else 1000
+        lengths = rng.integers(10, 191, size=n_lists)
+        flat = rng.normal(size=lengths.sum())
+        relevance = np.round(rng.uniform(0, 3, size=lengths.sum()))
+        padded = rng.normal(size=(n_lists, lengths.max()))
+        padded_rel = np.round(rng.uniform(0, 3, size=padded.shape))
+        print("\n| ragged lists | operator | ragged (lengths=) | padded 2-D | ratio |")
+        print("|---|---|---:|---:|---:|")
+        for name, ragged, pad in [
+            ("soft_rank", lambda: skrank.soft_rank(flat, lengths=lengths),
+             lambda: skrank.soft_rank(padded)),
+            ("ndcg_loss", lambda: ndcg_loss(relevance, flat, lengths=lengths),
+             lambda: ndcg_loss(padded_rel, padded)),
+        ]:
+            tr, tp = median_time(ragged, budget), median_time(pad, budget)
+            print(f"| {n_lists} x 10..190 | {name} | {fmt(tr)} | {fmt(tp)} | {tr / tp:6.2f} |")
 
 
 if __name__ == "__main__":

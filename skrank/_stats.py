@@ -14,7 +14,6 @@ so a statistic ``sum_m c_m <M_m(x), x>`` has the gradient
 are asked for; a jvp or vjp is then one O(n) product with it.
 """
 
-import math
 import numbers
 
 import numpy as np

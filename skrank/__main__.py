@@ -31,6 +31,15 @@ def main():
     print(_row("d r[3] / d x", g))
     print("\nThe soft ranks sum to n(n+1)/2 =", r.sum(), "at every strength.")
 
+    y = np.array([0.1, 0.2, 0.3, 0.4, 1000.0])
+    print(f"\nRobust soft statistics of {y.tolist()} (one gross outlier):")
+    for eps in (0.0, 0.01, 0.1, 1.0):
+        med = skrank.soft_median(y, regularization_strength=eps)
+        tm = skrank.soft_trimmed_mean(y, 0.2, regularization_strength=eps)
+        print(f"  strength {eps:<5g} soft_median {med:.4f}   soft_trimmed_mean(20%) {tm:.4f}")
+    print(f"  (the mean is {y.mean():.1f}; the l2 soft sort's middle value at strength 0.01 is "
+          f"{skrank.soft_sort(y, regularization_strength=0.01)[2]:.1f})")
+
 
 if __name__ == "__main__":
     main()

@@ -394,23 +394,26 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
     return nb
 
 
-cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
-                    const double* w, bint kl, Scratch* s, floating* out,
-                    int64_t* perm, int64_t* start, int64_t* nblocks) noexcept nogil:
+cdef int _scale_row(Scratch* s, Py_ssize_t n) noexcept nogil:
+    """Rescale the sorted l2 row by 2^-e when _row_shift asks; returns e."""
+    cdef Py_ssize_t i
+    cdef int e = _row_shift(s.ys, n)
+    if e != 0:
+        for i in range(n):
+            s.ys[i] = ldexp(s.ys[i], -e)
+    return e
+
+
+cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w, bint kl,
+                       Scratch* s, floating* out, const int64_t* perm, int64_t* start,
+                       int64_t* nblocks) noexcept nogil:
+    """PAV and outputs of the rank form for a row already in s.ys (sorted, and
+    divided by 2^e): P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w)."""
     cdef Py_ssize_t b, i, st, en, nb
-    cdef int e
-    cdef double a, mD, mR, v, scale, lo, hi, inv_eps = 1.0 / eps
-    if n == 0:
-        nblocks[0] = 0
-        return
-    _sort_row(x, n, sign, s, perm)
-    if not kl and eps > 0.0:  # P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w)
-        e = _row_shift(s.ys, n)
-        if e != 0:
-            for i in range(n):
-                s.ys[i] = ldexp(s.ys[i], -e)
-            eps = fmin(ldexp(eps, -e), DBL_MAX)
-            inv_eps = 1.0 / eps
+    cdef double a, mD, mR, v, scale, lo, hi, inv_eps
+    if e != 0:
+        eps = fmin(ldexp(eps, -e), DBL_MAX)
+    inv_eps = 1.0 / eps
     nb = _pav_rank(n, w, eps, kl, s, start)
     nblocks[0] = nb
     lo = w[n - 1]
@@ -436,6 +439,15 @@ cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
             for i in range(st, en):
                 v = _over_eps((s.ys[i] - a) - mD, eps, inv_eps) + mR
                 out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
+
+
+cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
+                    const double* w, bint kl, Scratch* s, floating* out,
+                    int64_t* perm, int64_t* start, int64_t* nblocks) noexcept nogil:
+    _sort_row(x, n, sign, s, perm)
+    # l2 rows near the float64 limits are rescaled (never at strength 0: exact)
+    _rank_sorted(n, eps, _scale_row(s, n) if not kl and eps > 0.0 else 0, w, kl, s, out,
+                 perm, start, nblocks)
 
 
 # --------------------------------------------------------------------------
@@ -522,10 +534,8 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
     _sort_row(x, n, sign, s, perm)
     e = 0
     if not kl and eps > 0.0:  # l2: P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
-        e = _row_shift(s.ys, n)
+        e = _scale_row(s, n)
         if e != 0:
-            for i in range(n):
-                s.ys[i] = ldexp(s.ys[i], -e)
             eps = fmin(ldexp(eps, e), DBL_MAX)
             inv_eps = 1.0 / eps
     nb = _pav_sort(n, eps, kl, s, start)
@@ -630,6 +640,46 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
                               kl, s, &out[lo], p, b, c)
             elif keep:
                 nblocks[r] = 0
+        _scratch_free(s)
+    if failed:
+        raise MemoryError()
+
+
+def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
+                  const double[:, ::1] eps, const double[:, ::1] W, int w_layout,
+                  floating[:, ::1] out, int64_t[::1] perm, int64_t[:, ::1] start,
+                  int64_t[:, ::1] nblocks):
+    """Several l2 rank forms P(x / eps_j, w_j) of the same rows, sharing one sort
+    (soft top-k masks for several k). Rows and w_layout as in forward; out,
+    start and nblocks get one slice per weight vector j, perm is shared."""
+    cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
+    cdef Py_ssize_t n_w = W.shape[0], wlen = W.shape[1], r, j, lo, m
+    cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0, e
+    cdef int* fail = &failed
+    cdef Scratch* s
+    cdef bint soft
+    with nogil, parallel(num_threads=nt):
+        s = _scratch_new(n, False)
+        if s == NULL:
+            fail[0] = 1
+        for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
+            lo = offsets[r]
+            m = offsets[r + 1] - lo
+            if s != NULL and m > 0:
+                _sort_row(&X[lo], m, 1.0, s, &perm[lo])
+                soft = False
+                for j in range(n_w):
+                    soft = soft or eps[j, r] > 0.0
+                e = _scale_row(s, m) if soft else 0
+                for j in range(n_w):
+                    _rank_sorted(m, eps[j, r], e,
+                                 &W[j, 0] + (lo if w_layout == W_ALIGNED else
+                                             (wlen - m if w_layout == W_SUFFIX else 0)),
+                                 False, s, &out[j, lo], &perm[lo], &start[j, lo],
+                                 &nblocks[j, r])
+            elif m == 0:
+                for j in range(n_w):
+                    nblocks[j, r] = 0
         _scratch_free(s)
     if failed:
         raise MemoryError()

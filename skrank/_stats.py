@@ -43,36 +43,78 @@ class _Masks:
         self._cache = {}
         self._sorted = None
 
-    def structure(self, k):
-        """(mask, J_k X or None, perm, start, nblocks, eps used) for k."""
+    @staticmethod
+    def _normal(k):
+        """k as a 0-d int (one k for every row) or an int array (one per row)."""
         k = np.asarray(k, dtype=np.int64)
         if k.ndim and k.size and (k == k[0]).all():
             k = k[0]
-        key = int(k) if k.ndim == 0 else k.tobytes()
-        if key not in self._cache:
-            rows, X = self.rows, self.X
-            if k.ndim == 0:  # one k: a row of length m uses the first m weights
-                w = np.zeros(rows.n)
-                w[:k] = 1.0
-                layout = _pav.WEIGHTS_PREFIX
-            else:  # one k per row: weights aligned with X, 1 on each row's first k
-                pos = np.arange(X.size) - np.repeat(rows.offsets[:-1], self.m)
-                w = (pos < np.repeat(k, self.m)).astype(np.float64)
-                layout = _pav.WEIGHTS_ALIGNED
-            # k = 0 and k = m give constant masks: strength 0 makes their
-            # derivative exactly zero (clipping would hide it from the formula)
-            eps = np.where((0 < k) & (k < self.m), self.eps, 0.0)
-            mask, perm, start, nblocks = _run_kernel(rows, X, eps, w, 1.0, False, False,
-                                                     self.with_gradient, layout)
-            jx = None
-            if self.with_gradient:
-                jx = np.empty_like(X)
-                if X.size:
-                    _pav.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
-                                         nblocks, mask.reshape(-1), eps, 1.0, False,
-                                         self._centred().reshape(-1), jx.reshape(-1))
-            self._cache[key] = (mask, jx, perm, start, nblocks, eps)
-        return self._cache[key]
+        return k
+
+    @staticmethod
+    def _key(k):
+        return int(k) if k.ndim == 0 else k.tobytes()
+
+    def _weights(self, k):
+        """(w, layout, eps) of the rank form whose output is the top-k mask."""
+        rows = self.rows
+        if k.ndim == 0:  # one k: a row of length m uses the first m weights
+            w = np.zeros(rows.n)
+            w[:k] = 1.0
+            layout = _pav.WEIGHTS_PREFIX
+        else:  # one k per row: weights aligned with X, 1 on each row's first k
+            pos = np.arange(self.X.size) - np.repeat(rows.offsets[:-1], self.m)
+            w = (pos < np.repeat(k, self.m)).astype(np.float64)
+            layout = _pav.WEIGHTS_ALIGNED
+        # k = 0 and k = m give constant masks: strength 0 makes their
+        # derivative exactly zero (clipping would hide it from the formula)
+        return w, layout, np.where((0 < k) & (k < self.m), self.eps, 0.0)
+
+    def _store(self, key, mask, perm, start, nblocks, eps):
+        rows, X = self.rows, self.X
+        jx = None
+        if self.with_gradient:
+            jx = np.empty_like(X)
+            if X.size:
+                _pav.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
+                                     nblocks, mask.reshape(-1), eps, 1.0, False,
+                                     self._centred().reshape(-1), jx.reshape(-1))
+        self._cache[key] = (mask, jx, perm, start, nblocks, eps)
+
+    def prepare(self, ks):
+        """Compute the masks for all these k at once: one sort of each row serves
+        them all (a quantile needs up to four)."""
+        todo = {}
+        for k in map(self._normal, ks):
+            if self._key(k) not in self._cache:
+                todo[self._key(k)] = k
+        plans = {key: self._weights(k) for key, k in todo.items()}
+        if len({layout for _, layout, _ in plans.values()}) != 1 or len(plans) < 2:
+            for key, (w, layout, eps) in plans.items():
+                mask, perm, start, nblocks = _run_kernel(
+                    self.rows, self.X, eps, w, 1.0, False, False, self.with_gradient, layout)
+                self._store(key, mask, perm, start, nblocks, eps)
+            return
+        X, rows, n_w = self.X, self.rows, len(plans)
+        W = np.stack([w for w, _, _ in plans.values()])
+        eps = np.stack([e for _, _, e in plans.values()])
+        out = np.empty((n_w, X.size), dtype=X.dtype)
+        perm = np.empty(X.size, dtype=np.int64)
+        start = np.empty((n_w, X.size), dtype=np.int64)
+        nblocks = np.zeros((n_w, rows.n_rows), dtype=np.int64)
+        if X.size:
+            layout = next(iter(plans.values()))[1]
+            _pav.masks_forward(X.reshape(-1), rows.offsets, eps, W, layout, out, perm,
+                               start, nblocks)
+        for j, key in enumerate(plans):
+            self._store(key, out[j].reshape(X.shape), perm.reshape(X.shape),
+                        start[j].reshape(X.shape), nblocks[j], eps[j])
+
+    def structure(self, k):
+        """(mask, J_k X or None, perm, start, nblocks, eps used) for k."""
+        k = self._normal(k)
+        self.prepare([k])
+        return self._cache[self._key(k)]
 
     def _centred(self):
         """X minus one of its own entries per row: J X = J (X - c) since J 1 = 0,
@@ -162,12 +204,15 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
         value = np.empty(q.shape + rows.batch_shape, dtype=X.dtype)
         grads = np.empty((0,) + X.shape, dtype=X.dtype)
         return value, (_Reduction(grads, rows, value.shape) if with_gradient else None)
+    # numpy's default ("linear") method: the virtual index (m - 1) q, per row,
+    # between order statistics j and j + 1 (each needs the masks m - j, m - j - 1)
+    h = (m - 1) * q.ravel()[:, None]
+    j = np.minimum(np.floor(h).astype(np.int64), m - 1)
+    masks.prepare([m - i for i in np.concatenate([j, np.minimum(j + 1, m - 1)])] +
+                  [m - i - 1 for i in np.concatenate([j, np.minimum(j + 1, m - 1)])])
     values, grads = [], []
-    for qi in q.ravel():
-        # numpy's default ("linear") method: the virtual index (m - 1) q, per row
-        h = (m - 1) * float(qi)
-        j = np.minimum(np.floor(h).astype(np.int64), m - 1)
-        t = h - j
+    for hq, j in zip(h, j):
+        t = hq - j
         a, grad_a = masks.order_statistic(j)
         if not t.any():
             values.append(a)
@@ -204,6 +249,7 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     if (m == 0).any():
         raise ValueError("cannot take a trimmed mean of an empty row.")
     k = (proportiontocut * m).astype(np.int64)  # cut from each end, as scipy's trim_mean
+    masks.prepare([m - k, k])
     w, grad = masks.weights(m - k, k)
     kept = (m - 2 * k).astype(X.dtype)
     value = (masks.dot(w) / kept).reshape(rows.batch_shape)[()]

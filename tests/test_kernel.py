@@ -51,3 +51,30 @@ def test_top_k_weights_tied_boundary_entries_share_equally():
     _pav.forward(X.reshape(-1), np.array([0, 4]), np.zeros(1), _topk_weights(4, 2), _pav.WEIGHTS_PREFIX,
                  1.0, False, False, out.reshape(-1))
     np.testing.assert_array_equal(out, [[1.0, 0.5, 0.5, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masks_forward_shares_one_sort_and_equals_separate_calls(dtype):
+    rng = np.random.default_rng(7)
+    n_rows, n = 5, 600  # radix-sorted rows for float32
+    X = np.round(rng.normal(size=(n_rows, n)), 1).astype(dtype)
+    offsets = np.arange(n_rows + 1, dtype=np.int64) * n
+    ks = [0, 1, 17, n - 1, n]
+    W = np.stack([_topk_weights(n, k) for k in ks])
+    eps = np.array([[0.0] * n_rows if k in (0, n) else [0.0, 0.1, 0.5, 1.0, 3.0] for k in ks])
+    out = np.empty((len(ks), X.size), dtype)
+    perm = np.empty(X.size, np.int64)
+    start = np.empty((len(ks), X.size), np.int64)
+    nblocks = np.empty((len(ks), n_rows), np.int64)
+    _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, out, perm,
+                       start, nblocks)
+    for j, k in enumerate(ks):
+        one = np.empty_like(X)
+        p1, s1 = np.empty(X.shape, np.int64), np.empty(X.shape, np.int64)
+        nb1 = np.empty(n_rows, np.int64)
+        _pav.forward(X.reshape(-1), offsets, eps[j], W[j], _pav.WEIGHTS_PREFIX, 1.0, False,
+                     False, one.reshape(-1), p1.reshape(-1), s1.reshape(-1), nb1)
+        np.testing.assert_array_equal(out[j], one.reshape(-1))
+        np.testing.assert_array_equal(nblocks[j], nb1)
+        for r in range(n_rows):
+            np.testing.assert_array_equal(start[j, r * n:r * n + nb1[r]], s1[r, :nb1[r]])

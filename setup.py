@@ -66,12 +66,14 @@ class BuildExt(build_ext):
 
 extensions = [
     Extension(
-        "skrank._pav",
-        ["skrank/_pav.pyx"],
+        f"skrank.{name}",
+        [f"skrank/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"] if sys.platform != "win32" else [],
     )
+    # _pav: the PAV kernels; _reference_rank: soft rank against a fitted reference
+    for name in ("_pav", "_reference_rank")
 ]
 
 setup(

@@ -1,0 +1,333 @@
+"""Soft quantile normalization: :class:`SoftRankTransformer`."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import sparse, stats
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state, resample
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+
+from . import _reference_rank
+
+__all__ = ["SoftRankTransformer"]
+
+# as QuantileTransformer: normal outputs stay within norm.ppf(1e-7) and its mirror
+_BOUNDS_THRESHOLD = 1e-7
+_CLIP_MIN = stats.norm.ppf(_BOUNDS_THRESHOLD - np.spacing(1))
+_CLIP_MAX = stats.norm.ppf(1 - (_BOUNDS_THRESHOLD - np.spacing(1)))
+
+
+class _Reference:
+    """The fitted reference of every feature, prepared for the kernel at one
+    strength: scaled descending rows and their prefix and suffix PAV stacks."""
+
+    def __init__(self, quantiles, eps, kl):
+        m, p = quantiles.shape
+        self.m = m
+        q = np.ascontiguousarray(quantiles[::-1].T, dtype=np.float64)  # (p, m), descending
+        self.shift = np.ascontiguousarray(q[:, m // 2])
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            inv_eps = 1.0 / eps
+            span = (q[:, 0] - q[:, -1]) * inv_eps
+        # strength 0, or so small that x / eps would overflow: the hard map
+        self.hard = ~(np.isfinite(inv_eps) & (span < 1e290)) | np.isnan(q[:, 0])
+        self.inv_eps = np.where(self.hard, 1.0, inv_eps)
+        self.s = (q - self.shift[:, None]) * self.inv_eps[:, None]
+        self.s[self.hard] = 0.0
+        # beyond these, x is a block of its own at an end: rank 1 or m + 1
+        margin = 2.0 * (m + 2)
+        self.s_lo = self.s[:, -1] - margin
+        self.s_hi = self.s[:, 0] + margin
+        self.kl = kl
+        self.link_pre = np.empty((p, m), dtype=np.intp)
+        self.link_suf = np.empty((p, m), dtype=np.intp)
+        self.pre = np.empty((p, m, 4))
+        self.suf = np.empty((p, m, 4))
+        _reference_rank.build_stacks(self.s, kl, self.link_pre, self.pre, self.link_suf,
+                                     self.suf, np.empty((p, m), dtype=np.intp))
+        self.quantiles = quantiles
+
+    def _run(self, kernel, X, out):
+        kernel(X, self.shift, self.inv_eps, self.s_lo, self.s_hi, self.s, self.kl,
+               self.link_pre, self.pre, self.link_suf, self.suf, out)
+        for j in np.flatnonzero(self.hard):
+            hard = self._hard_inverse if kernel is _reference_rank.invert_values \
+                else self._hard_map
+            out[:, j] = hard(X[:, j], self.quantiles[:, j])
+        return out
+
+    def map(self, X, out):
+        return self._run(_reference_rank.rank_values, X, out)
+
+    def inverse(self, U, out):
+        return self._run(_reference_rank.invert_values, U, out)
+
+    def _hard_map(self, x, q):
+        # the mid-distribution function (#{q < x} + #{q == x} / 2) / m
+        if np.isnan(q).any():  # the feature was all NaN at fit
+            return np.full(x.shape, np.nan)
+        below = np.searchsorted(q, x, side="left")
+        upto = np.searchsorted(q, x, side="right")
+        return np.where(np.isnan(x), np.nan, (below + upto) / (2.0 * self.m))
+
+    def _hard_inverse(self, u, q):
+        if np.isnan(q).any():
+            return np.full(u.shape, np.nan)
+        values, counts = np.unique(q, return_counts=True)
+        level_after = np.cumsum(counts) / self.m  # the flat level right of each value
+        u = np.clip(u, 0.0, 1.0)
+        i = np.minimum(np.searchsorted(level_after, u, side="left"), values.size - 1)
+        # u on a flat level between two values: the middle of that gap
+        flat = (u == level_after[i]) & (i + 1 < values.size)
+        gap_mid = 0.5 * values[i] + 0.5 * values[np.minimum(i + 1, values.size - 1)]
+        return np.where(np.isnan(u), np.nan, np.where(flat, gap_mid, values[i]))
+
+
+class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Soft quantile normalization: each feature mapped by its smoothed empirical CDF.
+
+    The role of :class:`sklearn.preprocessing.QuantileTransformer`, with a strength
+    that turns its step-like map into a smooth, differentiable one. ``fit`` keeps a
+    reference of ``n_quantiles_`` quantiles per feature, computed exactly as
+    QuantileTransformer does. ``transform`` maps a value ``x`` of feature ``j`` to its
+    soft rank in the vector ``(quantiles_[:, j]..., x)``, rescaled to ``[0, 1]``::
+
+        u = (soft_rank(concat(quantiles_[:, j], [x]), eps_j, regularization)[-1] - 1)
+            / n_quantiles_,        eps_j = regularization_strength * scale_[j]
+
+    so every value is mapped on its own (samples never interact) and the map is
+    the same at fit and at transform time. At strength 0 it is the mid-distribution
+    function ``(#{q < x} + #{q == x} / 2) / n_quantiles_``. Each value costs
+    O(log n_quantiles_ + merges), computed exactly (DESIGN section 9 of the
+    project), in parallel with OpenMP.
+
+    Parameters
+    ----------
+    regularization_strength : float, default=1.0
+        Smoothing, in units of ``scale_``, the typical spacing of the reference
+        (see ``scale_``): 1 is about one reference spacing. 0 gives the step-like
+        mid-distribution function; large values pool the whole reference, so the
+        map becomes affine in ``x`` near the reference's center, then flat.
+    regularization : {"l2", "kl"}, default="l2"
+        ``"l2"``: the map is piecewise linear; neighbouring reference values whose
+        gap is below ``eps_j`` pool, the same amount everywhere in the
+        distribution. ``"kl"``: the pooling threshold depends on the position
+        (about ``eps_j * log(rank_i / rank_{i+1})``), so kl smooths the low end of
+        the distribution (small outputs) much more than the high end.
+    n_quantiles : int, default=1000
+        Number of reference quantiles per feature; ``min(n_quantiles, n_samples)``
+        are used.
+    subsample : int or None, default=10_000
+        Maximum number of samples used to compute the quantiles (a random
+        subsample, as in QuantileTransformer). None uses all of them.
+    output_distribution : {"uniform", "normal"}, default="uniform"
+        ``"normal"`` applies the standard normal quantile function to the
+        ``[0, 1]`` output, clipped at ``norm.ppf(1e-7)`` and its mirror as
+        QuantileTransformer does.
+    random_state : int, RandomState instance or None, default=None
+        Draws the subsample.
+    copy : bool, default=True
+        False lets ``transform`` write into ``X`` when it is a float array.
+
+    Attributes
+    ----------
+    n_quantiles_ : int
+        The number of quantiles used.
+    quantiles_ : ndarray of shape (n_quantiles_, n_features_in_)
+        The reference of each feature, ascending.
+    references_ : ndarray of shape (n_quantiles_,)
+        The probabilities of the quantiles, evenly spaced in ``[0, 1]``.
+    scale_ : ndarray of shape (n_features_in_,)
+        The unit of the strength for each feature: the reference's interquartile
+        range divided by ``(n_quantiles_ - 1) / 2``, its mean spacing in the body
+        of the distribution. The spacing, not the spread, is the right unit: the
+        soft rank pools neighbours whose gap is below the strength. When the
+        interquartile range is 0, the mean spacing over the whole range is used;
+        for a constant feature (or one quantile), 1.0.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when they are all strings.
+
+    See Also
+    --------
+    sklearn.preprocessing.QuantileTransformer : The hard (step-like) map.
+    skrank.soft_rank : Soft ranks within one vector.
+
+    Notes
+    -----
+    NaN values are ignored by ``fit`` and stay NaN in ``transform``, as in
+    QuantileTransformer; a feature that is all NaN at fit maps everything to NaN.
+    Sparse input is rejected: soft ranks of implicit zeros are not sparse.
+
+    ``inverse_transform`` returns, for an output ``u``, a value ``x`` that maps to
+    it. Where the map is flat (``x`` far from every reference value at small
+    strengths, the tails beyond the reference, and the gaps of the strength-0 step
+    map), it returns the middle of the flat part, or its finite end for the tails
+    ``u = 0`` and ``u = 1``; at a jump of the strength-0 map it returns the jump's
+    location. So ``transform(inverse_transform(U)) == U`` wherever the map takes
+    the value, and ``inverse_transform(transform(X)) == X`` where it is
+    increasing.
+
+    References
+    ----------
+    M. Blondel, O. Teboul, Q. Berthet, J. Djolonga. "Fast Differentiable Sorting
+    and Ranking". ICML 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrank.preprocessing import SoftRankTransformer
+    >>> X = np.arange(10.0).reshape(-1, 1)
+    >>> hard = SoftRankTransformer(regularization_strength=0.0, n_quantiles=10).fit(X)
+    >>> hard.transform([[-1.0], [2.0], [2.5], [20.0]]).ravel()
+    array([0.  , 0.25, 0.3 , 1.  ])
+    >>> soft = SoftRankTransformer(regularization_strength=1.0, n_quantiles=10).fit(X)
+    >>> soft.transform([[-1.0], [2.0], [2.5], [20.0]]).ravel().round(4)
+    array([0.    , 0.2727, 0.3182, 1.    ])
+    >>> soft.inverse_transform(soft.transform([[2.5]])).round(12)
+    array([[2.5]])
+    """
+
+    _parameter_constraints: dict = {
+        "regularization_strength": [Interval(Real, 0, None, closed="left")],
+        "regularization": [StrOptions({"l2", "kl"})],
+        "n_quantiles": [Interval(Integral, 1, None, closed="left")],
+        "subsample": [Interval(Integral, 1, None, closed="left"), None],
+        "output_distribution": [StrOptions({"uniform", "normal"})],
+        "random_state": ["random_state"],
+        "copy": ["boolean"],
+    }
+
+    def __init__(self, *, regularization_strength=1.0, regularization="l2",
+                 n_quantiles=1000, subsample=10_000, output_distribution="uniform",
+                 random_state=None, copy=True):
+        self.regularization_strength = regularization_strength
+        self.regularization = regularization
+        self.n_quantiles = n_quantiles
+        self.subsample = subsample
+        self.output_distribution = output_distribution
+        self.random_state = random_state
+        self.copy = copy
+
+    def _check_X(self, X, reset, copy=False):
+        if sparse.issparse(X):
+            raise TypeError(
+                "SoftRankTransformer does not accept sparse input (soft ranks of the "
+                "implicit zeros are not sparse): densify it first, e.g. X.toarray()."
+            )
+        # transform maps values one by one, so an empty batch is fine there
+        return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES, copy=copy,
+                             ensure_all_finite="allow-nan",
+                             ensure_min_samples=1 if reset else 0)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Compute the reference quantiles and the strength unit of each feature.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data; NaN values are ignored.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            Fitted transformer.
+        """
+        if self.subsample is not None and self.n_quantiles > self.subsample:
+            raise ValueError(
+                f"The number of quantiles cannot be greater than the number of samples "
+                f"used. Got {self.n_quantiles} quantiles and {self.subsample} samples."
+            )
+        X = self._check_X(X, reset=True)
+        n_samples = X.shape[0]
+        if self.n_quantiles > n_samples:
+            warnings.warn(
+                f"n_quantiles ({self.n_quantiles}) is greater than the total number of "
+                f"samples ({n_samples}). n_quantiles is set to n_samples."
+            )
+        self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
+        self.references_ = np.linspace(0, 1, self.n_quantiles_, endpoint=True)
+        if self.subsample is not None and self.subsample < n_samples:
+            X = resample(X, replace=False, n_samples=self.subsample,
+                         random_state=check_random_state(self.random_state))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            q = np.nanpercentile(X, self.references_ * 100, axis=0)
+        # rounding in the interpolation may break monotonicity by an ulp
+        self.quantiles_ = np.maximum.accumulate(q.astype(np.float64, copy=False), axis=0)
+        self.scale_ = self._spacing(self.quantiles_)
+        return self
+
+    @staticmethod
+    def _spacing(q):
+        m = q.shape[0]
+        if m < 2:
+            return np.ones(q.shape[1])
+        refs = np.linspace(0.0, 1.0, m)
+        iqr = np.array([np.interp(0.75, refs, c) - np.interp(0.25, refs, c) for c in q.T])
+        spacing = iqr / ((m - 1) / 2.0)
+        whole = (q[-1] - q[0]) / (m - 1)
+        spacing = np.where(spacing > 0, spacing, whole)
+        return np.where((spacing > 0) & np.isfinite(spacing), spacing, 1.0)
+
+    def _reference(self):
+        eps = self.regularization_strength * self.scale_
+        return _Reference(self.quantiles_, eps, self.regularization == "kl")
+
+    def transform(self, X):
+        """Map each value to its soft rank against the fitted reference.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data; NaN values stay NaN.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features)
+            In ``[0, 1]`` (uniform) or the clipped normal scores; float32 input
+            gives float32 output.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        out = X if not self.copy and X.flags.writeable else np.empty_like(X)
+        out = self._reference().map(X, out)
+        if self.output_distribution == "normal":
+            with np.errstate(divide="ignore"):
+                out[...] = np.clip(stats.norm.ppf(out), _CLIP_MIN, _CLIP_MAX)
+        return out
+
+    def inverse_transform(self, X):
+        """Map outputs back to values of the features (see Notes for flat parts).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Outputs of :meth:`transform` (values outside ``[0, 1]`` for
+            ``"uniform"`` are clipped); NaN values stay NaN.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Values whose transform is ``X``.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        U = X
+        if self.output_distribution == "normal":
+            U = stats.norm.cdf(X).astype(X.dtype, copy=False)
+        out = X if not self.copy and X.flags.writeable else np.empty_like(X)
+        return self._reference().inverse(U, out)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,288 @@
+"""SoftRankTransformer: the exact per-value kernel against the brute-force definition
+(DESIGN section 9), its limits, inverse, and the scikit-learn estimator contract."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import sparse, stats
+from sklearn.preprocessing import QuantileTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from _reference import soft_rank as ref_soft_rank
+from skrank.preprocessing import SoftRankTransformer
+
+
+def brute(quantiles, scale, strength, reg, x):
+    """The definition: x's soft rank in (reference..., x), rescaled to [0, 1]."""
+    m = quantiles.shape[0]
+    out = np.empty(x.shape)
+    for j in range(x.shape[1]):
+        for i in range(x.shape[0]):
+            if np.isnan(x[i, j]):
+                out[i, j] = np.nan
+                continue
+            z = np.append(quantiles[:, j], x[i, j])
+            if strength == 0:
+                r = stats.rankdata(z)[-1]
+            else:
+                r = ref_soft_rank(z, strength * scale[j], reg)[-1]
+            out[i, j] = (r - 1) / m
+    return np.clip(out, 0, 1)
+
+
+def fitted(X, **params):
+    params.setdefault("n_quantiles", min(len(X), 1000))
+    return SoftRankTransformer(**params).fit(X)
+
+
+@parametrize_with_checks([
+    SoftRankTransformer(),
+    SoftRankTransformer(regularization="kl", output_distribution="normal",
+                        regularization_strength=0.3),
+    SoftRankTransformer(regularization_strength=0.0, n_quantiles=7),
+])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# ------------------------------------------------------------------ the definition
+@pytest.mark.parametrize("reg", ["l2", "kl"])
+@pytest.mark.parametrize("strength", [0.0, 0.05, 0.5, 1.0, 3.0, 50.0, 1e4])
+def test_matches_brute_force(reg, strength):
+    rng = np.random.default_rng(int(strength * 10) + (reg == "kl"))
+    X = np.column_stack([
+        rng.normal(size=60),
+        np.round(rng.normal(size=60), 1),  # ties in the reference
+        rng.exponential(size=60) * 1e3,  # skewed, other units
+    ])
+    tr = fitted(X, regularization_strength=strength, regularization=reg, n_quantiles=40)
+    Xt = np.vstack([
+        rng.normal(size=(30, 3)) * [2, 2, 2e3],
+        tr.quantiles_[::7],  # ties with the reference
+        [[-50, -50, -5e5], [50, 50, 5e5], [1e300, -1e300, 0]],  # far outside
+    ])
+    got = tr.transform(Xt)
+    want = brute(tr.quantiles_, tr.scale_, strength, reg, Xt)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert got.min() >= 0 and got.max() <= 1
+
+
+@given(st.lists(st.integers(-5, 5), min_size=1, max_size=25),
+       st.lists(st.integers(-15, 15), min_size=1, max_size=10),
+       st.sampled_from([0.0, 0.01, 0.3, 1.0, 4.0, 100.0]),
+       st.sampled_from(["l2", "kl"]))
+def test_matches_brute_force_property(ref, xs, strength, reg):
+    ref = np.asarray(ref, dtype=float)[:, None] / 2
+    tr = fitted(ref, regularization_strength=strength, regularization=reg)
+    x = np.asarray(xs, dtype=float)[:, None] / 3
+    np.testing.assert_allclose(tr.transform(x),
+                               brute(tr.quantiles_, tr.scale_, strength, reg, x),
+                               rtol=0, atol=1e-12)
+
+
+def test_strength_zero_is_mid_distribution():
+    X = np.array([[0.0], [1.0], [1.0], [2.0], [5.0]])
+    tr = fitted(X, regularization_strength=0.0)
+    out = tr.transform([[-1.0], [0.0], [0.5], [1.0], [3.0], [5.0], [9.0]]).ravel()
+    np.testing.assert_array_equal(out, [0.0, 0.1, 0.2, 0.4, 0.8, 0.9, 1.0])
+
+
+def test_quantiles_as_quantile_transformer():
+    rng = np.random.default_rng(0)
+    X = rng.lognormal(size=(3000, 4))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    kw = dict(n_quantiles=100, subsample=1000, random_state=3)
+    ours = SoftRankTransformer(**kw).fit(X)
+    theirs = QuantileTransformer(**kw).fit(X)
+    np.testing.assert_allclose(ours.quantiles_, theirs.quantiles_, rtol=1e-14)
+    np.testing.assert_array_equal(ours.references_, theirs.references_)
+    assert ours.n_quantiles_ == theirs.n_quantiles_ == 100
+    assert (np.diff(ours.quantiles_, axis=0) >= 0).all()
+
+
+def test_scale_is_reference_spacing():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=500)
+    X = np.column_stack([z, 10 * z + 3,
+                         np.r_[np.zeros(450), np.arange(50.0)], np.full(500, 3.0)])
+    tr = fitted(X, n_quantiles=101)
+    q = tr.quantiles_
+    iqr = np.percentile(q, 75, axis=0) - np.percentile(q, 25, axis=0)
+    np.testing.assert_allclose(tr.scale_[:2], iqr[:2] / 50)
+    assert tr.scale_[1] == pytest.approx(10 * tr.scale_[0], rel=1e-12)
+    assert tr.scale_[2] == pytest.approx(49 / 100)  # IQR 0: mean spacing of the range
+    assert tr.scale_[3] == 1.0  # constant feature
+    Xt = np.array([[0, 0, 0, 3.0], [0, 0, 0, 2.0], [0, 0, 0, 4.0], [0, 0, 0, 300.0]])
+    out = tr.transform(Xt)
+    np.testing.assert_allclose(out, brute(q, tr.scale_, 1.0, "l2", Xt), atol=1e-12)
+    np.testing.assert_array_equal(out[:, 3], [0.5, 0.490196078431372531, 0.509803921568627416,
+                                              1.0])
+    hard = fitted(X, n_quantiles=101, regularization_strength=0.0)
+    np.testing.assert_array_equal(hard.transform(Xt)[:, 3], [0.5, 0.0, 1.0, 1.0])
+    # strength is scale-free: rescaling a feature does not change its map
+    a = fitted(X[:, :1], regularization_strength=0.7).transform(X[:5, :1])
+    b = fitted(1e-6 * X[:, :1], regularization_strength=0.7).transform(1e-6 * X[:5, :1])
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("reg", ["l2", "kl"])
+def test_map_is_monotone_continuous_and_limits(reg):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 1))
+    grid = np.linspace(-40, 40, 16001)[:, None]
+    prev = None
+    for strength in (0.1, 1.0, 10.0):
+        tr = fitted(X, regularization_strength=strength, regularization=reg)
+        u = tr.transform(grid)[:, 0]
+        assert (np.diff(u) >= 0).all()
+        # continuous: the slope is at most 1 / (eps m) for l2, (m + 1) / (4 eps m) for kl
+        eps, m = strength * tr.scale_[0], tr.n_quantiles_
+        slope = 1 / (eps * m) if reg == "l2" else (m + 1) / (4 * eps * m)
+        assert np.abs(np.diff(u)).max() <= slope * 0.005 + 1e-12
+        # flat tails beyond the pooled reference, at 0 and 1
+        assert u[0] == 0.0 and u[-1] == 1.0
+        if prev is not None:  # stronger smoothing: flatter middle (kl: barely smoothed)
+            mid = slice(7900, 8100)
+            assert np.ptp(u[mid]) < np.ptp(prev[mid]) or reg == "kl" and \
+                np.ptp(u[mid]) <= np.ptp(prev[mid])
+        prev = u
+    # huge strength: everything pools, the map is 1/2 + (x - mean) / (eps m) near the center
+    tr = fitted(X, regularization_strength=1e6, regularization="l2")
+    eps = 1e6 * tr.scale_[0]
+    x = np.array([[-1.0], [0.0], [1.0]])
+    m = tr.n_quantiles_
+    want = 0.5 + (1 - 1 / (m + 1)) * (x[:, 0] - tr.quantiles_.mean()) / eps / m
+    np.testing.assert_allclose(tr.transform(x)[:, 0], want, atol=1e-12)
+
+
+def test_kl_smooths_the_low_end_more():
+    X = np.arange(200.0)[:, None]
+    kl = fitted(X, regularization="kl", regularization_strength=3.0)
+    hard = fitted(X, regularization_strength=0.0)
+    # pooling threshold about eps * log(rho_i / rho_{i+1}): wide at rank 3, tiny at 198
+    d_lo = abs(kl.transform([[2.25]]) - hard.transform([[2.25]]))[0, 0]
+    d_hi = abs(kl.transform([[197.25]]) - hard.transform([[197.25]]))[0, 0]
+    assert d_lo > 1e-3 and d_hi == 0
+    l2 = fitted(X, regularization="l2", regularization_strength=0.2)
+    assert abs(l2.transform([[2.25]]) - hard.transform([[2.25]]))[0, 0] == 0
+
+
+# ------------------------------------------------------------------------ inverse
+@pytest.mark.parametrize("reg", ["l2", "kl"])
+@pytest.mark.parametrize("strength", [0.2, 1.0, 5.0])
+@pytest.mark.parametrize("dist", ["uniform", "normal"])
+def test_inverse_transform(reg, strength, dist):
+    rng = np.random.default_rng(4)
+    X = np.column_stack([rng.normal(size=300), np.round(rng.gamma(2, size=300), 1)])
+    tr = fitted(X, regularization_strength=strength, regularization=reg, n_quantiles=100,
+                output_distribution=dist)
+    U = np.linspace(0, 1, 201)[:, None].repeat(2, axis=1)
+    if dist == "normal":
+        U = stats.norm.ppf(np.clip(U, 1e-7, 1 - 1e-7))
+    back = tr.transform(tr.inverse_transform(U))
+    np.testing.assert_allclose(back, U, atol=1e-9 if dist == "normal" else 1e-12)
+    # where the map increases, the inverse gives the value back
+    Xt = rng.normal(size=(200, 2)) * [1, 2] + [0, 2]
+    Ut = tr.transform(Xt)
+    h = 1e-6
+    increasing = (tr.transform(Xt + h) > tr.transform(Xt - h))
+    again = tr.inverse_transform(Ut)
+    np.testing.assert_allclose(again[increasing], Xt[increasing], atol=1e-8)
+    # on flat parts it returns a value on the same flat part
+    np.testing.assert_allclose(tr.transform(again), Ut, atol=1e-9)
+
+
+def test_inverse_flat_parts_and_tails():
+    X = np.array([[0.0], [1.0], [1.0], [2.0], [5.0]])
+    hard = fitted(X, regularization_strength=0.0)
+    u = [[0.0], [0.1], [0.15], [0.2], [0.4], [0.8], [1.0]]
+    np.testing.assert_array_equal(hard.inverse_transform(u).ravel(),
+                                  [0.0, 0.0, 0.0, 0.5, 1.0, 3.5, 5.0])
+    soft = fitted(X, regularization_strength=0.01)  # eps = 0.01 * spacing: flat gaps
+    gap = soft.inverse_transform([[0.6]])[0, 0]  # flat between 1 and 2, and 2 and 5
+    assert 1.0 < gap < 2.0 and soft.transform([[gap]])[0, 0] == pytest.approx(0.6)
+    lo, hi = soft.inverse_transform([[0.0], [1.0]]).ravel()
+    # the tails: the finite end of the flat part, where the ramp starts
+    assert soft.transform([[lo]])[0, 0] == pytest.approx(0, abs=1e-12) and -1 < lo < 0
+    assert soft.transform([[lo - 1e-9]])[0, 0] == 0 < soft.transform([[lo + 1e-9]])[0, 0]
+    assert soft.transform([[hi]])[0, 0] == pytest.approx(1, abs=1e-12) and 5 < hi < 6
+    assert soft.transform([[hi + 1e-9]])[0, 0] == 1 > soft.transform([[hi - 1e-9]])[0, 0]
+
+
+# ------------------------------------------------------------------ estimator API
+def test_nan_ignored_at_fit_kept_at_transform():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(100, 2))
+    Xn = X.copy()
+    Xn[::3, 0] = np.nan
+    a = fitted(Xn, n_quantiles=20)
+    b = fitted(X[~np.isnan(Xn[:, 0])], n_quantiles=20)
+    np.testing.assert_allclose(a.quantiles_[:, 0], b.quantiles_[:, 0])
+    out = a.transform(Xn)
+    assert np.isnan(out[::3, 0]).all() and not np.isnan(np.delete(out, np.s_[::3], 0)).any()
+    allnan = fitted(np.c_[X[:, 0], np.full(100, np.nan)], n_quantiles=20)
+    assert np.isnan(allnan.transform(X)[:, 1]).all()
+    assert np.isnan(allnan.inverse_transform(np.full((3, 2), 0.5))[:, 1]).all()
+
+
+def test_dtype_copy_layout():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(50, 3))
+    tr = fitted(X, n_quantiles=20)
+    out32 = tr.transform(X.astype(np.float32))
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, tr.transform(X), atol=1e-6)
+    Xf = np.asfortranarray(X[::2])
+    ro = X[::2].copy()
+    ro.flags.writeable = False
+    np.testing.assert_array_equal(tr.transform(Xf), tr.transform(ro))
+    Xc = X.copy()
+    tr.transform(Xc)
+    np.testing.assert_array_equal(Xc, X)  # copy=True leaves the input alone
+    inplace = fitted(X, n_quantiles=20, copy=False)
+    res = inplace.transform(Xc)
+    assert res is Xc or np.shares_memory(res, Xc)
+    assert tr.transform(np.empty((0, 3))).shape == (0, 3)
+
+
+def test_feature_names_and_pandas_output():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2})
+    tr = fitted(df).set_output(transform="pandas")
+    out = tr.transform(df)
+    assert list(out.columns) == ["a", "b"] and list(tr.get_feature_names_out()) == ["a", "b"]
+    np.testing.assert_array_equal(tr.feature_names_in_, ["a", "b"])
+
+
+def test_bad_input():
+    X = np.arange(20.0).reshape(10, 2)
+    with pytest.raises(TypeError, match="densify"):
+        SoftRankTransformer().fit(sparse.csr_matrix(X))
+    with pytest.raises(TypeError, match="densify"):
+        fitted(X).transform(sparse.csr_matrix(X))
+    with pytest.raises(ValueError, match="regularization_strength"):
+        SoftRankTransformer(regularization_strength=-1.0).fit(X)
+    with pytest.raises(ValueError, match=r"range \[0.0, inf\)"):
+        SoftRankTransformer(regularization_strength=np.inf).fit(X)
+    with pytest.raises(ValueError, match="regularization"):
+        SoftRankTransformer(regularization="l1").fit(X)
+    with pytest.raises(ValueError, match="greater than the number of samples"):
+        SoftRankTransformer(n_quantiles=100, subsample=10).fit(X)
+    with pytest.raises(ValueError, match="infinity"):
+        fitted(X).transform(np.array([[np.inf, 0.0]]))
+    with pytest.raises(ValueError, match="features"):
+        fitted(X).transform(np.zeros((3, 3)))
+    with pytest.raises(ValueError):
+        fitted(X).transform(np.array([["a", "b"]]))
+    with pytest.warns(UserWarning, match="n_quantiles is set to n_samples"):
+        SoftRankTransformer(n_quantiles=50).fit(X)
+
+
+def test_normal_output_clipped_as_quantile_transformer():
+    X = np.arange(100.0)[:, None]
+    ours = fitted(X, output_distribution="normal", regularization_strength=0.5)
+    theirs = QuantileTransformer(n_quantiles=100, output_distribution="normal").fit(X)
+    far = np.array([[-1e6], [1e6]])
+    np.testing.assert_allclose(ours.transform(far), theirs.transform(far))
+    assert ours.transform([[49.5]])[0, 0] == pytest.approx(0.0, abs=1e-12)

@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - depends on how skrank was insta
     ) from exc
 
 from . import losses
+from . import metrics
 from ._diff import jvp, vjp
 from ._ops import isotonic_regression, soft_rank, soft_sort
 from ._show_versions import show_versions
@@ -28,6 +29,7 @@ __all__ = [
     "isotonic_regression",
     "jvp",
     "losses",
+    "metrics",
     "show_versions",
     "soft_median",
     "soft_quantile",

@@ -6,7 +6,7 @@ block-diagonal Jacobian of DESIGN section 4 in O(n) per row, without sorting
 again and without ever forming an n x n matrix.
 """
 
-from . import _array_api, _ops, _stats, losses
+from . import _array_api, _ops, _stats, losses, metrics
 
 # Public function -> (value-and-structure form, names of its positional arguments,
 # index of the one differentiable argument).
@@ -21,12 +21,13 @@ _DIFFERENTIABLE = {
     losses.spearman_loss: (losses._spearman_loss_structured, ("y_true", "y_pred"), 1),
     losses.ndcg_loss: (losses._ndcg_loss_structured, ("y_true", "y_pred"), 1),
     losses.topk_loss: (losses._topk_loss_structured, ("labels", "scores"), 1),
+    metrics.soft_spearman: (metrics._soft_spearman_structured, ("y_true", "y_pred"), 1),
 }
 
 
 def _public_name(fun):
-    return f"skrank.losses.{fun.__name__}" if fun.__module__ == losses.__name__ \
-        else f"skrank.{fun.__name__}"
+    in_module = fun.__module__ in (losses.__name__, metrics.__name__)
+    return f"{fun.__module__}.{fun.__name__}" if in_module else f"skrank.{fun.__name__}"
 
 
 def _lookup(fun, args, argnums):
@@ -59,13 +60,14 @@ def vjp(fun, *args, argnums=0, **kwargs):
         A skrank function with derivatives: :func:`skrank.soft_rank`,
         :func:`skrank.soft_sort`, :func:`skrank.soft_topk_mask`,
         :func:`skrank.soft_quantile`, :func:`skrank.soft_median`,
-        :func:`skrank.soft_trimmed_mean`, or a loss of :mod:`skrank.losses`.
+        :func:`skrank.soft_trimmed_mean`, a loss of :mod:`skrank.losses`, or
+        :func:`skrank.metrics.soft_spearman`.
     *args
         Its positional arguments: ``x`` (then ``k``, ``q`` or ``proportiontocut``
-        where the function has one), or ``(y_true, y_pred)`` for a loss.
+        where the function has one), or ``(y_true, y_pred)`` for a loss or a metric.
     argnums : int, default=0
         Which positional argument to differentiate: 0 (``x``) for the array
-        operators and statistics, 1 (``y_pred``) for the losses.
+        operators and statistics, 1 (``y_pred``) for the losses and metrics.
     **kwargs
         Keyword arguments of ``fun`` (strength, regularization, axis, ...).
 

@@ -164,6 +164,25 @@ cdef inline double _scaled(double x, double shift, double inv_eps, double s_lo,
     return s_lo if sx < s_lo else (s_hi if sx > s_hi else sx)
 
 
+cdef inline double _hard_one(double x, const double* q, Py_ssize_t m) noexcept nogil:
+    """The strength-0 map (#{q < x} + #{q == x} / 2) / m, q descending (unscaled)."""
+    cdef Py_ssize_t lo = 0, hi = m, mid, gt
+    while lo < hi:  # #{q > x}
+        mid = (lo + hi) >> 1
+        if q[mid] > x:
+            lo = mid + 1
+        else:
+            hi = mid
+    gt, hi = lo, m
+    while lo < hi:  # #{q >= x}
+        mid = (lo + hi) >> 1
+        if q[mid] >= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return <double>(2 * m - lo - gt) / (2.0 * m)
+
+
 def rank_values(const floating[:, :] X, const double[::1] shift, const double[::1] inv_eps,
                 const double[::1] s_lo, const double[::1] s_hi,
                 const double[:, ::1] s, bint kl,
@@ -172,18 +191,23 @@ def rank_values(const floating[:, :] X, const double[::1] shift, const double[::
                 floating[:, :] out):
     """out[i, j] = (soft rank of X[i, j] in (reference j..., X[i, j]) - 1) / m,
     clipped to [0, 1]; NaN stays NaN. Values are scaled as (x - shift) * inv_eps
-    and clamped to [s_lo, s_hi], beyond which x is a singleton end block anyway."""
+    and clamped to [s_lo, s_hi], beyond which x is a singleton end block anyway.
+    inv_eps[j] == 0 marks a feature mapped at strength 0; its row of s holds the
+    unscaled reference."""
     cdef Py_ssize_t n = X.shape[0], p = X.shape[1], m = s.shape[1], t, i, j
     cdef double x, u
     cdef double block[4]
     cdef int nt = skrank_ref_max_threads() if n * p > 4096 else 1
     with nogil:
+        # feature by feature, so that one reference stays in cache
         for t in prange(n * p, schedule="static", num_threads=nt):
-            i = t // p
-            j = t - i * p
+            j = t // n
+            i = t - j * n
             x = X[i, j]
             if x != x:
                 out[i, j] = NAN
+            elif inv_eps[j] == 0.0:
+                out[i, j] = _hard_one(x, &s[j, 0], m)
             else:
                 u = (_rank_one(_scaled(x, shift[j], inv_eps[j], s_lo[j], s_hi[j]),
                                &s[j, 0], m, kl, &link_pre[j, 0], &pre[j, 0, 0],
@@ -250,16 +274,17 @@ def invert_values(const floating[:, :] U, const double[::1] shift, const double[
                   const Py_ssize_t[:, ::1] link_suf, const double[:, :, ::1] suf,
                   floating[:, :] out):
     """Inverse of rank_values: out[i, j] is the value x of feature j whose output
-    is U[i, j] (in [0, 1]; NaN stays NaN), as described in _invert_one."""
+    is U[i, j] (in [0, 1]; NaN stays NaN), as described in _invert_one. Features
+    with inv_eps[j] == 0 (strength 0) are left to the caller."""
     cdef Py_ssize_t n = U.shape[0], p = U.shape[1], m = s.shape[1], t, i, j
     cdef double u
     cdef int nt = skrank_ref_max_threads() if n * p > 1024 else 1
     with nogil:
         for t in prange(n * p, schedule="static", num_threads=nt):
-            i = t // p
-            j = t - i * p
+            j = t // n
+            i = t - j * n
             u = U[i, j]
-            if u != u:
+            if u != u or inv_eps[j] == 0.0:  # strength-0 features: done by the caller
                 out[i, j] = NAN
             else:
                 u = 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)

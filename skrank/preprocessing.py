@@ -33,10 +33,11 @@ class _Reference:
             inv_eps = 1.0 / eps
             span = (q[:, 0] - q[:, -1]) * inv_eps
         # strength 0, or so small that x / eps would overflow: the hard map
-        self.hard = ~(np.isfinite(inv_eps) & (span < 1e290)) | np.isnan(q[:, 0])
-        self.inv_eps = np.where(self.hard, 1.0, inv_eps)
-        self.s = (q - self.shift[:, None]) * self.inv_eps[:, None]
-        self.s[self.hard] = 0.0
+        self.all_nan = np.isnan(q[:, 0])  # features that were all NaN at fit
+        self.hard = ~(np.isfinite(inv_eps) & (span < 1e290)) | self.all_nan
+        self.inv_eps = np.where(self.hard, 0.0, inv_eps)  # 0 marks the strength-0 map
+        self.s = np.where(self.hard[:, None], q, (q - self.shift[:, None])
+                          * self.inv_eps[:, None])
         # beyond these, x is a block of its own at an end: rank 1 or m + 1
         margin = 2.0 * (m + 2)
         self.s_lo = self.s[:, -1] - margin
@@ -50,28 +51,20 @@ class _Reference:
                                      self.suf, np.empty((p, m), dtype=np.intp))
         self.quantiles = quantiles
 
-    def _run(self, kernel, X, out):
-        kernel(X, self.shift, self.inv_eps, self.s_lo, self.s_hi, self.s, self.kl,
-               self.link_pre, self.pre, self.link_suf, self.suf, out)
-        for j in np.flatnonzero(self.hard):
-            hard = self._hard_inverse if kernel is _reference_rank.invert_values \
-                else self._hard_map
-            out[:, j] = hard(X[:, j], self.quantiles[:, j])
+    def map(self, X, out):
+        _reference_rank.rank_values(X, *self._kernel_args(), out)
+        out[:, self.all_nan] = np.nan
         return out
 
-    def map(self, X, out):
-        return self._run(_reference_rank.rank_values, X, out)
-
     def inverse(self, U, out):
-        return self._run(_reference_rank.invert_values, U, out)
+        _reference_rank.invert_values(U, *self._kernel_args(), out)
+        for j in np.flatnonzero(self.hard):
+            out[:, j] = self._hard_inverse(U[:, j], self.quantiles[:, j])
+        return out
 
-    def _hard_map(self, x, q):
-        # the mid-distribution function (#{q < x} + #{q == x} / 2) / m
-        if np.isnan(q).any():  # the feature was all NaN at fit
-            return np.full(x.shape, np.nan)
-        below = np.searchsorted(q, x, side="left")
-        upto = np.searchsorted(q, x, side="right")
-        return np.where(np.isnan(x), np.nan, (below + upto) / (2.0 * self.m))
+    def _kernel_args(self):
+        return (self.shift, self.inv_eps, self.s_lo, self.s_hi, self.s, self.kl,
+                self.link_pre, self.pre, self.link_suf, self.suf)
 
     def _hard_inverse(self, u, q):
         if np.isnan(q).any():

@@ -1,0 +1,307 @@
+"""Benchmark SoftTrimmedRegressor against scikit-learn's (robust) linear regressors.
+
+How to run (from the repository root, with skrank built/installed)::
+
+    python benchmarks/bench_trimmed.py             # n = 10,000, p = 20; ~15 s on 2 cores
+    python benchmarks/bench_trimmed.py --quick     # n = 2,000, p = 10; smoke run, ~3 s
+    python benchmarks/bench_trimmed.py --n 50000 --p 50 --contamination 0.3 --output t.md
+
+Everything printed is markdown: a header with the machine and versions, one table
+per scenario and the goals with PASS/FAIL.
+
+Data (``np.random.default_rng(seed)``): ``X ~ N(0, I_p)``, ``y = X beta + 3 + e`` with
+``beta ~ U(-2, 2)^p`` and ``e ~ N(0, 1)``; a fraction ``--contamination`` of the
+training rows is then replaced, in one of two scenarios:
+
+* ``vertical``: ``y`` shifted far, ``y += 100 + 10 N(0, 1)`` (x untouched);
+* ``leverage``: bad leverage points, ``x = 10 sign(beta) + N(0, I_p)`` (about
+  ``10 sqrt(p)`` from the centre of the clean rows) with ``y = -x beta + e`` (the
+  mirrored plane, residuals of about ``-20 sum|beta|``).
+
+The test set is ``n`` fresh clean rows. Columns:
+
+* ``R2 clean test``: ``score`` on the clean test rows;
+* ``- oracle``: that minus the R2 of the oracle, ``LinearRegression`` fitted on the clean
+  training rows only;
+* ``max coef err``: the largest ``|coef_ - beta|``;
+* ``fit time``: one ``fit`` call (``time.perf_counter``), every thread pool (BLAS and
+  OpenMP) limited to one thread with ``threadpoolctl``, after an untimed warm-up fit of
+  the same estimator on a small sample.
+
+Estimators: ``SoftTrimmedRegressor(random_state=0)`` with its defaults
+(``trim_fraction=0.25``, ``regularization_strength=1.0``), ``LinearRegression``,
+``HuberRegressor`` (``max_iter=1000``), ``RANSACRegressor(max_trials=1000,
+random_state=0)`` with its default stopping rule (``stop_probability=0.99``, residual
+threshold the MAD of y), ``TheilSenRegressor(random_state=0)`` with its default
+``max_subpopulation=1e4`` (all ``C(n, p + 1)`` subsets would be far too many), and the
+oracle. ``--no-theilsen`` leaves TheilSen out (it is the slowest by far).
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+import scipy
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import (
+    HuberRegressor,
+    LinearRegression,
+    RANSACRegressor,
+    TheilSenRegressor,
+)
+
+import skrank
+from skrank.linear_model import SoftTrimmedRegressor
+
+try:
+    import threadpoolctl
+except ImportError:  # pragma: no cover - informative exit only
+    sys.exit("bench_trimmed.py needs threadpoolctl (pip install threadpoolctl)")
+
+SCENARIOS = ("vertical", "leverage")
+R2_GOAL = 0.002  # SoftTrimmedRegressor's R2 at most this far below the oracle's
+
+
+# ----------------------------------------------------------------- helpers --
+
+def make_data(scenario, n, p, contamination, seed):
+    """(X, y, X_test, y_test, clean_mask, beta) for one scenario (module docstring)."""
+    rng = np.random.default_rng(seed)
+    beta = rng.uniform(-2.0, 2.0, size=p)
+
+    def clean(m):
+        X = rng.standard_normal((m, p))
+        return X, X @ beta + 3.0 + rng.standard_normal(m)
+
+    X, y = clean(n)
+    X_test, y_test = clean(n)
+    m = int(contamination * n)
+    out = rng.choice(n, size=m, replace=False)
+    if scenario == "vertical":
+        y[out] += 100.0 + 10.0 * rng.standard_normal(m)
+    else:
+        X[out] = 10.0 * np.sign(beta) + rng.standard_normal((m, p))
+        y[out] = -(X[out] @ beta) + rng.standard_normal(m)
+    clean_mask = np.ones(n, dtype=bool)
+    clean_mask[out] = False
+    return X, y, X_test, y_test, clean_mask, beta
+
+
+def estimators(args):
+    ests = [
+        ("SoftTrimmedRegressor", lambda: SoftTrimmedRegressor(random_state=0)),
+        ("LinearRegression", LinearRegression),
+        ("HuberRegressor", lambda: HuberRegressor(max_iter=1000)),
+        ("RANSACRegressor", lambda: RANSACRegressor(max_trials=1000, random_state=0)),
+    ]
+    if args.theilsen:
+        ests.append(("TheilSenRegressor", lambda: TheilSenRegressor(random_state=0)))
+    return ests
+
+
+def fmt_time(seconds):
+    if seconds is None:
+        return "ERR"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+class Table:
+    """Markdown table with fixed column widths, printed row by row."""
+
+    def __init__(self, out, columns):
+        self.out = out
+        self.columns = columns  # (title, width, "<" or ">")
+        self.row([title for title, _, _ in columns])
+        self.out("|" + "|".join(("-" * (w + 1) + ":") if a == ">" else
+                                ("-" * (w + 2)) for _, w, a in columns) + "|")
+
+    def row(self, values):
+        cells = (f" {str(v):{a}{w}} " for v, (_, w, a) in zip(values, self.columns))
+        self.out("|" + "|".join(cells) + "|")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(args):
+    nproc = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count())
+    return [
+        ("platform", platform.platform()),
+        ("cpu", cpu_model()),
+        ("nproc", nproc),
+        ("load average at start", " ".join(f"{v:.2f}" for v in os.getloadavg())),
+        ("python", platform.python_version()),
+        ("numpy / scipy / scikit-learn", f"{np.__version__} / {scipy.__version__} / "
+                                         f"{sklearn.__version__}"),
+        ("skrank", getattr(skrank, "__version__", "unknown")),
+        ("threadpoolctl", threadpoolctl.__version__),
+        ("data", f"n = {args.n} train + {args.n} clean test rows, p = {args.p}, "
+                 f"contamination {args.contamination:g}, seed {args.seed}"),
+        ("timing", "one fit per cell after an untimed warm-up fit, all thread pools "
+                   "limited to 1 thread"),
+    ]
+
+
+# -------------------------------------------------------------- benchmarks --
+
+def fit_once(make, X, y):
+    """(fitted estimator, seconds) of one fit, warnings silenced."""
+    est = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        seconds = time.perf_counter() - t0
+    return est, seconds
+
+
+def bench_scenario(scenario, args, out, errors):
+    """One table; returns {estimator name: (R2, fit seconds)} (oracle included)."""
+    X, y, X_test, y_test, clean, beta = make_data(scenario, args.n, args.p,
+                                                  args.contamination, args.seed)
+    table = Table(out, [("estimator", 22, "<"), ("R2 clean test", 13, ">"),
+                        ("- oracle", 9, ">"), ("max coef err", 12, ">"),
+                        ("fit time", 9, ">"), ("notes", 34, "<")])
+    results = {}
+    rows = []
+    with threadpoolctl.threadpool_limits(limits=1):
+        fit_once(LinearRegression, X[clean][:100], y[clean][:100])  # warm-up
+        oracle, t_oracle = fit_once(LinearRegression, X[clean], y[clean])
+        r2_oracle = oracle.score(X_test, y_test)
+        results["oracle"] = (r2_oracle, t_oracle)
+        warm = np.random.default_rng(1).choice(args.n, size=min(args.n, 500),
+                                               replace=False)
+        for name, make in estimators(args):
+            try:
+                fit_once(make, X[warm], y[warm])  # warm-up: imports, first calls
+                est, seconds = fit_once(make, X, y)
+            except Exception as exc:  # report and keep going
+                errors.append(f"{scenario} {name}: {type(exc).__name__}: {exc}")
+                rows.append([name, "ERR", "-", "-", "ERR", ""])
+                continue
+            r2 = est.score(X_test, y_test)
+            coef = getattr(est, "coef_", None)
+            if coef is None:  # RANSAC keeps its final model in estimator_
+                coef = est.estimator_.coef_
+            notes = ""
+            if name == "SoftTrimmedRegressor":
+                notes = f"n_iter_ {est.n_iter_}, outliers trimmed " \
+                        f"{np.mean(~est.inlier_mask_[~clean]):.0%}"
+            elif name == "RANSACRegressor":
+                notes = f"n_trials_ {est.n_trials_}"
+            elif name == "HuberRegressor":
+                notes = f"n_iter_ {est.n_iter_}"
+            elif name == "TheilSenRegressor":
+                notes = f"{est.n_subpopulation_} subsets"
+            results[name] = (r2, seconds)
+            rows.append([name, f"{r2:.5f}", f"{r2 - r2_oracle:+.5f}",
+                         f"{np.max(np.abs(coef - beta)):.4f}", fmt_time(seconds), notes])
+    for row in rows:
+        table.row(row)
+    table.row(["oracle (clean rows LR)", f"{r2_oracle:.5f}", "+0.00000",
+               f"{np.max(np.abs(oracle.coef_ - beta)):.4f}", fmt_time(t_oracle),
+               f"{int(clean.sum())} clean rows"])
+    return results
+
+
+# ------------------------------------------------------------------- goals --
+
+def report_goals(out, all_results):
+    table = Table(out, [("goal", 58, "<"), ("value", 9, ">"), ("target", 9, ">"),
+                        ("result", 6, "<")])
+    for scenario, res in all_results.items():
+        ours, oracle = res.get("SoftTrimmedRegressor"), res.get("oracle")
+        ransac = res.get("RANSACRegressor")
+        gap = None if ours is None else oracle[0] - ours[0]
+        ratio = None if ours is None or ransac is None else ours[1] / ransac[1]
+        for text, value, limit in (
+            (f"{scenario}: oracle R2 - SoftTrimmedRegressor R2", gap, R2_GOAL),
+            (f"{scenario}: SoftTrimmedRegressor / RANSACRegressor fit time", ratio, 1.0),
+        ):
+            if value is None:
+                table.row([text, "-", f"<= {limit}", "SKIP"])
+            else:
+                table.row([text, f"{value:.4f}", f"<= {limit}",
+                           "PASS" if value <= limit else "FAIL"])
+
+
+# -------------------------------------------------------------------- main --
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: n = 2,000, p = 10 (unless --n / --p are given)")
+    p.add_argument("--n", type=int, help="training rows (default 10000; --quick 2000)")
+    p.add_argument("--p", type=int, help="features (default 20; --quick 10)")
+    p.add_argument("--contamination", type=float, default=0.2,
+                   help="fraction of training rows replaced by outliers (default 0.2)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS),
+                   help=f"subset of {','.join(SCENARIOS)}")
+    p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    p.add_argument("--no-theilsen", dest="theilsen", action="store_false",
+                   help="leave TheilSenRegressor out (the slowest)")
+    p.add_argument("--output", help="also write the markdown report to this file")
+    args = p.parse_args(argv)
+    if args.n is None:
+        args.n = 2000 if args.quick else 10_000
+    if args.p is None:
+        args.p = 10 if args.quick else 20
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    bad = set(args.scenarios) - set(SCENARIOS)
+    if bad:
+        p.error(f"unknown scenarios: {', '.join(sorted(bad))}")
+    if not 0 <= args.contamination < 0.25:
+        p.error("--contamination must lie in [0, 0.25) (the estimator trims 25%)")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    lines = []
+
+    def out(line=""):
+        print(line, flush=True)
+        lines.append(line)
+
+    start = time.perf_counter()
+    errors = []
+    out("# SoftTrimmedRegressor benchmark\n")
+    for key, value in machine_info(args):
+        out(f"- {key}: {value}")
+    all_results = {}
+    for scenario in args.scenarios:
+        out(f"\n## {scenario}: R2 on clean test data and fit time (1 thread)\n")
+        all_results[scenario] = bench_scenario(scenario, args, out, errors)
+    out("\n## Goals\n")
+    report_goals(out, all_results)
+    if errors:
+        out("\n## Errors\n")
+        for err in errors:
+            out(f"- {err}")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    out(f"\nTotal benchmark time: {time.perf_counter() - start:.0f} s; "
+        f"load average at end: {load}")
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

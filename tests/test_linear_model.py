@@ -1,0 +1,339 @@
+"""SoftTrimmedRegressor: soft least trimmed squares (DESIGN section 10).
+
+References written here, independently of the estimator: a FAST-LTS-style hard LTS fit
+(random elemental subsets, C-steps to convergence, best of many) and the soft objective's
+value through the bisection top-k mask of tests/_reference.py."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import check_grad
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import HuberRegressor, LinearRegression, Ridge
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from _reference import topk_mask as ref_mask
+from skrank.linear_model import SoftTrimmedRegressor, _soft_lts_objective
+
+
+# --------------------------------------------------------------------------- references
+def n_kept(n, trim_fraction):
+    return n - int(np.floor(trim_fraction * n))
+
+
+def hard_lts_objective(X, y, coef, intercept, h):
+    """Mean of the h smallest squared residuals."""
+    loss = (y - X @ coef - intercept) ** 2
+    return np.sort(loss)[:h].mean()
+
+
+def lts_reference(X, y, h, n_starts=500, seed=0):
+    """FAST-LTS style hard LTS (Rousseeuw & Van Driessen 2006): random (p + 1)-subsets,
+    exact fit, C-steps (least squares on the h smallest losses) until the kept set stops
+    changing; the best of n_starts. Returns (coef, intercept, objective)."""
+    rng = np.random.default_rng(seed)
+    n, p = X.shape
+    Z = np.hstack([X, np.ones((n, 1))])
+    best = (None, np.inf)
+    for _ in range(n_starts):
+        idx = rng.choice(n, p + 1, replace=False)
+        w = np.linalg.lstsq(Z[idx], y[idx], rcond=None)[0]
+        kept = None
+        for _ in range(200):
+            new = np.sort(np.argsort((y - Z @ w) ** 2)[:h])
+            if kept is not None and np.array_equal(new, kept):
+                break
+            kept = new
+            w = np.linalg.lstsq(Z[kept], y[kept], rcond=None)[0]
+        obj = np.sort((y - Z @ w) ** 2)[:h].mean()
+        if obj < best[1]:
+            best = (w, obj)
+    w, obj = best
+    return w[:p], w[p], obj
+
+
+def soft_objective_reference(coef, intercept, X, y, h, eps, alpha):
+    """(1/h) min_{y in P(w)} (<y, l> + eps/2 ||y||^2) + alpha ||coef||^2, the minimiser
+    being the projection of -l / eps onto the capped simplex (bisection, no PAV)."""
+    loss = (y - X @ coef - intercept) ** 2
+    mask = ref_mask(-loss, h, eps)
+    return (mask @ loss + 0.5 * eps * mask @ mask) / h + alpha * coef @ coef, mask
+
+
+def contaminated(n=400, p=4, frac_vertical=0.1, frac_leverage=0.1, noise=0.2, seed=0):
+    """Clean linear data with planted vertical outliers (y shifted far) and bad
+    leverage points (x far out, y on a different plane). Returns X, y, coef,
+    intercept and the indices of the outliers."""
+    rng = np.random.default_rng(seed)
+    coef = np.linspace(-2.0, 3.0, p)
+    intercept = 1.0
+    X = rng.normal(size=(n, p))
+    y = X @ coef + intercept + noise * rng.normal(size=n)
+    n_vert, n_lev = int(frac_vertical * n), int(frac_leverage * n)
+    out = rng.permutation(n)[: n_vert + n_lev]
+    vert, lev = out[:n_vert], out[n_vert:]
+    y[vert] += 20.0 + rng.normal(size=n_vert)
+    X[lev] = 8.0 + 0.5 * rng.normal(size=(n_lev, p))
+    y[lev] = -(X[lev] @ coef) + noise * rng.normal(size=n_lev)
+    return X, y, coef, intercept, np.sort(out)
+
+
+# --------------------------------------------------------------------------- the limits
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
+def test_huge_strength_is_least_squares(fit_intercept, alpha):
+    # y* -> h/n everywhere: the objective is mean(l) + alpha ||coef||^2, the
+    # minimiser of Ridge(alpha=n * alpha) (LinearRegression at alpha = 0)
+    X, y, *_ = contaminated(n=300, frac_vertical=0.05, frac_leverage=0.0, seed=1)
+    n = X.shape[0]
+    reg = SoftTrimmedRegressor(regularization_strength=1e9, alpha=alpha,
+                               fit_intercept=fit_intercept, random_state=0).fit(X, y)
+    if alpha == 0.0:
+        ref = LinearRegression(fit_intercept=fit_intercept).fit(X, y)
+    else:
+        ref = Ridge(alpha=n * alpha, fit_intercept=fit_intercept).fit(X, y)
+    np.testing.assert_allclose(reg.coef_, ref.coef_, atol=1e-3)
+    assert reg.intercept_ == pytest.approx(ref.intercept_, abs=1e-3)
+    np.testing.assert_allclose(reg.weights_, n_kept(n, 0.25) / n, atol=1e-3)
+
+
+def test_no_trimming_is_least_squares_at_any_strength():
+    X, y, *_ = contaminated(n=100, seed=2)
+    ref = LinearRegression().fit(X, y)
+    for strength in (0.0, 1.0):
+        reg = SoftTrimmedRegressor(trim_fraction=0.0, regularization_strength=strength,
+                                   random_state=0).fit(X, y)
+        np.testing.assert_allclose(reg.coef_, ref.coef_, atol=1e-6)
+        assert reg.inlier_mask_.all() and np.all(reg.weights_ == 1.0)
+
+
+@pytest.mark.parametrize("strength", [1e-3, 0.0])
+def test_tiny_strength_reaches_hard_lts(strength):
+    X, y, *_ = contaminated(n=200, p=3, seed=3)
+    h = n_kept(200, 0.25)
+    _, _, ref_obj = lts_reference(X, y, h, n_starts=500)
+    reg = SoftTrimmedRegressor(regularization_strength=strength, random_state=0).fit(X, y)
+    obj = hard_lts_objective(X, y, reg.coef_, reg.intercept_, h)
+    assert obj <= 1.01 * ref_obj, (obj, ref_obj)
+
+
+def test_hard_lts_reference_on_clean_data_is_close_to_least_squares():
+    # sanity check of the reference itself
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(100, 2))
+    y = X @ [1.0, 2.0] + 0.01 * rng.normal(size=100)
+    coef, intercept, _ = lts_reference(X, y, 90, n_starts=20)
+    np.testing.assert_allclose(coef, [1.0, 2.0], atol=0.01)
+
+
+# -------------------------------------------------------------------------- robustness
+@pytest.mark.parametrize("n, p", [(400, 4), (1000, 15)])
+def test_recovers_clean_coefficients_where_least_squares_and_huber_fail(n, p):
+    # at p = 15 few random elemental subsets are clean (0.8^16 ~ 3%): the
+    # deterministic starts must carry the fit
+    X, y, coef, intercept, _ = contaminated(n=n, p=p, seed=5)
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    assert np.max(np.abs(reg.coef_ - coef)) < 0.1
+    assert abs(reg.intercept_ - intercept) < 0.1
+    for other in (LinearRegression(), HuberRegressor(max_iter=1000)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = other.fit(X, y)
+        assert np.max(np.abs(fitted.coef_ - coef)) > 0.5, type(other).__name__
+
+
+def test_inlier_mask_flags_the_planted_outliers():
+    X, y, _, _, out = contaminated(seed=6)
+    n = len(y)
+    h = n_kept(n, 0.25)
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    assert reg.inlier_mask_.dtype == bool and reg.inlier_mask_.shape == (n,)
+    assert reg.inlier_mask_.sum() == h
+    assert not reg.inlier_mask_[out].any()
+    # gross outliers get weight exactly 0; the weights lie in [0, 1] and sum to h
+    assert np.all(reg.weights_[out] == 0.0)
+    assert reg.weights_.min() >= 0.0 and reg.weights_.max() <= 1.0
+    assert reg.weights_.sum() == pytest.approx(h)
+    # the mask is the h smallest losses at the solution
+    loss = (y - reg.predict(X)) ** 2
+    assert loss[reg.inlier_mask_].max() <= loss[~reg.inlier_mask_].min()
+
+
+def test_exact_fit_with_outliers():
+    # half the sample exactly on a plane: s2 = 0 is guarded, the plane is found
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(60, 2))
+    y = X @ [3.0, -1.0] + 2.0
+    y[:12] = rng.normal(scale=50.0, size=12)
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    np.testing.assert_allclose(reg.coef_, [3.0, -1.0], atol=1e-8)
+    assert reg.intercept_ == pytest.approx(2.0, abs=1e-8)
+    assert reg.loss_scale_ > 0
+
+
+# ------------------------------------------------------------------ objective, gradient
+@pytest.mark.parametrize("eps", [0.05, 1.0, 20.0])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_objective_value_and_gradient(eps, alpha):
+    X, y, coef, intercept, _ = contaminated(n=60, p=3, seed=8)
+    n, p = X.shape
+    h = n_kept(n, 0.25)
+    Z = np.hstack([X, np.ones((n, 1))])
+    penalty = np.r_[np.full(p, alpha), 0.0]
+    rng = np.random.default_rng(9)
+    w = np.r_[coef, intercept] + 0.3 * rng.normal(size=p + 1)
+
+    value, grad, mask, loss = _soft_lts_objective(w, Z, y, h, eps, penalty)
+    ref_value, ref_y = soft_objective_reference(w[:p], w[p], X, y, h, eps, alpha)
+    assert value == pytest.approx(ref_value, rel=1e-9)
+    np.testing.assert_allclose(mask, ref_y, atol=1e-9)
+    assert mask.sum() == pytest.approx(h)
+    # Danskin: dL/dl = y*/h
+    r = y - Z @ w
+    np.testing.assert_allclose(grad, -2.0 / h * Z.T @ (mask * r) + 2 * penalty * w,
+                               rtol=1e-12, atol=1e-12)
+    # the optimiser's form differs by the constant eps h / (2n) only
+    inner = _soft_lts_objective(w, Z, y, h, eps, penalty, False, True)
+    assert inner[0] == pytest.approx(value - 0.5 * eps * h / n, rel=1e-9, abs=1e-12)
+    np.testing.assert_array_equal(inner[1], grad)
+
+    def f(v):
+        return _soft_lts_objective(v, Z, y, h, eps, penalty)[0]
+
+    def g(v):
+        return _soft_lts_objective(v, Z, y, h, eps, penalty)[1]
+
+    for _ in range(3):
+        v = w + 0.1 * rng.normal(size=p + 1)
+        err = check_grad(f, g, v, epsilon=1e-7)
+        assert err <= 1e-5 * max(1.0, np.linalg.norm(g(v))), err
+
+
+@pytest.mark.parametrize("strength", [0.1, 1.0, 10.0])
+def test_solution_is_stationary_at_the_requested_strength(strength):
+    X, y, *_ = contaminated(seed=10)
+    n, p = X.shape
+    h = n_kept(n, 0.25)
+    alpha = 0.01
+    reg = SoftTrimmedRegressor(regularization_strength=strength, alpha=alpha,
+                               tol=1e-8, random_state=0).fit(X, y)
+    eps = strength * reg.loss_scale_
+    Z = np.hstack([X, np.ones((n, 1))])
+    penalty = np.r_[np.full(p, alpha), 0.0]
+    w = np.r_[reg.coef_, reg.intercept_]
+    _, grad, mask, _ = _soft_lts_objective(w, Z, y, h, eps, penalty)
+    np.testing.assert_allclose(mask, reg.weights_, atol=1e-8)
+    # every component of the gradient is negligible next to the sizes of its terms
+    r = y - Z @ w
+    size = 2.0 / h * np.abs(Z).T @ np.abs(mask * r) + 2 * penalty * np.abs(w)
+    assert np.all(np.abs(grad) <= 1e-6 * size), np.abs(grad) / size
+
+
+def test_equivariance():
+    # rescaling and shifting y (and shifting X) moves the fit accordingly: the
+    # strength is relative to the residual scale
+    X, y, *_ = contaminated(n=200, seed=11)
+    base = SoftTrimmedRegressor(random_state=0, tol=1e-9).fit(X, y)
+    moved = SoftTrimmedRegressor(random_state=0, tol=1e-9).fit(X + 5.0, 1e3 * y - 7.0)
+    np.testing.assert_allclose(moved.coef_, 1e3 * base.coef_, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(moved.predict(X + 5.0), 1e3 * base.predict(X) - 7.0,
+                               rtol=1e-6, atol=1e-3)
+    assert moved.loss_scale_ == pytest.approx(1e6 * base.loss_scale_, rel=1e-6)
+    np.testing.assert_array_equal(moved.inlier_mask_, base.inlier_mask_)
+
+
+def test_deterministic_given_random_state():
+    X, y, *_ = contaminated(n=200, seed=12)
+    a = SoftTrimmedRegressor(random_state=3).fit(X, y)
+    b = SoftTrimmedRegressor(random_state=3).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.intercept_ == b.intercept_ and a.n_iter_ == b.n_iter_
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 11, 14])
+def test_small_samples(n):
+    # h = n - floor(n / 4) <= 11 coefficients leaves no room for trimming: the whole
+    # sample is kept, and the fit is least squares (exact up to 11 samples)
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(n, 10))
+    y = rng.normal(size=n)
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    assert reg.inlier_mask_.all()
+    assert np.all(np.isfinite(reg.coef_)) and np.isfinite(reg.intercept_)
+    expected = y if n <= 11 else LinearRegression().fit(X, y).predict(X)
+    np.testing.assert_allclose(reg.predict(X), expected, atol=1e-6)
+
+
+# --------------------------------------------------------------- warnings, output, API
+def test_convergence_warning_at_max_iter_1():
+    X, y, *_ = contaminated(seed=14)
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        reg = SoftTrimmedRegressor(max_iter=1, regularization_strength=0.01,
+                                   random_state=0).fit(X, y)
+    assert reg.n_iter_ == 1
+
+
+def test_silent_at_verbose_0_and_talks_at_verbose_1(capsys):
+    X, y, *_ = contaminated(n=200, seed=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning either
+        SoftTrimmedRegressor(regularization_strength=0.01, random_state=0).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    SoftTrimmedRegressor(regularization_strength=0.01, verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert "strength 0.01" in out and "robust start" in out
+
+
+def test_feature_names_in_with_pandas():
+    pd = pytest.importorskip("pandas")
+    X, y, *_ = contaminated(n=100, seed=16)
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    reg = SoftTrimmedRegressor(random_state=0).fit(df, y)
+    np.testing.assert_array_equal(reg.feature_names_in_, ["a", "b", "c", "d"])
+    assert reg.n_features_in_ == 4
+    np.testing.assert_allclose(reg.predict(df), reg.coef_ @ X.T + reg.intercept_)
+    with pytest.raises(ValueError, match="feature names"):
+        reg.predict(df[["b", "a", "c", "d"]])
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    assert not hasattr(reg, "feature_names_in_")
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(trim_fraction=0.6), "trim_fraction"),
+    (dict(trim_fraction=-0.1), "trim_fraction"),
+    (dict(regularization_strength=-1.0), "regularization_strength"),
+    (dict(regularization_strength="big"), "regularization_strength"),
+    (dict(alpha=-0.5), "alpha"),
+    (dict(max_iter=0), "max_iter"),
+    (dict(max_iter=2.5), "max_iter"),
+    (dict(tol=-1e-3), "tol"),
+    (dict(fit_intercept="yes"), "fit_intercept"),
+    (dict(random_state="seed"), "random_state"),
+    (dict(verbose=-1), "verbose"),
+])
+def test_parameter_validation(params, match):
+    X, y, *_ = contaminated(n=40, seed=17)
+    with pytest.raises(ValueError, match=match):
+        SoftTrimmedRegressor(**params).fit(X, y)
+
+
+def test_predict_before_fit_and_wrong_width():
+    from sklearn.exceptions import NotFittedError
+
+    X, y, *_ = contaminated(n=50, seed=18)
+    with pytest.raises(NotFittedError):
+        SoftTrimmedRegressor().predict(X)
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        reg.predict(X[:, :2])
+
+
+@parametrize_with_checks([
+    SoftTrimmedRegressor(),
+    SoftTrimmedRegressor(fit_intercept=False, alpha=0.1),
+    SoftTrimmedRegressor(regularization_strength=0.0, trim_fraction=0.5),
+])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

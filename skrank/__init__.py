@@ -17,8 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on how skrank was insta
         "compiler, Cython >= 3 and NumPy."
     ) from exc
 
-from . import losses
-from . import metrics
+from . import losses, metrics
 from ._diff import jvp, vjp
 from ._ops import isotonic_regression, soft_rank, soft_sort
 from ._show_versions import show_versions
@@ -38,4 +37,23 @@ __all__ = [
     "soft_topk_mask",
     "soft_trimmed_mean",
     "vjp",
+    "linear_model",
+    "preprocessing",
 ]
+
+# The estimators import scikit-learn, which takes longer to load than skrank itself:
+# their modules load on first access (``skrank.preprocessing``), or as usual with
+# ``from skrank.preprocessing import SoftRankTransformer``.
+_LAZY_SUBMODULES = ("linear_model", "preprocessing")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

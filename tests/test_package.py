@@ -39,6 +39,13 @@ def test_public_names():
         assert hasattr(skrank, name), name
     for name in ("soft_rank", "soft_sort", "isotonic_regression", "vjp", "jvp"):
         assert callable(getattr(skrank, name))
+    for name in skrank.__all__:  # every advertised name resolves, lazy modules included
+        assert getattr(skrank, name) is not None, name
+    assert skrank.preprocessing.SoftRankTransformer.__module__ == "skrank.preprocessing"
+    assert skrank.linear_model.SoftTrimmedRegressor.__module__ == "skrank.linear_model"
+    assert {"preprocessing", "linear_model", "metrics", "losses"} <= set(dir(skrank))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        skrank.nope
 
 
 def test_import_has_no_optional_dependencies():

@@ -1,4 +1,5 @@
-"""Demo: ``python -m skrank`` shows soft ranks and soft sorts beside the hard ones."""
+"""Demo: ``python -m skrank`` shows soft ranks and soft sorts beside the hard ones, then
+the scikit-learn estimators and the soft Spearman metric on the bundled diabetes data."""
 
 import numpy as np
 
@@ -39,6 +40,45 @@ def main():
         print(f"  strength {eps:<5g} soft_median {med:.4f}   soft_trimmed_mean(20%) {tm:.4f}")
     print(f"  (the mean is {y.mean():.1f}; the l2 soft sort's middle value at strength 0.01 is "
           f"{skrank.soft_sort(y, regularization_strength=0.01)[2]:.1f})")
+
+    estimators()
+
+
+def estimators():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import QuantileTransformer
+
+    from .linear_model import SoftTrimmedRegressor
+    from .metrics import soft_spearman
+    from .preprocessing import SoftRankTransformer
+
+    X, y = load_diabetes(return_X_y=True)
+    print("\nscikit-learn estimators on the diabetes data (442 x 10, bundled with sklearn)")
+    bmi = X[:, [2]]
+    print("SoftRankTransformer (soft quantile normalization) of the bmi feature:")
+    print(_row("bmi", bmi[:6, 0]))
+    print(_row("QuantileTransformer", QuantileTransformer(n_quantiles=442)
+               .fit_transform(bmi)[:6, 0]))
+    for strength in (0.0, 1.0, 10.0):
+        u = SoftRankTransformer(regularization_strength=strength, n_quantiles=442)
+        print(_row(f"soft, strength {strength:g}", u.fit_transform(bmi)[:6, 0]))
+
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, random_state=0)
+    y_bad = y_tr.copy()
+    rng = np.random.default_rng(0)
+    bad = rng.choice(len(y_bad), size=len(y_bad) // 5, replace=False)
+    y_bad[bad] = 4 * y_bad.max()  # 20% gross outliers in the training targets
+    print("\nSoftTrimmedRegressor (soft least trimmed squares) with 20% of the training "
+          "targets corrupted;\nSpearman correlation of the predictions with the clean test "
+          "targets (soft_spearman, strength 0):")
+    for name, model in [("LinearRegression, clean", LinearRegression().fit(X_tr, y_tr)),
+                        ("LinearRegression", LinearRegression().fit(X_tr, y_bad)),
+                        ("SoftTrimmedRegressor", SoftTrimmedRegressor(random_state=0)
+                         .fit(X_tr, y_bad))]:
+        rho = soft_spearman(y_te, model.predict(X_te), regularization_strength=0.0)
+        print(f"  {name:<24} {rho:.3f}")
 
 
 if __name__ == "__main__":

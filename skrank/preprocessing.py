@@ -82,34 +82,40 @@ class _Reference:
 class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Soft quantile normalization: each feature mapped by its smoothed empirical CDF.
 
-    The role of :class:`sklearn.preprocessing.QuantileTransformer`, with a strength
-    that turns its step-like map into a smooth, differentiable one. ``fit`` keeps a
-    reference of ``n_quantiles_`` quantiles per feature, computed exactly as
-    QuantileTransformer does. ``transform`` maps a value ``x`` of feature ``j`` to its
-    soft rank in the vector ``(quantiles_[:, j]..., x)``, rescaled to ``[0, 1]``::
+    The role of :class:`sklearn.preprocessing.QuantileTransformer`, as a soft rank
+    with a strength. ``fit`` keeps a reference of ``n_quantiles_`` quantiles per
+    feature, computed exactly as QuantileTransformer does. ``transform`` maps a value
+    ``x`` of feature ``j`` to its soft rank in the vector ``(quantiles_[:, j]..., x)``,
+    rescaled to ``[0, 1]``::
 
         u = (soft_rank(concat(quantiles_[:, j], [x]), eps_j, regularization)[-1] - 1)
             / n_quantiles_,        eps_j = regularization_strength * scale_[j]
 
     so every value is mapped on its own (samples never interact) and the map is
     the same at fit and at transform time. At strength 0 it is the mid-distribution
-    function ``(#{q < x} + #{q == x} / 2) / n_quantiles_``. Each value costs
-    O(log n_quantiles_ + merges), computed exactly (DESIGN section 9 of the
-    project), in parallel with OpenMP.
+    function ``(#{q < x} + #{q == x} / 2) / n_quantiles_``, a staircase with a step
+    at each reference value (QuantileTransformer instead interpolates linearly
+    between them); a positive strength turns the steps into ramps, so the map is
+    continuous and differentiable almost everywhere, and samples whose values are
+    close get close outputs. Each value costs O(log n_quantiles_ + merges), computed
+    exactly (DESIGN section 9 of the project), in parallel with OpenMP.
 
     Parameters
     ----------
     regularization_strength : float, default=1.0
         Smoothing, in units of ``scale_``, the typical spacing of the reference
         (see ``scale_``): 1 is about one reference spacing. 0 gives the step-like
-        mid-distribution function; large values pool the whole reference, so the
-        map becomes affine in ``x`` near the reference's center, then flat.
+        mid-distribution function. With "l2", pooling cascades: from about 3, the
+        map is one straight line over most of the data, and larger values squeeze
+        the outputs toward 0.5 (the map becomes affine in ``x`` near the
+        reference's center, flat beyond). The useful range is about 0.1 to 3.
     regularization : {"l2", "kl"}, default="l2"
         ``"l2"``: the map is piecewise linear; neighbouring reference values whose
         gap is below ``eps_j`` pool, the same amount everywhere in the
         distribution. ``"kl"``: the pooling threshold depends on the position
         (about ``eps_j * log(rank_i / rank_{i+1})``), so kl smooths the low end of
-        the distribution (small outputs) much more than the high end.
+        the distribution (small outputs) much more than the high end, and much
+        less than "l2" at the same strength in the body of the distribution.
     n_quantiles : int, default=1000
         Number of reference quantiles per feature; ``min(n_quantiles, n_samples)``
         are used.

@@ -1,0 +1,265 @@
+"""PyTorch adapter: soft sorting and ranking of tensors, exact to any order.
+
+The Cython kernel finds the integer structure of each row, the sorting permutation and
+the PAV blocks (DESIGN section 8); the value is then recomputed from that structure with
+torch's own ops (gathers and segment sums, in the cancellation-free forms of DESIGN
+section 7). Autograd differentiates those ops, so first and second derivatives
+(``gradgradcheck``, Hessian-vector products) are exact, with no hand-written backward
+pass. The structure carries no gradient: within it the operator is smooth.
+
+Only the structure is computed on the CPU: a CPU tensor reaches the kernel without a
+copy (float32/float64, contiguous), a CUDA tensor's *values* are copied to the host for
+the kernel and the integer structure copied back; the differentiable computation stays
+on the tensor's device. Under ``torch.compile`` the kernel call is a graph break (it
+runs NumPy code); the rest compiles.
+
+Every function takes the keywords of its NumPy twin, with ``dim`` instead of ``axis``.
+float16 and bfloat16 are computed in float32 and returned in their own dtype.
+"""
+
+import numpy as np
+import torch
+
+from . import _ops, _structure
+
+__all__ = ["soft_rank", "soft_sort", "soft_topk_mask", "spearman_loss"]
+
+
+def _rows(x, dim, name="x"):
+    """x as (n_rows, n) rows in a compute dtype, and a function putting rows back."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
+    if x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}.")
+    dtype = x.dtype
+    # float16/bfloat16 in float32; integers in the default float dtype
+    work = x if dtype in (torch.float32, torch.float64) else x.to(
+        torch.float32 if dtype.is_floating_point else torch.get_default_dtype())
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension.")
+    moved = work.movedim(dim, -1)
+    batch, n = moved.shape[:-1], moved.shape[-1]
+    R = moved.reshape(-1, n)
+
+    def back(out):
+        out = out.reshape(*batch, n).movedim(-1, dim)
+        return out if dtype in (torch.float32, torch.float64) or not dtype.is_floating_point \
+            else out.to(dtype)
+
+    return R, batch, back
+
+
+def _host(R, name="x"):
+    """The rows' values as a NumPy array for the kernel (no copy for CPU tensors)."""
+    X = R.detach()
+    if X.device.type != "cpu":
+        X = X.cpu()
+    X = np.ascontiguousarray(X.numpy())
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return X
+
+
+class _Blocks:
+    """The kernel's structure of every row as tensors on R's device, and segment
+    arithmetic over its PAV blocks (global block ids)."""
+
+    def __init__(self, form, R, regularization_strength, batch, sign, kl, w=None):
+        if isinstance(regularization_strength, torch.Tensor):
+            regularization_strength = regularization_strength.detach().cpu().numpy()
+        eps = _ops._strengths(regularization_strength,
+                              _ops._Rows(tuple(batch) + (R.shape[-1],), -1))
+        if form == "rank":
+            perm, segment, value = _structure.rank_form(_host(R), eps, w, sign, kl)
+            self.inverse = self._tensor(_structure.inverse_permutation(perm), R)
+            self.value = self._tensor(value, R).to(R.dtype)
+        else:
+            perm, segment, _ = _structure.sort_form(_host(R), eps, sign, kl)
+        self.eps = self._tensor(np.array(eps), R).to(R.dtype)[:, None]
+        self.perm = self._tensor(perm, R)
+        self.seg = self._tensor(segment.reshape(-1), R)
+        self.size, self.shape = segment.size, segment.shape
+        counts = np.bincount(segment.reshape(-1), minlength=self.size)
+        self.count = self._tensor(counts, R).to(R.dtype)[self.seg].reshape(self.shape)
+
+    @staticmethod
+    def _tensor(a, R):
+        return torch.as_tensor(a).to(R.device)
+
+    def sum(self, v):
+        """Block sums, gathered back to every position."""
+        total = v.new_zeros(self.size).index_add(0, self.seg, v.reshape(-1))
+        return total[self.seg].reshape(self.shape)
+
+    def mean(self, v):
+        return self.sum(v) / self.count
+
+    def softmax(self, v):
+        """softmax of v within each block (max subtracted, as a constant)."""
+        e = torch.exp(v - self._max(v))
+        return e / self.sum(e)
+
+    def logsumexp(self, v):
+        m = self._max(v)
+        return m + torch.log(self.sum(torch.exp(v - m)))
+
+    def _max(self, v):
+        m = v.detach().new_full((self.size,), -torch.inf).scatter_reduce(
+            0, self.seg, v.detach().reshape(-1), "amax", include_self=True)
+        return m[self.seg].reshape(self.shape)
+
+
+# the kernel runs NumPy code: torch.compile breaks the graph there and traces the rest
+_blocks = torch.compiler.disable(_Blocks)
+
+
+def _check(regularization, direction):
+    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    _ops._check_choice("direction", direction, _ops._DIRECTIONS)
+
+
+def _rank_form(R, blocks, w, sign, kl):
+    """P(sign * R / eps, w) per row (kl: its exponential), aligned with R."""
+    hard = blocks.eps == 0
+    z = torch.gather(sign * R / torch.where(hard, 1.0, blocks.eps), 1, blocks.perm)
+    w_sorted = torch.as_tensor(w, dtype=R.dtype, device=R.device).expand_as(z)
+    if kl:
+        P = blocks.softmax(z) * blocks.sum(w_sorted)
+    else:
+        P = (z - blocks.mean(z)) + blocks.mean(w_sorted)
+    return torch.where(hard, blocks.value, torch.gather(P, 1, blocks.inverse))
+
+
+def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
+              direction="ascending", dim=-1):
+    """Soft ranks of a tensor along ``dim``, differentiable to any order.
+
+    The same operator as :func:`skrank.soft_rank` (see it for the parameters); ``dim``
+    replaces ``axis``. The strength is a float, or an array/tensor of ``x``'s shape
+    without ``dim`` (one per row); it carries no gradient.
+
+    Returns
+    -------
+    ranks : torch.Tensor
+        Shaped like ``x``, on its device, in its dtype.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import soft_rank
+    >>> x = torch.tensor([5., 1., 2.], requires_grad=True)
+    >>> r = soft_rank(x, regularization_strength=2.0)
+    >>> r.detach()
+    tensor([3.0000, 1.2500, 1.7500])
+    >>> r[1].backward()
+    >>> x.grad
+    tensor([ 0.0000,  0.2500, -0.2500])
+    """
+    _check(regularization, direction)
+    R, batch, back = _rows(x, dim)
+    sign = 1.0 if direction == "ascending" else -1.0
+    kl = regularization == "kl"
+    rho = np.arange(R.shape[1], 0, -1, dtype=np.float64)
+    blocks = _blocks("rank", R, regularization_strength, batch, sign, kl, rho)
+    return back(_rank_form(R, blocks, rho, sign, kl))
+
+
+def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
+              direction="ascending", dim=-1):
+    """Soft sort of a tensor along ``dim``, differentiable to any order.
+
+    The same operator as :func:`skrank.soft_sort` (see it for the parameters); ``dim``
+    replaces ``axis``. Derivatives are exact away from ties of ``x``, where the soft
+    sort has kinks (DESIGN section 4).
+
+    Returns
+    -------
+    values : torch.Tensor
+        Shaped like ``x``, in sorted order along ``dim``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import soft_sort
+    >>> soft_sort(torch.tensor([3., 1., 2.]), regularization_strength=2.0)
+    tensor([1.5000, 2.0000, 2.5000])
+    """
+    _check(regularization, direction)
+    R, batch, back = _rows(x, dim)
+    sign = -1.0 if direction == "ascending" else 1.0
+    kl = regularization == "kl"
+    blocks = _blocks("sort", R, regularization_strength, batch, sign, kl)
+    t = torch.gather(sign * R, 1, blocks.perm)
+    hard = blocks.eps == 0
+    rho = torch.arange(R.shape[1], 0, -1, dtype=R.dtype, device=R.device)
+    z = rho / torch.where(hard, 1.0, blocks.eps)
+    if kl:
+        P = (z - blocks.logsumexp(z)) + blocks.logsumexp(t)
+    else:
+        P = (z - blocks.mean(z)) + blocks.mean(t)
+    return back(sign * torch.where(hard, t, P))
+
+
+def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1):
+    """Soft mask of the k largest entries along ``dim``, differentiable to any order.
+
+    The same operator as :func:`skrank.soft_topk_mask`: values in ``[0, 1]`` summing
+    to ``k`` along ``dim``; ``dim`` replaces ``axis``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import soft_topk_mask
+    >>> soft_topk_mask(torch.tensor([3., 1., 1., 0.]), 2, regularization_strength=0.0)
+    tensor([1.0000, 0.5000, 0.5000, 0.0000])
+    """
+    R, batch, back = _rows(x, dim)
+    n = R.shape[1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+        raise ValueError(f"k must be an integer in [0, {n}] (the length of dim), got {k!r}.")
+    w = (np.arange(n) < k).astype(np.float64)
+    if k in (0, n):  # a constant mask: strength 0 makes its derivative exactly zero
+        regularization_strength = 0.0
+    blocks = _blocks("rank", R, regularization_strength, batch, 1.0, False, w)
+    return back(_rank_form(R, blocks, w, 1.0, False).clamp(0.0, 1.0))
+
+
+def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
+                  dim=-1):
+    """One minus the soft Spearman correlation, averaged over rows.
+
+    The same loss as :func:`skrank.losses.spearman_loss`: for each row along ``dim``,
+    the Pearson correlation of the hard (tie-averaged) ranks of ``y_true`` and the soft
+    ranks of ``y_pred``; a row where either side is constant contributes 0.
+    Differentiable in ``y_pred`` to any order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import spearman_loss
+    >>> y_pred = torch.tensor([0.1, 0.4, 0.3, 0.9], requires_grad=True)
+    >>> loss = spearman_loss(torch.tensor([1., 2., 3., 4.]), y_pred,
+    ...                      regularization_strength=0.0)
+    >>> round(loss.item(), 6)
+    0.2
+    """
+    if not isinstance(y_true, torch.Tensor):
+        y_true = torch.as_tensor(np.asarray(y_true, dtype=np.float64))
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got "
+                         f"{tuple(y_true.shape)} and {tuple(y_pred.shape)}.")
+    R = soft_rank(y_pred, regularization_strength=regularization_strength,
+                  regularization=regularization, dim=dim)
+    T = y_true.detach().movedim(dim, -1)
+    A = torch.as_tensor(
+        _ops._forward("rank", _host(T.reshape(-1, T.shape[-1]), "y_true"), 0.0, "l2",
+                      "ascending", -1, "raise", False)[0],
+        dtype=R.dtype, device=R.device).reshape(T.shape)
+    B = R.movedim(dim, -1)
+    A = A - A.mean(-1, keepdim=True)
+    B = B - B.mean(-1, keepdim=True)
+    na2, nb2 = (A * A).sum(-1), (B * B).sum(-1)
+    ok = (na2 > 0) & (nb2 > 0)  # a constant row has no correlation: 0 by convention
+    denom = torch.sqrt(torch.where(ok, na2 * nb2, 1.0))
+    corr = torch.where(ok, (A * B).sum(-1) / denom, 0.0)
+    return (1.0 - corr).mean()

@@ -22,7 +22,8 @@ import torch
 
 from . import _ops, _structure
 
-__all__ = ["soft_rank", "soft_sort", "soft_topk_mask", "spearman_loss"]
+__all__ = ["ndcg_loss", "soft_median", "soft_quantile", "soft_rank", "soft_sort",
+           "soft_topk_mask", "soft_trimmed_mean", "spearman_loss", "topk_loss"]
 
 
 def _rows(x, dim, name="x"):
@@ -111,6 +112,28 @@ class _Blocks:
 
 # the kernel runs NumPy code: torch.compile breaks the graph there and traces the rest
 _blocks = torch.compiler.disable(_Blocks)
+
+
+@torch.compiler.disable
+def _hard_ranks(T):
+    """Tie-averaged ranks of the rows of T (last axis), as a constant tensor."""
+    ranks = _ops._forward("rank", _host(T.reshape(-1, T.shape[-1]), "y_true"), 0.0, "l2",
+                          "ascending", -1, "raise", False)[0]
+    return torch.as_tensor(ranks).reshape(T.shape)
+
+
+def _per_row(regularization_strength, batch):
+    """A strength for rows flattened from batch: a scalar, or one value per row."""
+    if isinstance(regularization_strength, torch.Tensor):
+        regularization_strength = regularization_strength.detach().cpu().numpy()
+    if np.ndim(regularization_strength) == 0:
+        return regularization_strength
+    try:
+        return np.broadcast_to(regularization_strength, tuple(batch)).reshape(-1)
+    except ValueError:
+        raise ValueError(f"regularization_strength must be a scalar or an array of shape "
+                         f"{tuple(batch)} (x's shape without dim), got shape "
+                         f"{np.shape(regularization_strength)}.") from None
 
 
 def _check(regularization, direction):
@@ -243,19 +266,10 @@ def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization
     >>> round(loss.item(), 6)
     0.2
     """
-    if not isinstance(y_true, torch.Tensor):
-        y_true = torch.as_tensor(np.asarray(y_true, dtype=np.float64))
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape, got "
-                         f"{tuple(y_true.shape)} and {tuple(y_pred.shape)}.")
-    R = soft_rank(y_pred, regularization_strength=regularization_strength,
-                  regularization=regularization, dim=dim)
-    T = y_true.detach().movedim(dim, -1)
-    A = torch.as_tensor(
-        _ops._forward("rank", _host(T.reshape(-1, T.shape[-1]), "y_true"), 0.0, "l2",
-                      "ascending", -1, "raise", False)[0],
-        dtype=R.dtype, device=R.device).reshape(T.shape)
-    B = R.movedim(dim, -1)
+    T, P = _pair(y_true, y_pred, dim)
+    B = soft_rank(P, regularization_strength=regularization_strength,
+                  regularization=regularization)
+    A = _hard_ranks(T).to(dtype=B.dtype, device=B.device)
     A = A - A.mean(-1, keepdim=True)
     B = B - B.mean(-1, keepdim=True)
     na2, nb2 = (A * A).sum(-1), (B * B).sum(-1)
@@ -263,3 +277,188 @@ def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization
     denom = torch.sqrt(torch.where(ok, na2 * nb2, 1.0))
     corr = torch.where(ok, (A * B).sum(-1) / denom, 0.0)
     return (1.0 - corr).mean()
+
+
+def _order_statistic(R, i, regularization_strength, batch):
+    """The soft (i + 1)-th smallest value of each row: <M(n - i) - M(n - i - 1), x>
+    with M(k) the soft top-k mask (DESIGN section 13)."""
+    n, eps = R.shape[1], _per_row(regularization_strength, batch)
+    w = (soft_topk_mask(R, n - i, regularization_strength=eps)
+         - soft_topk_mask(R, n - i - 1, regularization_strength=eps))
+    return (w * R).sum(-1).reshape(batch)
+
+
+def soft_quantile(x, q, *, regularization_strength=1.0, dim=-1):
+    """Soft q-th quantile along ``dim`` (NumPy's "linear" method), differentiable.
+
+    The same statistic as :func:`skrank.soft_quantile`: a weighted mean of ``x`` with
+    soft order-statistic weights, robust to outliers. ``q`` is a float or a sequence
+    of floats in ``[0, 1]`` (then the quantiles are stacked along a new first axis).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import soft_quantile
+    >>> soft_quantile(torch.tensor([0.1, 0.2, 0.3, 0.4, 1000.]), 0.5,
+    ...               regularization_strength=0.0)
+    tensor(0.3000)
+    """
+    return _quantile(x, q, regularization_strength, dim, median=False)
+
+
+def soft_median(x, *, regularization_strength=1.0, dim=-1):
+    """Soft median along ``dim``: :func:`soft_quantile` at 0.5, where an even length
+    averages the two middle order statistics (as :func:`numpy.median`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import soft_median
+    >>> soft_median(torch.tensor([3., 1., 2., 10.]), regularization_strength=0.0)
+    tensor(2.5000)
+    """
+    return _quantile(x, 0.5, regularization_strength, dim, median=True)
+
+
+def _quantile(x, q, regularization_strength, dim, median):
+    qs = np.asarray(_ops._as_float_array(q, "q"), dtype=np.float64)
+    if qs.ndim > 1 or not (np.isfinite(qs).all() and ((qs >= 0) & (qs <= 1)).all()):
+        raise ValueError("q must be a float or a 1-D sequence of floats in [0, 1].")
+    R, batch, back = _rows(x, dim)
+    n = R.shape[1]
+    if n == 0:
+        raise ValueError("cannot take a quantile of an empty row.")
+    values = []
+    for qq in qs.reshape(-1):
+        h = (n - 1) * qq
+        j = min(int(np.floor(h)), n - 1)
+        frac = h - j
+        a = _order_statistic(R, j, regularization_strength, batch)
+        if frac == 0:
+            values.append(a)
+            continue
+        b = _order_statistic(R, min(j + 1, n - 1), regularization_strength, batch)
+        values.append((a + b) / 2 if median and frac == 0.5 else a + (b - a) * frac)
+    out = torch.stack(values) if qs.ndim else values[0]
+    return out if out.dtype == x.dtype or not x.dtype.is_floating_point else out.to(x.dtype)
+
+
+def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1):
+    """Soft trimmed mean along ``dim``, differentiable (:func:`skrank.soft_trimmed_mean`).
+
+    ``floor(proportiontocut * n)`` values are cut softly from each end: the weights
+    ``M(n - k) - M(k)`` of soft top-k masks, exactly scipy's ``trim_mean`` at strength 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import soft_trimmed_mean
+    >>> soft_trimmed_mean(torch.tensor([0.1, 0.2, 0.3, 0.4, 1000.]), 0.2,
+    ...                   regularization_strength=0.0)
+    tensor(0.3000)
+    """
+    if not isinstance(proportiontocut, (int, float)) or not 0 <= proportiontocut < 0.5:
+        raise ValueError(
+            f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}.")
+    R, batch, _ = _rows(x, dim)
+    n = R.shape[1]
+    if n == 0:
+        raise ValueError("cannot take a trimmed mean of an empty row.")
+    k, eps = int(proportiontocut * n), _per_row(regularization_strength, batch)
+    w = (soft_topk_mask(R, n - k, regularization_strength=eps)
+         - soft_topk_mask(R, k, regularization_strength=eps))
+    out = ((w * R).sum(-1) / (n - 2 * k)).reshape(batch)
+    return out if out.dtype == x.dtype or not x.dtype.is_floating_point else out.to(x.dtype)
+
+
+def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2", dim=-1,
+              k=None, gains="linear"):
+    """One minus the soft NDCG, averaged over rows (:func:`skrank.losses.ndcg_loss`).
+
+    DCG with the descending soft ranks ``r`` of ``y_pred``, ``sum(gain * c /
+    log2(1 + r))``, where the cutoff ``c`` is the soft top-k mask of ``y_pred``;
+    divided by the ideal (hard) DCG. Differentiable in ``y_pred`` to any order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import ndcg_loss
+    >>> round(ndcg_loss(torch.tensor([[3., 2., 0., 1.]]), torch.tensor([[0.9, 0.1, 0.3, 0.2]]),
+    ...                 regularization_strength=0.0).item(), 4)
+    0.0841
+    """
+    if not isinstance(gains, str) or gains not in ("linear", "exponential"):
+        raise ValueError(f"gains must be one of ('linear', 'exponential'), got {gains!r}.")
+    G, P = _pair(y_true, y_pred, dim)
+    if (G < 0).any():
+        raise ValueError("ndcg_loss needs non-negative relevances in y_true.")
+    if gains == "exponential":
+        G = torch.exp2(G) - 1.0
+    n = P.shape[-1]
+    kk = n if k is None else min(int(k), n)
+    if isinstance(k, bool) or (k is not None and (not isinstance(k, (int, np.integer))
+                                                  or k < 0)):
+        raise ValueError(f"k must be a non-negative integer or None, got {k!r}.")
+    R = soft_rank(P, regularization_strength=regularization_strength,
+                  regularization=regularization, direction="descending")
+    cut = soft_topk_mask(P, kk, regularization_strength=regularization_strength) \
+        if kk < n else torch.ones_like(R)
+    dcg = (G * cut / torch.log2(1.0 + R)).sum(-1)
+    position = torch.arange(n, device=P.device, dtype=P.dtype)
+    discount = torch.where(position < kk, 1.0 / torch.log2(position + 2.0), 0.0)
+    idcg = (torch.sort(G, dim=-1, descending=True).values * discount).sum(-1)
+    ok = idcg > 0  # rows without relevant items score 0, as in scikit-learn
+    ndcg = torch.where(ok, dcg / torch.where(ok, idcg, 1.0), 0.0)
+    return (1.0 - ndcg).mean()
+
+
+def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
+              dim=-1):
+    """Soft top-k classification loss, averaged over samples
+    (:func:`skrank.losses.topk_loss`): ``max(0, r_y - k)`` with ``r_y`` the descending
+    soft rank of the true class's score.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import topk_loss
+    >>> topk_loss(torch.tensor([0, 2]), torch.tensor([[0.1, 0.5, 0.4], [0.3, 0.2, 0.9]]),
+    ...           regularization_strength=0.0)
+    tensor(1.)
+    """
+    R = soft_rank(scores, regularization_strength=regularization_strength,
+                  regularization=regularization, direction="descending", dim=dim)
+    R = R.movedim(dim, -1)
+    n = R.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+        raise ValueError(f"k must be an integer in [0, {n}] (the number of classes), "
+                         f"got {k!r}.")
+    labels = torch.as_tensor(labels, device=R.device)
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}.")
+    if tuple(labels.shape) != tuple(R.shape[:-1]):
+        raise ValueError(f"labels must have shape {tuple(R.shape[:-1])} (scores' shape "
+                         f"without dim), got {tuple(labels.shape)}.")
+    if ((labels < 0) | (labels >= n)).any():
+        raise ValueError("labels must be class indices: in [0, number of classes).")
+    r_true = torch.gather(R, -1, labels.long()[..., None])[..., 0]
+    return torch.clamp(r_true - k, min=0.0).mean()
+
+
+def _pair(y_true, y_pred, dim):
+    """(y_true, y_pred) as tensors with the lists along the last axis; y_true detached
+    and in y_pred's dtype."""
+    if not isinstance(y_pred, torch.Tensor):
+        raise TypeError(f"y_pred must be a torch.Tensor, got {type(y_pred).__name__}.")
+    if not isinstance(y_true, torch.Tensor):
+        y_true = torch.as_tensor(np.asarray(y_true, dtype=np.float64))
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got "
+                         f"{tuple(y_true.shape)} and {tuple(y_pred.shape)}.")
+    P = y_pred.movedim(dim, -1)
+    if not P.dtype.is_floating_point:
+        P = P.to(torch.get_default_dtype())
+    G = y_true.detach().movedim(dim, -1).to(device=P.device, dtype=P.dtype)
+    if not torch.isfinite(G).all():
+        raise ValueError("y_true contains NaN or infinity.")
+    return G, P

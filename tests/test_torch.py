@@ -228,3 +228,90 @@ def test_import_skrank_does_not_import_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert res.stdout.strip() == "False", res.stderr
+
+
+# ------------------------------------------------------------ statistics and losses
+@pytest.mark.parametrize("eps", [0.0, 0.37, 4.1])
+def test_statistics_equal_numpy_and_their_gradients(eps):
+    x = tied((2, 3, 9), seed=16)
+    cases = [
+        (lambda v: st.soft_quantile(v, 0.3, regularization_strength=eps),
+         skrank.soft_quantile, (0.3,)),
+        (lambda v: st.soft_quantile(v, [0.1, 0.75], regularization_strength=eps),
+         skrank.soft_quantile, ([0.1, 0.75],)),
+        (lambda v: st.soft_median(v, regularization_strength=eps), skrank.soft_median, ()),
+        (lambda v: st.soft_trimmed_mean(v, 0.2, regularization_strength=eps),
+         skrank.soft_trimmed_mean, (0.2,)),
+    ]
+    for fun, np_fun, args in cases:
+        xt = torch.from_numpy(x).requires_grad_()
+        value = fun(xt)
+        want, vjp_fn = skrank.vjp(np_fun, x, *args, regularization_strength=eps)
+        np.testing.assert_allclose(value.detach().numpy(), want, atol=1e-12)
+        g = np.random.default_rng(17).normal(size=np.shape(want))
+        (value * torch.from_numpy(g)).sum().backward()
+        np.testing.assert_allclose(xt.grad.numpy(), vjp_fn(g), atol=1e-10)
+
+
+def test_statistics_per_row_strengths_and_gradgradcheck():
+    x = tied((2, 3, 8), seed=18)
+    eps = np.array([[0.0, 0.31, 1.7], [0.53, 2.9, 0.11]])
+    got = st.soft_median(torch.from_numpy(x), regularization_strength=eps)
+    np.testing.assert_allclose(got.numpy(), skrank.soft_median(x, regularization_strength=eps),
+                               atol=1e-12)
+    # away from ties: entries tied where the weights are flat split under a nudge
+    xt = torch.from_numpy(distinct((2, 8), seed=19)).requires_grad_()
+    assert torch.autograd.gradgradcheck(
+        lambda v: st.soft_quantile(v, 0.4, regularization_strength=0.71), (xt,))
+    assert torch.autograd.gradgradcheck(
+        lambda v: st.soft_trimmed_mean(v, 0.25, regularization_strength=0.71), (xt,))
+
+
+@pytest.mark.parametrize("reg", REGS)
+@pytest.mark.parametrize("k", [None, 3])
+@pytest.mark.parametrize("gains", ["linear", "exponential"])
+def test_ndcg_loss_equals_numpy(reg, k, gains):
+    from skrank.losses import ndcg_loss
+    rel = np.abs(tied((4, 8), seed=20)) * 2
+    rel[0] = 0.0  # no relevant item: scores 0
+    pred = tied((4, 8), seed=21)
+    kw = dict(regularization_strength=0.43, regularization=reg, k=k, gains=gains)
+    pt = torch.from_numpy(pred).requires_grad_()
+    loss = st.ndcg_loss(torch.from_numpy(rel), pt, **kw)
+    want, vjp_fn = skrank.vjp(ndcg_loss, rel, pred, argnums=1, **kw)
+    assert loss.item() == pytest.approx(want, abs=1e-12)
+    loss.backward()
+    np.testing.assert_allclose(pt.grad.numpy(), vjp_fn(1.0), atol=1e-12)
+
+
+@pytest.mark.parametrize("reg", REGS)
+def test_topk_loss_equals_numpy(reg):
+    from skrank.losses import topk_loss
+    scores = tied((6, 5), seed=22)
+    labels = np.random.default_rng(23).integers(0, 5, size=6)
+    st_scores = torch.from_numpy(scores).requires_grad_()
+    loss = st.topk_loss(torch.from_numpy(labels), st_scores, k=2,
+                        regularization_strength=0.37, regularization=reg)
+    want, vjp_fn = skrank.vjp(topk_loss, labels, scores, argnums=1, k=2,
+                              regularization_strength=0.37, regularization=reg)
+    assert loss.item() == pytest.approx(want, abs=1e-12)
+    loss.backward()
+    np.testing.assert_allclose(st_scores.grad.numpy(), vjp_fn(1.0), atol=1e-12)
+
+
+def test_statistics_and_losses_bad_input():
+    x = torch.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="q must be"):
+        st.soft_quantile(x, 1.5)
+    with pytest.raises(ValueError, match="proportiontocut"):
+        st.soft_trimmed_mean(x, 0.5)
+    with pytest.raises(ValueError, match="non-negative relevances"):
+        st.ndcg_loss(-x, x)
+    with pytest.raises(ValueError, match="gains"):
+        st.ndcg_loss(x, x, gains="log")
+    with pytest.raises(ValueError, match="class indices"):
+        st.topk_loss(torch.tensor(3), x)
+    with pytest.raises(TypeError, match="integer class"):
+        st.topk_loss(torch.tensor(1.0), x)
+    with pytest.raises(ValueError, match="shape"):
+        st.soft_median(torch.ones(2, 3), regularization_strength=np.ones(3))

@@ -110,13 +110,28 @@ class _Blocks:
         return m[self.seg].reshape(self.shape)
 
 
-# the kernel runs NumPy code: torch.compile breaks the graph there and traces the rest
-_blocks = torch.compiler.disable(_Blocks)
+def _outside_graphs(fun):
+    """fun, excluded from torch.compile's graphs. Wrapped only while compiling (the
+    wrapper imports torch._dynamo, which would double this module's import time), and
+    then only while tracing: the compiled code keeps the graph break."""
+    return torch.compiler.disable(fun)
 
 
-@torch.compiler.disable
+def _blocks(*args):
+    # the kernel runs NumPy code: torch.compile breaks the graph there, traces the rest
+    if torch.compiler.is_compiling():
+        return _outside_graphs(_Blocks)(*args)
+    return _Blocks(*args)
+
+
 def _hard_ranks(T):
     """Tie-averaged ranks of the rows of T (last axis), as a constant tensor."""
+    if torch.compiler.is_compiling():
+        return _outside_graphs(_hard_ranks_eager)(T)
+    return _hard_ranks_eager(T)
+
+
+def _hard_ranks_eager(T):
     ranks = _ops._forward("rank", _host(T.reshape(-1, T.shape[-1]), "y_true"), 0.0, "l2",
                           "ascending", -1, "raise", False)[0]
     return torch.as_tensor(ranks).reshape(T.shape)

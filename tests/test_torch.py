@@ -315,3 +315,15 @@ def test_statistics_and_losses_bad_input():
         st.topk_loss(torch.tensor(1.0), x)
     with pytest.raises(ValueError, match="shape"):
         st.soft_median(torch.ones(2, 3), regularization_strength=np.ones(3))
+
+
+def test_spearman_loss_under_torch_compile():
+    y = torch.from_numpy(tied((3, 8), seed=24))
+    x = torch.from_numpy(tied((3, 8), seed=25)).requires_grad_()
+    compiled = torch.compile(lambda v: st.spearman_loss(y, v, regularization_strength=0.37),
+                             backend="aot_eager")
+    value = compiled(x)
+    value.backward()
+    want = st.spearman_loss(y, x.detach(), regularization_strength=0.37)
+    assert value.item() == pytest.approx(want.item(), abs=1e-12)
+    assert torch.isfinite(x.grad).all() and x.grad.abs().max() > 0

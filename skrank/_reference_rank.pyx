@@ -11,18 +11,23 @@
 # starts from x as a unit between the two stacks and merges while the order
 # constraint is violated: O(log m + merges) per value.
 #
-# Positions i = 0..m-1 index the reference in *descending* order; s = (a - c) / eps
-# for a shift c inside the reference's range (soft ranks are shift invariant, and
-# the shift keeps block sums free of cancellation). Block statistics, per
+# Positions i = 0..m-1 index the reference a in *descending* order, in the data's
+# own units. Every block statistic is kept relative to an anchor A, a value of the
+# block, so that no x / eps is ever formed: only differences (a - A) / eps of
+# nearby values, which cancel nothing and cannot overflow where blocks pool.
+# That keeps the result exact to rounding at any strength and any scale. Per
 # position, in stat[..., :]:
-#   l2: S = sum s, W = sum rho, C = count, V = (S - W) / C
-#   kl: S = logsumexp s, W = sum rho, C unused, V = S - log W
-# PAV keeps V strictly decreasing from block to block; ties (V equal) merge.
+#   l2: S = sum (a - A) / eps,        W = sum rho, C = count, V = (S - W) / C
+#   kl: S = logsumexp (a - A) / eps,  W = sum rho, C = count, V = S - log W
+# V is the block's PAV value minus A / eps; PAV keeps the values strictly
+# decreasing from block to block (ties merge). eps == 0 marks a feature mapped
+# at strength 0 (the mid-distribution function).
 #
 # No validation here: the Python layer checks shapes, finiteness and strengths.
 
 from cython.parallel cimport prange
-from libc.math cimport exp, log, log1p, NAN
+from libc.float cimport DBL_MAX
+from libc.math cimport exp, expm1, log, log1p, nextafter, NAN
 
 cimport numpy as cnp
 
@@ -43,11 +48,17 @@ cdef extern from *:
 
 cnp.import_array()
 
-cdef enum:  # offsets of the block statistics
-    S_ = 0
-    W_ = 1
-    C_ = 2
-    V_ = 3
+cdef enum:  # the block statistics of a position
+    A_ = 0
+    S_ = 1
+    W_ = 2
+    C_ = 3
+    V_ = 4
+    NSTAT = 5
+
+
+cdef struct Block:
+    double A, S, W, C, V
 
 
 cdef inline double _logaddexp(double a, double b) noexcept nogil:
@@ -56,147 +67,187 @@ cdef inline double _logaddexp(double a, double b) noexcept nogil:
     return b + log1p(exp(a - b))
 
 
-cdef inline double _value(double S, double W, double C, bint kl) noexcept nogil:
-    if kl:
-        return S - log(W)
-    return (S - W) / C
+cdef inline void _update(Block* b, bint kl) noexcept nogil:
+    b.V = b.S - log(b.W) if kl else (b.S - b.W) / b.C
 
 
-cdef inline void _merge(double* S, double* W, double* C, const double* other,
-                        bint kl) noexcept nogil:
+cdef inline Block _unit(double A, double W, bint kl) noexcept nogil:
+    cdef Block b
+    b.A, b.S, b.W, b.C = A, 0.0, W, 1.0
+    _update(&b, kl)
+    return b
+
+
+cdef inline void _absorb(Block* b, const double* other, double eps, bint kl) noexcept nogil:
+    """Merge the stored block other into b, keeping b's anchor."""
+    cdef double d = (other[A_] - b.A) / eps
     if kl:
-        S[0] = _logaddexp(S[0], other[S_])
+        b.S = _logaddexp(b.S, other[S_] + d)
     else:
-        S[0] += other[S_]
-    W[0] += other[W_]
-    C[0] += other[C_]
+        b.S += other[S_] + other[C_] * d
+    b.W += other[W_]
+    b.C += other[C_]
+    _update(b, kl)
 
 
-cdef void _stacks_one(const double* s, Py_ssize_t m, bint kl, Py_ssize_t* link_pre,
-                      double* pre, Py_ssize_t* link_suf, double* suf,
-                      Py_ssize_t* stack) noexcept nogil:
+cdef inline bint _prefix_pulls(const double* blk, const Block* b, double eps) noexcept nogil:
+    # the block above b violates the order: its value <= b's (ties merge)
+    return blk[V_] + (blk[A_] - b.A) / eps <= b.V
+
+
+cdef inline bint _suffix_pulls(const double* blk, const Block* b, double eps) noexcept nogil:
+    return b.V <= blk[V_] + (blk[A_] - b.A) / eps
+
+
+cdef inline void _store(double* dst, const Block* b) noexcept nogil:
+    dst[A_], dst[S_], dst[W_], dst[C_], dst[V_] = b.A, b.S, b.W, b.C, b.V
+
+
+cdef void _stacks_one(const double* a, Py_ssize_t m, double eps, bint kl,
+                      Py_ssize_t* link_pre, double* pre, Py_ssize_t* link_suf,
+                      double* suf, Py_ssize_t* stack) noexcept nogil:
     cdef Py_ssize_t i, e, top, first
-    cdef double S, W, C, V
+    cdef Block b
     # prefixes, left to right: the block ending at i starts at link_pre[i]
     top = -1
     for i in range(m):
-        first, S, W, C = i, s[i], <double>(m + 1 - i), 1.0
-        V = _value(S, W, C, kl)
-        while top >= 0 and pre[4 * stack[top] + V_] <= V:
+        first, b = i, _unit(a[i], <double>(m + 1 - i), kl)
+        while top >= 0 and _prefix_pulls(&pre[NSTAT * stack[top]], &b, eps):
             e = stack[top]
             top -= 1
-            _merge(&S, &W, &C, &pre[4 * e], kl)
+            _absorb(&b, &pre[NSTAT * e], eps, kl)
             first = link_pre[e]
-            V = _value(S, W, C, kl)
         link_pre[i] = first
-        pre[4 * i + S_], pre[4 * i + W_], pre[4 * i + C_], pre[4 * i + V_] = S, W, C, V
+        _store(&pre[NSTAT * i], &b)
         top += 1
         stack[top] = i
     # suffixes, right to left: the block starting at i ends at link_suf[i]
     top = -1
     for i in range(m - 1, -1, -1):
-        first, S, W, C = i, s[i], <double>(m - i), 1.0
-        V = _value(S, W, C, kl)
-        while top >= 0 and V <= suf[4 * stack[top] + V_]:
+        first, b = i, _unit(a[i], <double>(m - i), kl)
+        while top >= 0 and _suffix_pulls(&suf[NSTAT * stack[top]], &b, eps):
             e = stack[top]
             top -= 1
-            _merge(&S, &W, &C, &suf[4 * e], kl)
+            _absorb(&b, &suf[NSTAT * e], eps, kl)
             first = link_suf[e]
-            V = _value(S, W, C, kl)
         link_suf[i] = first
-        suf[4 * i + S_], suf[4 * i + W_], suf[4 * i + C_], suf[4 * i + V_] = S, W, C, V
+        _store(&suf[NSTAT * i], &b)
         top += 1
         stack[top] = i
 
 
-def build_stacks(const double[:, ::1] s, bint kl, Py_ssize_t[:, ::1] link_pre,
-                 double[:, :, ::1] pre, Py_ssize_t[:, ::1] link_suf,
-                 double[:, :, ::1] suf, Py_ssize_t[:, ::1] scratch):
+def build_stacks(const double[:, ::1] a, const double[::1] eps, bint kl,
+                 Py_ssize_t[:, ::1] link_pre, double[:, :, ::1] pre,
+                 Py_ssize_t[:, ::1] link_suf, double[:, :, ::1] suf,
+                 Py_ssize_t[:, ::1] scratch):
     """The persistent prefix and suffix PAV stacks of every reference row
-    (s: (n_features, m), descending along each row)."""
-    cdef Py_ssize_t p = s.shape[0], m = s.shape[1], j
+    (a: (n_features, m), descending along each row; features with eps == 0 skipped)."""
+    cdef Py_ssize_t p = a.shape[0], m = a.shape[1], j
     cdef int nt = skrank_ref_max_threads() if p > 1 and p * m > 20000 else 1
     if m == 0:
         return
     with nogil:
         for j in prange(p, schedule="static", num_threads=nt):
-            _stacks_one(&s[j, 0], m, kl, &link_pre[j, 0], &pre[j, 0, 0],
-                        &link_suf[j, 0], &suf[j, 0, 0], &scratch[j, 0])
+            if eps[j] > 0.0:
+                _stacks_one(&a[j, 0], m, eps[j], kl, &link_pre[j, 0], &pre[j, 0, 0],
+                            &link_suf[j, 0], &suf[j, 0, 0], &scratch[j, 0])
 
 
-cdef inline double _rank_one(double sx, const double* s, Py_ssize_t m, bint kl,
-                             const Py_ssize_t* link_pre, const double* pre,
-                             const Py_ssize_t* link_suf, const double* suf,
-                             double* block) noexcept nogil:
-    """Soft rank (in [1, m + 1]) of the scaled value sx against one reference;
-    block receives x's block statistics (S, W, C) and x's position k."""
+cdef inline void _absorb_at(Block* b, const double* other, double d, bint kl) noexcept nogil:
+    """Merge the stored block other, whose anchor is d = (A_other - b.A) / eps
+    away, into b (b.V is not updated: _rank_block compares multiplied out)."""
+    if kl:
+        b.S = _logaddexp(b.S, other[S_] + d)
+        b.W += other[W_]
+        b.V = b.S - log(b.W)
+    else:
+        b.S += other[S_] + other[C_] * d
+        b.W += other[W_]
+    b.C += other[C_]
+
+
+cdef inline bint _below(double v, const Block* b, bint kl) noexcept nogil:
+    # v <= b's value, with the l2 value (S - W) / C multiplied out (no division)
+    return v <= b.V if kl else v * b.C <= b.S - b.W
+
+
+cdef inline bint _above(double v, const Block* b, bint kl) noexcept nogil:
+    # b's value <= v
+    return b.V <= v if kl else b.S - b.W <= v * b.C
+
+
+cdef inline Block _rank_block(double x, const double* a, Py_ssize_t m, double eps, bint kl,
+                              const Py_ssize_t* link_pre, const double* pre,
+                              const Py_ssize_t* link_suf, const double* suf,
+                              Py_ssize_t* k) noexcept nogil:
+    """x's PAV block in (reference..., x), anchored at x; k receives x's position."""
     cdef Py_ssize_t lo = 0, hi = m, mid, left, right
-    cdef double S, W, C, V
-    while lo < hi:  # k = #{s > sx}: x goes after every strictly larger entry
+    cdef double d
+    cdef const double* blk
+    cdef Block b
+    while lo < hi:  # k = #{a > x}: x goes after every strictly larger entry
         mid = (lo + hi) >> 1
-        if s[mid] > sx:
+        if a[mid] > x:
             lo = mid + 1
         else:
             hi = mid
-    S, W, C = sx, <double>(m + 1 - lo), 1.0
-    V = _value(S, W, C, kl)
+    k[0] = lo
+    b = _unit(x, <double>(m + 1 - lo), kl)
     left, right = lo - 1, lo
     while True:
-        if left >= 0 and pre[4 * left + V_] <= V:
-            _merge(&S, &W, &C, &pre[4 * left], kl)
-            left = link_pre[left] - 1
-        elif right < m and V <= suf[4 * right + V_]:
-            _merge(&S, &W, &C, &suf[4 * right], kl)
-            right = link_suf[right] + 1
-        else:
-            break
-        V = _value(S, W, C, kl)
-    block[0], block[1], block[2], block[3] = S, W, C, <double>lo
-    # DESIGN section 7 forms: exact when x's block is the singleton {x}
+        if left >= 0:  # does the block above pull x's block in?
+            blk = &pre[NSTAT * left]
+            d = (blk[A_] - x) / eps
+            if _below(blk[V_] + d, &b, kl):
+                _absorb_at(&b, blk, d, kl)
+                left = link_pre[left] - 1
+                continue
+        if right < m:  # or the block below?
+            blk = &suf[NSTAT * right]
+            d = (blk[A_] - x) / eps
+            if _above(blk[V_] + d, &b, kl):
+                _absorb_at(&b, blk, d, kl)
+                right = link_suf[right] + 1
+                continue
+        _update(&b, kl)
+        return b
+
+
+cdef inline double _rank(const Block* b, bint kl) noexcept nogil:
+    # DESIGN section 7 forms with the anchor at x: exact for the singleton {x}
     if kl:
-        return exp(sx - S) * W
-    return (sx - S / C) + W / C
+        return exp(-b.S) * b.W
+    return (b.W - b.S) / b.C
 
 
-cdef inline double _scaled(double x, double shift, double inv_eps, double s_lo,
-                           double s_hi) noexcept nogil:
-    cdef double sx = (x - shift) * inv_eps
-    return s_lo if sx < s_lo else (s_hi if sx > s_hi else sx)
-
-
-cdef inline double _hard_one(double x, const double* q, Py_ssize_t m) noexcept nogil:
-    """The strength-0 map (#{q < x} + #{q == x} / 2) / m, q descending (unscaled)."""
+cdef inline double _hard_one(double x, const double* a, Py_ssize_t m) noexcept nogil:
+    """The strength-0 map (#{a < x} + #{a == x} / 2) / m, a descending."""
     cdef Py_ssize_t lo = 0, hi = m, mid, gt
-    while lo < hi:  # #{q > x}
+    while lo < hi:  # #{a > x}
         mid = (lo + hi) >> 1
-        if q[mid] > x:
+        if a[mid] > x:
             lo = mid + 1
         else:
             hi = mid
     gt, hi = lo, m
-    while lo < hi:  # #{q >= x}
+    while lo < hi:  # #{a >= x}
         mid = (lo + hi) >> 1
-        if q[mid] >= x:
+        if a[mid] >= x:
             lo = mid + 1
         else:
             hi = mid
     return <double>(2 * m - lo - gt) / (2.0 * m)
 
 
-def rank_values(const floating[:, :] X, const double[::1] shift, const double[::1] inv_eps,
-                const double[::1] s_lo, const double[::1] s_hi,
-                const double[:, ::1] s, bint kl,
-                const Py_ssize_t[:, ::1] link_pre, const double[:, :, ::1] pre,
+def rank_values(const floating[:, :] X, const double[:, ::1] a, const double[::1] eps,
+                bint kl, const Py_ssize_t[:, ::1] link_pre, const double[:, :, ::1] pre,
                 const Py_ssize_t[:, ::1] link_suf, const double[:, :, ::1] suf,
                 floating[:, :] out):
     """out[i, j] = (soft rank of X[i, j] in (reference j..., X[i, j]) - 1) / m,
-    clipped to [0, 1]; NaN stays NaN. Values are scaled as (x - shift) * inv_eps
-    and clamped to [s_lo, s_hi], beyond which x is a singleton end block anyway.
-    inv_eps[j] == 0 marks a feature mapped at strength 0; its row of s holds the
-    unscaled reference."""
-    cdef Py_ssize_t n = X.shape[0], p = X.shape[1], m = s.shape[1], t, i, j
+    clipped to [0, 1]; NaN stays NaN; eps[j] == 0: the strength-0 map."""
+    cdef Py_ssize_t n = X.shape[0], p = X.shape[1], m = a.shape[1], t, i, j, k
     cdef double x, u
-    cdef double block[4]
+    cdef Block b
     cdef int nt = skrank_ref_max_threads() if n * p > 4096 else 1
     with nogil:
         # feature by feature, so that one reference stays in cache
@@ -206,60 +257,68 @@ def rank_values(const floating[:, :] X, const double[::1] shift, const double[::
             x = X[i, j]
             if x != x:
                 out[i, j] = NAN
-            elif inv_eps[j] == 0.0:
-                out[i, j] = _hard_one(x, &s[j, 0], m)
+            elif eps[j] == 0.0:
+                out[i, j] = _hard_one(x, &a[j, 0], m)
             else:
-                u = (_rank_one(_scaled(x, shift[j], inv_eps[j], s_lo[j], s_hi[j]),
-                               &s[j, 0], m, kl, &link_pre[j, 0], &pre[j, 0, 0],
-                               &link_suf[j, 0], &suf[j, 0, 0], block) - 1.0) / m
+                k = 0  # assigned here: private to each thread, as b is
+                b = _rank_block(x, &a[j, 0], m, eps[j], kl, &link_pre[j, 0], &pre[j, 0, 0],
+                                &link_suf[j, 0], &suf[j, 0, 0], &k)
+                u = (_rank(&b, kl) - 1.0) / m
                 out[i, j] = 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)
 
 
-cdef double _invert_one(double target, const double* s, Py_ssize_t m, bint kl,
-                        double s_lo, double s_hi,
+cdef inline double _clamp(double v, double lo, double hi) noexcept nogil:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+cdef double _invert_one(double target, const double* a, Py_ssize_t m, double eps, bint kl,
                         const Py_ssize_t* link_pre, const double* pre,
                         const Py_ssize_t* link_suf, const double* suf) noexcept nogil:
-    """The scaled value whose soft rank is target (in [1, m + 1]); on a flat part
-    of the map (x alone in its block), the middle of that flat part, or its finite
-    end for the tails. Newton steps on the piecewise closed form of x's block,
-    safeguarded by bisection: the map is continuous and non-decreasing."""
-    cdef double a = s_lo, b = s_hi, t, r, t_new, S, W, C, S_rest, lo_end, hi_end, w_x
-    cdef double block[4]
+    """The value whose soft rank is target (in [1, m + 1]); on a flat part of the
+    map (x alone in its block), the middle of that flat part, or its finite end
+    for the tails. Newton steps on the closed form of x's block, safeguarded by
+    bisection: the map is continuous and non-decreasing."""
+    cdef double margin = eps * 2.0 * (m + 2), lo_end, hi_end, w, r, t_new, rest
+    # beyond these the map is exactly 0 and 1 (x alone at an end of the order)
+    cdef double a_lo = _clamp(a[m - 1] - margin, -DBL_MAX, nextafter(a[m - 1], -DBL_MAX))
+    cdef double b_hi = _clamp(a[0] + margin, nextafter(a[0], DBL_MAX), DBL_MAX)
+    cdef double lo = a_lo, hi = b_hi, t
     cdef Py_ssize_t k, it
-    # start at the reference entry of about that rank (s is descending)
+    cdef Block b
+    # start at the reference entry of about that rank (a is descending)
     k = m - <Py_ssize_t>(target - 1.0)
-    t = s[0 if k < 0 else (m - 1 if k > m - 1 else k)]
+    t = a[0 if k < 0 else (m - 1 if k > m - 1 else k)]
     for it in range(200):
-        r = _rank_one(t, s, m, kl, link_pre, pre, link_suf, suf, block)
-        S, W, C, k = block[0], block[1], block[2], <Py_ssize_t>block[3]
+        b = _rank_block(t, a, m, eps, kl, link_pre, pre, link_suf, suf, &k)
+        r = _rank(&b, kl)
         if r == target:
             break
         if r < target:
-            a = t
+            lo = t
         else:
-            b = t
-        t_new = a - 1.0  # marks "no Newton step"
-        if C > 1.0:  # x's block has others: the rank is smooth in x there
+            hi = t
+        t_new = NAN  # no Newton step unless x shares its block
+        if b.C > 1.0:  # the rank is smooth in x there: solve its closed form
             if kl:
-                S_rest = S + log1p(-exp(t - S))
-                if target < W:
-                    t_new = S_rest + log(target / (W - target))
+                rest = b.S + log(-expm1(-b.S))  # log-sum-exp of the others, from x
+                if 0.0 < target < b.W:
+                    t_new = t + eps * (rest - log((b.W - target) / target))
             else:
-                t_new = (C * target - W + S - t) / (C - 1.0)
-        if not (a < t_new < b):
-            t_new = 0.5 * a + 0.5 * b
-        if t_new == a or t_new == b:  # the bracket cannot shrink: rounding level
+                t_new = t + eps * (b.C * target - b.W + b.S) / (b.C - 1.0)
+        if not (lo < t_new < hi):
+            t_new = 0.5 * lo + 0.5 * hi
+        if t_new == lo or t_new == hi:  # the bracket cannot shrink: rounding level
             return t
         t = t_new
-    if C > 1.0:
+    if b.C > 1.0:
         return t
     # x alone in its block at position k: flat while no neighbour pulls it in
-    w_x = <double>(m + 1 - k)
-    w_x = log(w_x) if kl else w_x
-    lo_end = suf[4 * k + V_] + w_x if k < m else s_lo
-    hi_end = pre[4 * (k - 1) + V_] + w_x if k > 0 else s_hi
-    lo_end = s_lo if lo_end < s_lo else lo_end
-    hi_end = s_hi if hi_end > s_hi else hi_end
+    w = <double>(m + 1 - k)
+    w = log(w) if kl else w
+    lo_end = _clamp(suf[NSTAT * k + A_] + eps * (suf[NSTAT * k + V_] + w), a_lo, b_hi) \
+        if k < m else a_lo
+    hi_end = _clamp(pre[NSTAT * (k - 1) + A_] + eps * (pre[NSTAT * (k - 1) + V_] + w),
+                    a_lo, b_hi) if k > 0 else b_hi
     if k == m:
         return hi_end
     if k == 0:
@@ -267,27 +326,26 @@ cdef double _invert_one(double target, const double* s, Py_ssize_t m, bint kl,
     return 0.5 * lo_end + 0.5 * hi_end
 
 
-def invert_values(const floating[:, :] U, const double[::1] shift, const double[::1] inv_eps,
-                  const double[::1] s_lo, const double[::1] s_hi,
-                  const double[:, ::1] s, bint kl,
-                  const Py_ssize_t[:, ::1] link_pre, const double[:, :, ::1] pre,
+def invert_values(const floating[:, :] U, const double[:, ::1] a, const double[::1] eps,
+                  bint kl, const Py_ssize_t[:, ::1] link_pre, const double[:, :, ::1] pre,
                   const Py_ssize_t[:, ::1] link_suf, const double[:, :, ::1] suf,
                   floating[:, :] out):
-    """Inverse of rank_values: out[i, j] is the value x of feature j whose output
-    is U[i, j] (in [0, 1]; NaN stays NaN), as described in _invert_one. Features
-    with inv_eps[j] == 0 (strength 0) are left to the caller."""
-    cdef Py_ssize_t n = U.shape[0], p = U.shape[1], m = s.shape[1], t, i, j
+    """Inverse of rank_values: out[i, j] is a value of feature j whose output is
+    U[i, j] (clipped to [0, 1]; NaN stays NaN), as described in _invert_one.
+    Features with eps[j] == 0 (strength 0) are left untouched for the caller."""
+    cdef Py_ssize_t n = U.shape[0], p = U.shape[1], m = a.shape[1], t, i, j
     cdef double u
     cdef int nt = skrank_ref_max_threads() if n * p > 1024 else 1
     with nogil:
         for t in prange(n * p, schedule="static", num_threads=nt):
             j = t // n
             i = t - j * n
-            u = U[i, j]
-            if u != u or inv_eps[j] == 0.0:  # strength-0 features: done by the caller
-                out[i, j] = NAN
-            else:
-                u = 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)
-                out[i, j] = shift[j] + _invert_one(
-                    u * m + 1.0, &s[j, 0], m, kl, s_lo[j], s_hi[j], &link_pre[j, 0],
-                    &pre[j, 0, 0], &link_suf[j, 0], &suf[j, 0, 0]) / inv_eps[j]
+            if eps[j] > 0.0:
+                u = U[i, j]
+                if u != u:
+                    out[i, j] = NAN
+                else:
+                    u = 0.0 if u < 0.0 else (1.0 if u > 1.0 else u)
+                    out[i, j] = _invert_one(u * m + 1.0, &a[j, 0], m, eps[j], kl,
+                                            &link_pre[j, 0], &pre[j, 0, 0], &link_suf[j, 0],
+                                            &suf[j, 0, 0])

@@ -8,7 +8,7 @@ from scipy import sparse, stats
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state, resample
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _reference_rank
 
@@ -22,34 +22,25 @@ _CLIP_MAX = stats.norm.ppf(1 - (_BOUNDS_THRESHOLD - np.spacing(1)))
 
 class _Reference:
     """The fitted reference of every feature, prepared for the kernel at one
-    strength: scaled descending rows and their prefix and suffix PAV stacks."""
+    strength: descending rows and their prefix and suffix PAV stacks."""
 
     def __init__(self, quantiles, eps, kl):
         m, p = quantiles.shape
-        self.m = m
-        q = np.ascontiguousarray(quantiles[::-1].T, dtype=np.float64)  # (p, m), descending
-        self.shift = np.ascontiguousarray(q[:, m // 2])
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            inv_eps = 1.0 / eps
-            span = (q[:, 0] - q[:, -1]) * inv_eps
-        # strength 0, or so small that x / eps would overflow: the hard map
-        self.all_nan = np.isnan(q[:, 0])  # features that were all NaN at fit
-        self.hard = ~(np.isfinite(inv_eps) & (span < 1e290)) | self.all_nan
-        self.inv_eps = np.where(self.hard, 0.0, inv_eps)  # 0 marks the strength-0 map
-        self.s = np.where(self.hard[:, None], q, (q - self.shift[:, None])
-                          * self.inv_eps[:, None])
-        # beyond these, x is a block of its own at an end: rank 1 or m + 1
-        margin = 2.0 * (m + 2)
-        self.s_lo = self.s[:, -1] - margin
-        self.s_hi = self.s[:, 0] + margin
-        self.kl = kl
+        self.m, self.kl, self.quantiles = m, kl, quantiles
+        self.a = np.ascontiguousarray(quantiles[::-1].T, dtype=np.float64)  # descending
+        self.all_nan = np.isnan(self.a[:, 0])  # features that were all NaN at fit
+        # eps == 0 marks the strength-0 map (an all-NaN feature is mapped to NaN)
+        self.eps = np.where(self.all_nan, 0.0, np.asarray(eps, dtype=np.float64))
+        self.hard = self.eps == 0
         self.link_pre = np.empty((p, m), dtype=np.intp)
         self.link_suf = np.empty((p, m), dtype=np.intp)
-        self.pre = np.empty((p, m, 4))
-        self.suf = np.empty((p, m, 4))
-        _reference_rank.build_stacks(self.s, kl, self.link_pre, self.pre, self.link_suf,
-                                     self.suf, np.empty((p, m), dtype=np.intp))
-        self.quantiles = quantiles
+        self.pre = np.empty((p, m, 5))
+        self.suf = np.empty((p, m, 5))
+        _reference_rank.build_stacks(self.a, self.eps, kl, self.link_pre, self.pre,
+                                     self.link_suf, self.suf, np.empty((p, m), dtype=np.intp))
+
+    def _kernel_args(self):
+        return self.a, self.eps, self.kl, self.link_pre, self.pre, self.link_suf, self.suf
 
     def map(self, X, out):
         _reference_rank.rank_values(X, *self._kernel_args(), out)
@@ -57,14 +48,13 @@ class _Reference:
         return out
 
     def inverse(self, U, out):
+        # strength-0 features first: out may be U itself (copy=False)
+        hard = {j: self._hard_inverse(U[:, j], self.quantiles[:, j])
+                for j in np.flatnonzero(self.hard)}
         _reference_rank.invert_values(U, *self._kernel_args(), out)
-        for j in np.flatnonzero(self.hard):
-            out[:, j] = self._hard_inverse(U[:, j], self.quantiles[:, j])
+        for j, values in hard.items():
+            out[:, j] = values
         return out
-
-    def _kernel_args(self):
-        return (self.shift, self.inv_eps, self.s_lo, self.s_hi, self.s, self.kl,
-                self.link_pre, self.pre, self.link_suf, self.suf)
 
     def _hard_inverse(self, u, q):
         if np.isnan(q).any():
@@ -169,7 +159,9 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     ``u = 0`` and ``u = 1``; at a jump of the strength-0 map it returns the jump's
     location. So ``transform(inverse_transform(U)) == U`` wherever the map takes
     the value, and ``inverse_transform(transform(X)) == X`` where it is
-    increasing.
+    increasing. One exception: at strength 0 the tails are open intervals
+    (``x < min(quantiles_)`` maps to 0), so ``u = 0`` and ``u = 1`` return the
+    reference's minimum and maximum, where the steps start.
 
     References
     ----------
@@ -219,7 +211,8 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
                 "implicit zeros are not sparse): densify it first, e.g. X.toarray()."
             )
         # transform maps values one by one, so an empty batch is fine there
-        return validate_data(self, X, reset=reset, dtype=FLOAT_DTYPES, copy=copy,
+        # float16 is computed in float64, as scikit-learn's own estimators do
+        return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), copy=copy,
                              ensure_all_finite="allow-nan",
                              ensure_min_samples=1 if reset else 0)
 
@@ -270,14 +263,17 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         if m < 2:
             return np.ones(q.shape[1])
         refs = np.linspace(0.0, 1.0, m)
-        iqr = np.array([np.interp(0.75, refs, c) - np.interp(0.25, refs, c) for c in q.T])
-        spacing = iqr / ((m - 1) / 2.0)
-        whole = (q[-1] - q[0]) / (m - 1)
+        # differences of halves: a reference spanning +-1e308 must not overflow
+        iqr = np.array([np.interp(0.75, refs, c / 2) - np.interp(0.25, refs, c / 2)
+                        for c in q.T])
+        spacing = iqr / ((m - 1) / 4.0)
+        whole = (q[-1] / 2 - q[0] / 2) / ((m - 1) / 2.0)
         spacing = np.where(spacing > 0, spacing, whole)
         return np.where((spacing > 0) & np.isfinite(spacing), spacing, 1.0)
 
     def _reference(self):
-        eps = self.regularization_strength * self.scale_
+        with np.errstate(over="ignore"):  # an infinite eps is the infinite-strength limit
+            eps = self.regularization_strength * self.scale_
         return _Reference(self.quantiles_, eps, self.regularization == "kl")
 
     def transform(self, X):

@@ -10,10 +10,11 @@ from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from _reference import soft_rank as ref_soft_rank
+import skrank
 from skrank.preprocessing import SoftRankTransformer
 
 
-def brute(quantiles, scale, strength, reg, x):
+def brute(quantiles, scale, strength, reg, x, soft_rank=ref_soft_rank):
     """The definition: x's soft rank in (reference..., x), rescaled to [0, 1]."""
     m = quantiles.shape[0]
     out = np.empty(x.shape)
@@ -26,7 +27,7 @@ def brute(quantiles, scale, strength, reg, x):
             if strength == 0:
                 r = stats.rankdata(z)[-1]
             else:
-                r = ref_soft_rank(z, strength * scale[j], reg)[-1]
+                r = soft_rank(z, strength * scale[j], reg)[-1]
             out[i, j] = (r - 1) / m
     return np.clip(out, 0, 1)
 
@@ -286,3 +287,51 @@ def test_normal_output_clipped_as_quantile_transformer():
     far = np.array([[-1e6], [1e6]])
     np.testing.assert_allclose(ours.transform(far), theirs.transform(far))
     assert ours.transform([[49.5]])[0, 0] == pytest.approx(0.0, abs=1e-12)
+
+
+# ---------------------------------------------------------- extreme strengths, scales
+@pytest.mark.parametrize("reg", ["l2", "kl"])
+@pytest.mark.parametrize("strength", [1e-4, 1e-9, 1e-14, 1e-200])
+def test_tiny_strengths_exact_near_the_reference(reg, strength):
+    # statistics anchored within blocks: no x / eps is formed, nothing rounds away.
+    # The plain oracle of tests/_reference.py forms x / eps and loses digits here, so
+    # the reference is skrank.soft_rank (checked against exact rational arithmetic)
+    def exact(z, eps, reg):
+        return skrank.soft_rank(z, regularization_strength=eps, regularization=reg)
+
+    rng = np.random.default_rng(7)
+    tr = fitted(rng.normal(size=(2000, 1)), regularization_strength=strength,
+                regularization=reg, n_quantiles=200)
+    q, eps = tr.quantiles_[:, 0], strength * tr.scale_[0]
+    x = np.r_[q[::9] + eps * rng.uniform(-3, 3, size=q[::9].size), q[::13], -10, 10][:, None]
+    np.testing.assert_allclose(tr.transform(x), brute(tr.quantiles_, tr.scale_, strength,
+                                                      reg, x, exact), rtol=0, atol=1e-12)
+    assert tr.transform([[-10.0], [10.0]]).ravel().tolist() == [0.0, 1.0]
+
+
+def test_extreme_scales_and_strengths():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 1))
+    X[0] = 1e290  # one huge value must not change the map of the others
+    tr = fitted(X, n_quantiles=100)
+    x = np.array([[0.001], [0.5], [1e300]])
+    np.testing.assert_allclose(tr.transform(x), brute(tr.quantiles_, tr.scale_, 1.0, "l2", x),
+                               atol=1e-12)
+    # strength * scale_ overflows: the infinite-strength limit, everything at 1/2
+    big = fitted(np.arange(100.0)[:, None] * 1e10, regularization_strength=1e300)
+    np.testing.assert_array_equal(big.transform([[0.0], [5e11], [-1e300]]).ravel(), 0.5)
+    # near the float64 limits
+    huge = fitted(np.array([[-1.7e308], [-1e308], [0.0], [1e308], [1.7e308]]))
+    out = huge.transform([[-1.7e308], [0.0], [1.7e308]]).ravel()
+    assert np.isfinite(out).all() and (np.diff(out) > 0).all()
+
+
+def test_float16_and_inverse_in_place_at_strength_zero():
+    X = np.arange(20.0).reshape(10, 2)
+    tr = fitted(X)
+    np.testing.assert_allclose(tr.transform(X.astype(np.float16)), tr.transform(X))
+    hard = fitted(X, regularization_strength=0.0, copy=False)
+    U = np.array([[0.3, 0.7], [0.5, 0.5]])
+    want = fitted(X, regularization_strength=0.0).inverse_transform(U)
+    np.testing.assert_array_equal(hard.inverse_transform(U.copy()), want)
+    assert np.isfinite(want).all()

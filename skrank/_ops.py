@@ -286,6 +286,44 @@ def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure,
     return out, perm, start, nblocks
 
 
+def _split_flat_blocks(offsets, start, nblocks, w, layout):
+    """Split, in place, the PAV blocks over which the weights w are constant.
+
+    Such a block holds tied values pooled only because they tie (for a top-k mask:
+    entries tied among the kept, or among the dropped). The operator is locally
+    constant there, P = w, so its Jacobian is that of singletons, not of a pooled
+    block; the values are the same either way. Weights that never repeat (rho)
+    never give such a block. start and nblocks are as the kernel writes them (start
+    flat or (n_rows, n), C-contiguous), offsets the rows' bounds."""
+    m = np.diff(offsets)
+    total = int(offsets[-1])
+    if total == 0:
+        return
+    row = np.repeat(np.arange(m.size), m)
+    pos = np.arange(total) - offsets[row]  # sorted position within the row
+    if layout == _pav.WEIGHTS_PREFIX:
+        W = w[pos]
+    elif layout == _pav.WEIGHTS_SUFFIX:
+        W = w[w.size - m[row] + pos]
+    else:
+        W = w
+    flat_start = start.reshape(-1)
+    is_start = np.zeros(total, dtype=bool)
+    used = pos < nblocks[row]
+    is_start[offsets[row[used]] + flat_start[used]] = True
+    firsts = np.flatnonzero(is_start)
+    lasts = np.r_[firsts[1:], total] - 1
+    flat = (W[firsts] == W[lasts]) & (lasts > firsts)
+    if not flat.any():
+        return
+    is_start |= flat[np.cumsum(is_start) - 1]
+    starts = np.flatnonzero(is_start)
+    counts = np.bincount(row[starts], minlength=m.size)
+    within = np.arange(starts.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    flat_start[offsets[row[starts]] + within] = pos[starts]
+    nblocks[:] = counts
+
+
 def _forward(op, x, regularization_strength, regularization, direction, axis,
              nan_policy, keep_structure=True, lengths=None):
     """Validate, run the kernel; return (value, structure or None)."""

@@ -19,7 +19,8 @@ import numbers
 import numpy as np
 
 from . import _array_api, _pav
-from ._ops import _as_float_array, _make_rows, _run_kernel, _strengths, _Structure
+from ._ops import (_as_float_array, _make_rows, _run_kernel, _split_flat_blocks, _strengths,
+                   _Structure)
 
 
 def _prepare(x, regularization_strength, axis, lengths=None):
@@ -70,10 +71,11 @@ class _Masks:
         # derivative exactly zero (clipping would hide it from the formula)
         return w, layout, np.where((0 < k) & (k < self.m), self.eps, 0.0)
 
-    def _store(self, key, mask, perm, start, nblocks, eps):
+    def _store(self, key, mask, perm, start, nblocks, eps, w, layout):
         rows, X = self.rows, self.X
         jx = None
         if self.with_gradient:
+            _split_flat_blocks(rows.offsets, start, nblocks, w, layout)
             jx = np.empty_like(X)
             if X.size:
                 _pav.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
@@ -93,7 +95,7 @@ class _Masks:
             for key, (w, layout, eps) in plans.items():
                 mask, perm, start, nblocks = _run_kernel(
                     self.rows, self.X, eps, w, 1.0, False, False, self.with_gradient, layout)
-                self._store(key, mask, perm, start, nblocks, eps)
+                self._store(key, mask, perm, start, nblocks, eps, w, layout)
             return
         X, rows, n_w = self.X, self.rows, len(plans)
         W = np.stack([w for w, _, _ in plans.values()])
@@ -108,7 +110,7 @@ class _Masks:
                                start, nblocks)
         for j, key in enumerate(plans):
             self._store(key, out[j].reshape(X.shape), perm.reshape(X.shape),
-                        start[j].reshape(X.shape), nblocks[j], eps[j])
+                        start[j].reshape(X.shape), nblocks[j], eps[j], W[j], layout)
 
     def structure(self, k):
         """(mask, J_k X or None, perm, start, nblocks, eps used) for k."""

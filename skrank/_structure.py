@@ -38,6 +38,8 @@ def rank_form(X, eps, w, sign, kl):
     rows = _ops._Rows(X.shape, -1)
     value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, w, sign, kl, False, True,
                                                    _pav.WEIGHTS_PREFIX)
+    # tied entries where w is flat (a mask's kept or dropped part) are locally constant
+    _ops._split_flat_blocks(rows.offsets, start, nblocks, w, _pav.WEIGHTS_PREFIX)
     return perm, _segments(start, nblocks, rows.n), value
 
 

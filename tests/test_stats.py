@@ -253,3 +253,29 @@ def test_review_edge_cases():
     assert skrank.soft_quantile(x, []).shape == (0,)
     assert skrank.soft_quantile(x.reshape(4, 50), []).shape == (0, 4)
     assert skrank.soft_trimmed_mean(x, np.array(0.1)) == skrank.soft_trimmed_mean(x, 0.1)
+
+
+def test_mask_derivative_at_ties_where_the_weights_are_flat():
+    # tied entries among the kept (or the dropped) are pooled by the kernel's tie
+    # grouping, but the mask is locally constant there: its derivative must be 0
+    _, j = skrank.jvp(skrank.soft_topk_mask, np.array([3.0, 3.0, 0.0]),
+                      np.array([1.0, 0.0, 0.0]), k=2, regularization_strength=1.0)
+    np.testing.assert_array_equal(j, 0.0)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(300):
+        n = int(rng.integers(2, 12))
+        x = np.round(rng.normal(size=n), 0)  # many ties
+        k, eps, u, h = int(rng.integers(0, n + 1)), float(rng.choice([0.3, 1.1])), \
+            rng.normal(size=n), 1e-7
+
+        def f(v):
+            return skrank.soft_topk_mask(v, k, regularization_strength=eps)
+
+        right, left = (f(x + h * u) - f(x)) / h, (f(x) - f(x - h * u)) / h
+        if np.abs(right - left).max() > 1e-5:
+            continue  # a kink in this direction
+        checked += 1
+        _, jv = skrank.jvp(skrank.soft_topk_mask, x, u, k=k, regularization_strength=eps)
+        np.testing.assert_allclose(jv, (right + left) / 2, atol=1e-6)
+    assert checked > 100

@@ -1,0 +1,351 @@
+"""skrank.jax: the soft operators for JAX arrays, against the NumPy operators and finite
+differences (float64)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp  # noqa: E402
+
+import skrank  # noqa: E402
+import skrank.jax as sj  # noqa: E402
+from skrank import losses  # noqa: E402
+
+REGS = ["l2", "kl"]
+DIRS = ["ascending", "descending"]
+# (shape, axis)
+LAYOUTS = [((7,), -1), ((4, 6), -1), ((4, 6), 0), ((2, 3, 5), 1), ((2, 3, 5), -1)]
+
+
+def _batch(shape, axis):
+    return tuple(s for i, s in enumerate(shape) if i != axis % len(shape))
+
+
+def _strengths(rng, shape, axis, zeros=True):
+    """Per-row strengths, some of them 0."""
+    eps = rng.uniform(0.3, 2.0, _batch(shape, axis))
+    if zeros and eps.size > 1:
+        eps.ravel()[::3] = 0.0
+    return eps
+
+
+def _tied(rng, shape):
+    return rng.integers(0, 4, shape).astype(np.float64) + rng.choice([0.0, 0.35], shape)
+
+
+def _distinct(rng, shape):
+    return rng.permutation(np.arange(np.prod(shape), dtype=np.float64)).reshape(shape) \
+        * 0.37 + rng.uniform(0, 0.1, shape)
+
+
+def _fd_jacobian(f, x, h=1e-6):
+    """Central finite differences of f (JAX, float64) at x: (out.size, x.size)."""
+    x, f = np.asarray(x, dtype=np.float64), jax.jit(f)
+    cols = []
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = h
+        e = e.reshape(x.shape)
+        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))).ravel() / (2 * h))
+    return np.stack(cols, axis=1)
+
+
+def _numpy_jacobian(fun, x, **kwargs):
+    """Jacobian of a NumPy skrank operator from skrank.jvp and from skrank.vjp."""
+    basis = np.eye(x.size)
+    jvp = np.stack([skrank.jvp(fun, x, b.reshape(x.shape), **kwargs)[1].ravel()
+                    for b in basis], axis=1)
+    vjp_fn = skrank.vjp(fun, x, **kwargs)[1]
+    vjp = np.stack([vjp_fn(b.reshape(x.shape)).ravel() for b in basis], axis=0)
+    np.testing.assert_allclose(jvp, vjp, atol=1e-12)
+    return jvp
+
+
+# ---------------------------------------------------------------- values
+@pytest.mark.parametrize("shape, axis", LAYOUTS)
+@pytest.mark.parametrize("regularization", REGS)
+@pytest.mark.parametrize("direction", DIRS)
+@pytest.mark.parametrize("op", ["soft_rank", "soft_sort"])
+def test_values_match_numpy(op, direction, regularization, shape, axis, rng):
+    x = _tied(rng, shape) if op == "soft_rank" else rng.normal(size=shape) * 2
+    kw = dict(regularization_strength=_strengths(rng, shape, axis),
+              regularization=regularization, direction=direction, axis=axis)
+    expected = getattr(skrank, op)(x, **kw)
+    out = getattr(sj, op)(jnp.asarray(x), **kw)
+    assert out.shape == expected.shape and out.dtype == jnp.float64
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    kw["regularization_strength"] = 0.7  # a scalar strength, under jit
+    jitted = jax.jit(lambda x: getattr(sj, op)(x, **kw))(x)
+    np.testing.assert_allclose(jitted, getattr(skrank, op)(x, **kw), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["soft_rank", "soft_sort"])
+@pytest.mark.parametrize("regularization", REGS)
+def test_axis_none_and_empty(op, regularization, rng):
+    x = _tied(rng, (3, 4))
+    kw = dict(regularization_strength=0.8, regularization=regularization, axis=None)
+    np.testing.assert_allclose(getattr(sj, op)(x, **kw), getattr(skrank, op)(x, **kw),
+                               rtol=1e-12, atol=1e-12)
+    for shape in [(0, 5), (3, 0)]:
+        assert getattr(sj, op)(jnp.zeros(shape)).shape == shape
+
+
+@pytest.mark.parametrize("shape, axis", LAYOUTS)
+def test_topk_mask_matches_numpy(shape, axis, rng):
+    x = _tied(rng, shape)
+    eps = _strengths(rng, shape, axis)
+    for k in range(shape[axis] + 1):
+        expected = skrank.soft_topk_mask(x, k, regularization_strength=eps, axis=axis)
+        out = sj.soft_topk_mask(x, k, regularization_strength=eps, axis=axis)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out.sum(axis), k, atol=1e-12)
+
+
+@pytest.mark.parametrize("regularization", REGS)
+@pytest.mark.parametrize("shape, axis", LAYOUTS)
+def test_spearman_loss_matches_numpy(shape, axis, regularization, rng):
+    y_true, y_pred = _tied(rng, shape), _tied(rng, shape)
+    if len(shape) > 1:  # constant rows on either side contribute 0
+        np.moveaxis(y_true, axis, -1)[(0,) * (len(shape) - 1)] = 1.0
+        np.moveaxis(y_pred, axis, -1)[(-1,) * (len(shape) - 1)] = 2.0
+        assert (np.ptp(y_true, axis) == 0).any() and (np.ptp(y_pred, axis) == 0).any()
+    eps = _strengths(rng, shape, axis)
+    kw = dict(regularization_strength=eps, regularization=regularization, axis=axis)
+    expected = losses.spearman_loss(y_true, y_pred, **kw)
+    np.testing.assert_allclose(sj.spearman_loss(y_true, y_pred, **kw), expected, rtol=1e-12)
+    _, vjp_fn = skrank.vjp(losses.spearman_loss, y_true, y_pred, argnums=1, **kw)
+    grad = jax.jit(jax.grad(lambda p: sj.spearman_loss(y_true, p, **kw)))(y_pred)
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, vjp_fn(np.float64(1.0)), atol=1e-12)
+
+
+def test_spearman_loss_strength_zero_is_scipy(rng):
+    from scipy.stats import spearmanr
+    y_true, y_pred = _tied(rng, (9,)), _tied(rng, (9,))
+    loss = sj.spearman_loss(y_true, y_pred, regularization_strength=0.0)
+    np.testing.assert_allclose(loss, 1 - spearmanr(y_true, y_pred)[0], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- transformations
+@pytest.mark.parametrize("regularization", REGS)
+def test_vmap_equals_batched_call(regularization, rng):
+    x = _tied(rng, (5, 3, 6))
+    eps = rng.uniform(0.2, 2.0, (5, 3))
+    eps[1] = 0.0
+    kw = dict(regularization=regularization)
+    for op in (sj.soft_rank, sj.soft_sort):
+        batched = op(x, regularization_strength=eps, **kw)
+        # strength batched too: traced inside vmap
+        vmapped = jax.vmap(lambda a, e: op(a, regularization_strength=e, **kw))(x, eps)
+        np.testing.assert_allclose(vmapped, batched, rtol=1e-12, atol=1e-12)
+        # unbatched strength, batch on another axis, under jit
+        f = jax.jit(jax.vmap(lambda a: op(a, regularization_strength=0.9, axis=0, **kw),
+                             in_axes=2, out_axes=2))
+        np.testing.assert_allclose(f(x), op(x, regularization_strength=0.9, axis=0, **kw),
+                                   rtol=1e-12, atol=1e-12)
+    # batched strength with an unbatched input
+    rows = jax.vmap(lambda e: sj.soft_rank(x[0, 0], regularization_strength=e, **kw))(eps[:, 0])
+    expected = skrank.soft_rank(np.broadcast_to(x[0, 0], (5, 6)),
+                                regularization_strength=eps[:, 0], **kw)
+    np.testing.assert_allclose(rows, expected, rtol=1e-12, atol=1e-12)
+    # nested vmap, and vmap of a derivative
+    nested = jax.vmap(jax.vmap(lambda a: sj.soft_rank(a, **kw)))(x)
+    np.testing.assert_allclose(nested, skrank.soft_rank(x, **kw), rtol=1e-12, atol=1e-12)
+    grads = jax.vmap(jax.grad(lambda a: sj.soft_rank(a, **kw)[0]))(x[:, 0])
+    vjp_fn = skrank.vjp(skrank.soft_rank, x[:, 0], **kw)[1]
+    np.testing.assert_allclose(grads, vjp_fn(np.eye(6)[[0] * 5]), atol=1e-12)
+    masks = jax.vmap(lambda a: sj.soft_topk_mask(a, 2, regularization_strength=0.5))(x)
+    np.testing.assert_allclose(masks, skrank.soft_topk_mask(x, 2, regularization_strength=0.5),
+                               atol=1e-12)
+
+
+def _ops_to_check():
+    """(name, JAX function, NumPy function, kwargs, input kind) for the derivative tests."""
+    cases = []
+    for reg in REGS:
+        for d in DIRS:
+            cases.append((f"rank-{reg}-{d}", sj.soft_rank, skrank.soft_rank,
+                          dict(regularization=reg, direction=d), "tied"))
+            cases.append((f"sort-{reg}-{d}", sj.soft_sort, skrank.soft_sort,
+                          dict(regularization=reg, direction=d), "distinct"))
+    cases.append(("topk", lambda x, **kw: sj.soft_topk_mask(x, 2, **kw),
+                  skrank.soft_topk_mask, dict(k=2), "distinct"))
+    return cases
+
+
+@pytest.mark.parametrize("name, f, g, kw, kind", _ops_to_check(),
+                         ids=[case[0] for case in _ops_to_check()])
+def test_jacobians_match_finite_differences_and_numpy(name, f, g, kw, kind, rng):
+    shape, axis = (3, 6), 0
+    x = _tied(rng, shape) if kind == "tied" else _distinct(rng, shape)
+    eps = np.array([0.5, 1.3, 0.0, 2.0, 0.8, 0.0])  # per row (along axis 0)
+    if kind == "distinct":
+        eps *= 0.5
+    jkw = {key: v for key, v in kw.items() if key != "k"}
+    fun = lambda a: f(a, regularization_strength=eps, axis=axis, **jkw)  # noqa: E731
+    n_out = x.size
+    rev = np.asarray(jax.jacrev(fun)(x)).reshape(n_out, x.size)
+    fwd = np.asarray(jax.jacfwd(fun)(x)).reshape(n_out, x.size)
+    jit_rev = np.asarray(jax.jit(jax.jacrev(fun))(x)).reshape(n_out, x.size)
+    fd = _fd_jacobian(fun, x)
+    numpy_jac = _numpy_jacobian(g, x, regularization_strength=eps, axis=axis, **kw)
+    assert np.abs(fd).max() > 0.1  # the test sees a non-trivial Jacobian
+    np.testing.assert_allclose(rev, fd, atol=1e-7)
+    np.testing.assert_allclose(fwd, rev, atol=1e-12)
+    np.testing.assert_allclose(jit_rev, rev, atol=1e-12)
+    np.testing.assert_allclose(rev, numpy_jac, atol=1e-10)
+    # strength-0 rows: the hard operator's derivative (0 for masks and ranks,
+    # the permutation for sorts)
+    hard = rev.reshape(shape + shape)[:, 2, :, 2]
+    if name.startswith("sort"):
+        assert sorted(hard.sum(0).tolist()) == [1.0] * 3 and set(hard.ravel()) == {0.0, 1.0}
+    else:
+        assert not hard.any()
+
+
+@pytest.mark.parametrize("regularization", REGS)
+@pytest.mark.parametrize("op", ["soft_rank", "soft_sort"])
+def test_hessian_matches_finite_differences_of_grad(op, regularization, rng):
+    x = _tied(rng, (7,)) if op == "soft_rank" else _distinct(rng, (7,))
+    c = rng.normal(size=7)
+    eps = 1.5 if op == "soft_rank" else 0.6
+
+    def scalar(a):
+        v = getattr(sj, op)(a, regularization_strength=eps, regularization=regularization)
+        return jnp.sum(c * v ** 2) + jnp.sum(jnp.sin(v))
+
+    hess = np.asarray(jax.jit(jax.hessian(scalar))(x))
+    fd = _fd_jacobian(jax.grad(scalar), x, h=1e-5)
+    assert np.abs(hess).max() > 0.1
+    np.testing.assert_allclose(hess, hess.T, atol=1e-10)
+    np.testing.assert_allclose(hess, fd, atol=1e-6)
+    rev_rev = jax.jit(jax.jacrev(jax.jacrev(scalar)))(x)  # reverse over reverse too
+    np.testing.assert_allclose(rev_rev, hess, atol=1e-12)
+
+
+def test_kl_soft_rank_has_curvature(rng):
+    # kl soft ranks are not piecewise affine: their own second derivative is not 0
+    # (eager, not jitted)
+    x = jnp.array([0.1, 0.3, 0.2, 2.0])
+    second = jax.hessian(lambda a: sj.soft_rank(a, regularization="kl")[0])(x)
+    fd = _fd_jacobian(jax.grad(lambda a: sj.soft_rank(a, regularization="kl")[0]), x, h=1e-5)
+    assert np.abs(second).max() > 0.01
+    np.testing.assert_allclose(second, fd, atol=1e-6)
+
+
+# ---------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("op", ["soft_rank", "soft_sort"])
+@pytest.mark.parametrize("regularization", REGS)
+def test_dtypes(op, regularization, rng):
+    x = rng.normal(size=(3, 8))
+    kw = dict(regularization_strength=0.4, regularization=regularization)
+    expected = getattr(skrank, op)(x, **kw)
+    for dtype, tol in [(jnp.float32, 1e-5), (jnp.float16, 5e-3), (jnp.bfloat16, 3e-2)]:
+        out = jax.jit(lambda a: getattr(sj, op)(a, **kw))(jnp.asarray(x, dtype=dtype))
+        assert out.dtype == dtype
+        ref = getattr(skrank, op)(np.asarray(jnp.asarray(x, dtype=dtype), np.float64), **kw)
+        np.testing.assert_allclose(np.asarray(out, np.float64), ref, rtol=tol, atol=tol * 8)
+    grad = jax.grad(lambda a: getattr(sj, op)(a, **kw)[0, 0])(jnp.asarray(x, jnp.float32))
+    assert grad.dtype == jnp.float32
+    ints = getattr(sj, op)(jnp.arange(5), **kw)
+    assert ints.dtype == jnp.float64
+    np.testing.assert_allclose(ints, getattr(skrank, op)(np.arange(5.0), **kw), atol=1e-12)
+    assert np.abs(expected).max() > 0
+
+
+def test_without_x64(rng):
+    # 32-bit mode: integer structure in int32, values in float32
+    x = rng.normal(size=(2, 6))
+    jax.config.update("jax_enable_x64", False)
+    try:
+        xj = jnp.asarray(x)
+        assert xj.dtype == jnp.float32
+        out = jax.jit(lambda a: sj.soft_rank(a, regularization="kl"))(xj)
+        grad = jax.jit(jax.grad(lambda a: sj.spearman_loss(jnp.arange(6.0), a[0])))(xj)
+        mask = jax.jit(lambda a: sj.soft_topk_mask(a, 2))(jnp.arange(6))
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert out.dtype == jnp.float32 and grad.dtype == jnp.float32
+    assert mask.dtype == jnp.float32
+    np.testing.assert_allclose(out, skrank.soft_rank(x.astype(np.float32), regularization="kl"),
+                               rtol=1e-5)
+    _, vjp_fn = skrank.vjp(losses.spearman_loss, np.arange(6.0), x[0], argnums=1)
+    np.testing.assert_allclose(grad[0], vjp_fn(np.float64(1.0)), atol=1e-5)
+
+
+# ---------------------------------------------------------------- edge cases, errors
+def test_non_finite_rows_give_nan(rng):
+    x = rng.normal(size=(3, 5))
+    x[1, 2] = np.nan
+    x[2, 0] = np.inf
+    for op in (sj.soft_rank, sj.soft_sort):
+        out = np.asarray(op(x))
+        assert np.isnan(out[1:]).all()
+        np.testing.assert_allclose(out[0], getattr(skrank, op.__name__)(x[0]), atol=1e-12)
+
+
+def test_large_offsets_are_exact():
+    # DESIGN section 7: forms that cancel nothing
+    x = jnp.array([3e16, 1e16, 2e16, -1e16])
+    np.testing.assert_array_equal(sj.soft_rank(x), [4.0, 2.0, 3.0, 1.0])
+    for reg in REGS:
+        out = sj.soft_sort(x, regularization_strength=1e-16, regularization=reg)
+        np.testing.assert_allclose(out, skrank.soft_sort(np.asarray(x), regularization=reg,
+                                                         regularization_strength=1e-16),
+                                   rtol=1e-15)
+        assert len(np.unique(np.asarray(out))) == 4
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda x: sj.soft_rank(x, regularization="l1"), ValueError, "regularization"),
+    (lambda x: sj.soft_sort(x, direction="up"), ValueError, "direction"),
+    (lambda x: sj.spearman_loss(x, x, regularization="L2"), ValueError, "regularization"),
+    (lambda x: sj.soft_rank(x, regularization_strength=-1.0), ValueError, "non-negative"),
+    (lambda x: sj.soft_sort(x, regularization_strength=np.inf), ValueError, "finite"),
+    (lambda x: sj.soft_rank(x, regularization_strength=[1.0, -1.0]), ValueError,
+     "non-negative"),
+    (lambda x: sj.soft_rank(x, regularization_strength=np.ones(3)), ValueError, "shape"),
+    (lambda x: sj.soft_rank(x, regularization_strength="a"), TypeError, "real"),
+    (lambda x: sj.soft_topk_mask(x, 5), ValueError, r"\[0, 4\]"),
+    (lambda x: sj.soft_topk_mask(x, -1), ValueError, r"\[0, 4\]"),
+    (lambda x: sj.soft_topk_mask(x, 1.5), TypeError, "Python int"),
+    (lambda x: sj.soft_topk_mask(x, True), TypeError, "Python int"),
+    (lambda x: sj.soft_rank(x.astype(jnp.complex64)), TypeError, "real numbers"),
+    (lambda x: sj.soft_rank(x, axis=2), ValueError, "out of bounds"),
+    (lambda x: sj.soft_rank(x, axis=0.5), TypeError, "axis"),
+    (lambda x: sj.spearman_loss(x, x[:, :3]), ValueError, "same shape"),
+    (lambda x: sj.spearman_loss(x[:0], x[:0]), ValueError, "empty"),
+])
+def test_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call(jnp.ones((2, 4)))
+
+
+@pytest.mark.parametrize("op", ["soft_rank", "soft_sort"])
+def test_traced_strength(op):
+    f = jax.jit(lambda x, e: getattr(sj, op)(x, regularization_strength=e))
+    x = jnp.array([[2.0, 1.9], [0.0, 0.5], [1.0, 3.0]])
+    # traced, the strength cannot be checked in Python: invalid rows give NaN
+    out = np.asarray(f(x, jnp.array([1.0, -1.0, np.nan])))
+    np.testing.assert_allclose(out[0], getattr(skrank, op)(np.asarray(x[0])), atol=1e-12)
+    assert np.isnan(out[1:]).all()
+    # the strength is a constant: no derivative flows to it
+    assert jax.grad(lambda e: f(x, e)[0, 0])(jnp.ones(3)).tolist() == [0.0] * 3
+
+
+def test_k_must_be_static_under_jit():
+    with pytest.raises(TypeError, match="static"):
+        jax.jit(sj.soft_topk_mask)(jnp.ones(4), 2)
+    out = jax.jit(sj.soft_topk_mask, static_argnums=1)(jnp.array([3.0, 1.0, 1.0, 0.0]), 2)
+    np.testing.assert_allclose(out, [1.0, 0.5, 0.5, 0.0])
+
+
+def test_import_skrank_does_not_import_jax():
+    code = ("import sys, skrank; skrank.soft_rank([1., 2.]); "
+            "assert 'skrank.jax' not in sys.modules and 'jax' not in sys.modules, "
+            "sorted(m for m in sys.modules if 'jax' in m)")
+    subprocess.run([sys.executable, "-c", code], check=True)

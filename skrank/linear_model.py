@@ -15,6 +15,7 @@ Only losses within about ``eps`` of the trimming boundary are weighted softly; a
 outlier gets weight exactly 0 at every strength.
 """
 
+import math
 import sys
 import time
 import warnings
@@ -55,6 +56,22 @@ _CONTINUATION_FACTOR = 10.0
 # s2 is never taken below (_S2_FLOOR * robust spread of y)^2: an exact fit of half the
 # sample must not make the internal units (residual scale 1) degenerate.
 _S2_FLOOR = 1e-7
+# Squared residuals are capped at _LOSS_CAP (in the internal units: about 1 for a
+# typical inlier): the square of a residual beyond about 1e154 (gross outliers, far
+# leverage points, bad trial points of the optimiser) would overflow. A capped loss
+# (a residual beyond 1e125 residual scales) is constant (zero derivative) and, far
+# beyond the trimming boundary, gets weight exactly 0, so the cap changes nothing for
+# gross outliers (only strengths near _LOSS_CAP itself would see it). n * _LOSS_CAP
+# stays finite, so sums of losses do too.
+_LOSS_CAP = 1e250
+# Standardised values (features and target, in robust spreads from the median) are
+# clipped at _VALUE_CAP: beyond it they would overflow float64 once divided by a small
+# spread or by the residual scale (at least _S2_FLOOR), and such a point is far out in
+# any case (its loss is capped, see _LOSS_CAP).
+_VALUE_CAP = 1e300
+# Standardised features are clipped at this magnitude where only their outlyingness
+# matters (the deterministic low-leverage start), so that their squares stay finite.
+_OUTLYING_CAP = 1e100
 
 
 _THREADPOOLS = None
@@ -72,19 +89,44 @@ def _one_blas_thread():
 
 def _robust_scale(a, center):
     """Column-wise 1.4826 * MAD around center; std where that is 0; else max |a - c|;
-    else 1 (a constant column)."""
-    dev = np.abs(a - center)
+    else 1 (a constant column). A deviation beyond the float64 range counts as inf."""
+    with np.errstate(over="ignore"):
+        dev = np.abs(a - center)
     scale = 1.482602218505602 * np.median(dev, axis=0)
     scale = np.asarray(scale, dtype=np.float64)
     bad = ~(scale > 0)
     if bad.any():
-        alt = np.sqrt(np.mean(dev**2, axis=0))
+        # the root mean square, formed relative to the largest deviation: the squares
+        # of raw deviations overflow from about 1e154 and underflow below 1e-154
+        top = np.max(dev, axis=0)
+        with np.errstate(invalid="ignore"):  # inf / inf: NaN, then max |a - c| or 1
+            alt = top * np.sqrt(np.mean((dev / np.where(top > 0, top, 1.0)) ** 2,
+                                        axis=0))
         scale = np.where(bad, alt, scale)
         bad = ~(scale > 0) | ~np.isfinite(scale)
         if bad.any():
             scale = np.where(bad, np.max(dev, axis=0), scale)
             scale = np.where(~(scale > 0) | ~np.isfinite(scale), 1.0, scale)
     return scale
+
+
+# overflow where the code below expects it (far outliers, far leverage points, bad
+# trial points of the optimiser): the results are capped or handled, silently
+def _overflow_handled():
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def _residuals_and_losses(Z, y, w):
+    """Residuals y - Z w and losses min(r^2, _LOSS_CAP); where the loss is capped (or
+    the residual overflowed) the residual is returned as 0: the capped loss does not
+    depend on w. Call it under _overflow_handled()."""
+    r = y - Z @ w
+    loss = r * r
+    capped = ~(loss < _LOSS_CAP)  # also NaN (inf - inf)
+    if capped.any():
+        loss[capped] = _LOSS_CAP
+        r[capped] = 0.0
+    return r, loss
 
 
 def _soft_lts_objective(w, Z, y, h, eps, penalty, with_constant=True,
@@ -101,22 +143,22 @@ def _soft_lts_objective(w, Z, y, h, eps, penalty, with_constant=True,
     is left out when ``with_constant`` is false (it would swamp the relative
     tolerances of the optimiser at large strengths), and the rest is computed in the
     cancellation-free form. Returns (value, gradient, y*, losses), or only (value,
-    gradient) ``for_optimizer``.
+    gradient) ``for_optimizer``. Losses are capped at ``_LOSS_CAP`` (see there).
     """
     n = y.shape[0]
-    r = y - Z @ w
-    loss = r * r
-    if h == n:  # no trimming: P(w) is the single point (1, ..., 1)
-        mask = np.ones(n)
-    else:
-        mask = soft_topk_mask(-loss, h, regularization_strength=eps)
-    value = mask @ loss
-    if eps > 0:
-        value += 0.5 * eps * np.sum((mask - h / n) ** 2)
-        if with_constant:
-            value += 0.5 * eps * h * h / n
-    value = value / h + np.sum(penalty * w * w)
-    grad = Z.T @ (mask * r) * (-2.0 / h) + 2.0 * penalty * w
+    with _overflow_handled():
+        r, loss = _residuals_and_losses(Z, y, w)
+        if h == n:  # no trimming: P(w) is the single point (1, ..., 1)
+            mask = np.ones(n)
+        else:
+            mask = soft_topk_mask(-loss, h, regularization_strength=eps)
+        value = mask @ loss
+        if eps > 0:
+            value += 0.5 * eps * np.sum((mask - h / n) ** 2)
+            if with_constant:
+                value += 0.5 * eps * h * h / n
+        value = value / h + np.sum(penalty * w * w)
+        grad = Z.T @ (mask * r) * (-2.0 / h) + 2.0 * penalty * w
     if for_optimizer:
         return value, grad
     return value, grad, mask, loss
@@ -137,10 +179,17 @@ def _stages(strength, no_trimming):
 
 def _ridge_solve(A, b, ridge):
     """argmin ||A w - b||^2 + sum ridge_j w_j^2 via the (small) normal equations;
-    the minimum-norm solution when they are singular."""
-    G = A.T @ A
-    G[np.diag_indices_from(G)] += ridge
-    c = A.T @ b
+    the minimum-norm solution when they are singular. When the normal equations
+    overflow (rows of A or entries of b beyond about 1e154, e.g. far bad leverage
+    points), least squares on the stacked system [A; sqrt(ridge)], [b; 0] instead
+    (LAPACK scales it; nothing is squared)."""
+    with _overflow_handled():
+        G = A.T @ A
+        G[np.diag_indices_from(G)] += ridge
+        c = A.T @ b
+    if not (np.isfinite(G).all() and np.isfinite(c).all()):
+        A_ridge = np.vstack([A, np.diag(np.sqrt(ridge))])
+        return np.linalg.lstsq(A_ridge, np.r_[b, np.zeros(A.shape[1])], rcond=None)[0]
     try:
         L = np.linalg.cholesky(G)
         d = np.diagonal(L)
@@ -154,11 +203,11 @@ def _ridge_solve(A, b, ridge):
 def _hard_objective(Z, y, w, h, penalty):
     """Hard LTS objective (mean of the h smallest squared residuals) + ridge, and the
     indices of those h samples."""
-    r = y - Z @ w
-    loss = r * r
-    n = loss.shape[0]
-    idx = np.arange(n) if h >= n else np.argpartition(loss, h - 1)[:h]
-    return loss[idx].mean() + np.sum(penalty * w * w), idx
+    with _overflow_handled():
+        _, loss = _residuals_and_losses(Z, y, w)
+        n = loss.shape[0]
+        idx = np.arange(n) if h >= n else np.argpartition(loss, h - 1)[:h]
+        return loss[idx].mean() + np.sum(penalty * w * w), idx
 
 
 def _csteps(Z, y, w, h, penalty, n_steps):
@@ -175,6 +224,14 @@ def _csteps(Z, y, w, h, penalty, n_steps):
             return w, obj, step + 1, True
         w, obj, idx = w_new, obj_new, idx_new
     return w, obj, n_steps, False
+
+
+def _times_scale_squared(value, scale):
+    """value * scale^2 for value >= 0 as a Python float, formed as (sqrt(value) *
+    scale)^2: inf when the result overflows, 0.0 when it underflows; no warning, no
+    OverflowError (which float ** 2 raises)."""
+    root = math.sqrt(float(value)) * float(scale)
+    return root * root
 
 
 class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
@@ -215,7 +272,10 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         Ridge penalty on ``coef_``: the objective is ``L_eps + alpha *
         ||coef_||^2`` with ``L_eps`` a mean over ``h`` samples (see Notes). At a
         large strength the fit equals ``Ridge(alpha=n_samples * alpha)``; at strength
-        0 it is ``Ridge(alpha=h * alpha)`` on the ``h`` kept samples.
+        0 it is ``Ridge(alpha=h * alpha)`` on the ``h`` kept samples. A feature whose
+        penalty in standardised units, ``alpha / scale^2`` (``scale`` its robust
+        spread), exceeds the float64 range gets coefficient 0: the infinite-penalty
+        limit.
 
     max_iter : int, default=500
         Maximum number of L-BFGS-B iterations, over all continuation stages together
@@ -241,7 +301,8 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
-        Coefficients, in the units of the input.
+        Coefficients, in the units of the input (inf, with a RuntimeWarning, in the
+        unlikely case that they overflow float64 there).
 
     intercept_ : float
         Intercept; 0.0 when ``fit_intercept=False``.
@@ -262,7 +323,13 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
     loss_scale_ : float
         The squared-residual scale ``s2`` that the strength is relative to: the
         median of the squared residuals at the best robust start (floored at
-        ``(1e-7 * robust spread of y)^2``), held fixed during the descent.
+        ``(1e-7 * robust spread of y)^2``), held fixed during the descent. It is
+        computed in standardised units and reported in the units of y squared,
+        rounded to float64: ``inf`` when it exceeds the float64 range (a residual
+        scale above about ``1.3e154``), and the smallest positive float
+        (``5e-324``) when it is below it (a residual scale below about
+        ``2e-162``), so that it is always positive. The fit itself does not depend
+        on this rounding.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -296,6 +363,16 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
     the objective does not move under the optimiser, and rescaling y rescales the
     fit). At ``eps = 0`` this is LTS (Rousseeuw, 1984); as ``eps -> inf``,
     ``y* -> h/n`` and it is least squares.
+
+    The fit is computed in robustly standardised units, so it is equivariant to the
+    scales of X and y over the whole float64 range. There, squared residuals are
+    capped at ``1e250`` times ``s2`` (times y's squared robust spread during the
+    robust starts; the square of a residual beyond about ``1e154`` such scales
+    would overflow): a capped loss is constant and, far beyond the trimming
+    boundary, gets weight exactly 0, so gross outliers of any finite size are
+    trimmed as the others are (only a strength near ``1e250`` would see the cap).
+    Values of X or y beyond ``1e300`` robust spreads from the median are clipped
+    there.
 
     The objective is not convex. Robust starts, as FAST-LTS [2]_ does: 30 random
     elemental subsets (``n_params`` samples, fitted exactly) and two deterministic
@@ -374,6 +451,8 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ helpers --
     def _log(self, message):
+        # callers build the message only when verbose: formatting costs, and values
+        # in the input's units may not fit float64
         if self.verbose:
             print(f"[SoftTrimmedRegressor] {message}", file=sys.stdout, flush=True)
 
@@ -388,7 +467,8 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         # two deterministic starts: (ridge) least squares on the whole sample, and on
         # the h samples least outlying in X (the sum of squared robust z-scores of the
         # standardised features: no bad leverage point among them when those are far)
-        outlying = np.sum(Xs * Xs, axis=1)
+        clipped = np.minimum(np.abs(Xs), _OUTLYING_CAP)
+        outlying = np.sum(clipped * clipped, axis=1)
         low_leverage = np.argpartition(outlying, h - 1)[:h]
         starts = [_ridge_solve(Z, y, n * penalty),
                   _ridge_solve(Z[low_leverage], y[low_leverage], ridge)]
@@ -426,7 +506,10 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        # scikit-learn's finiteness check sums X first: +1.7e308 and -1.7e308 entries
+        # make that sum inf - inf (a RuntimeWarning) before its exact fallback
+        with np.errstate(over="ignore", invalid="ignore"):
+            X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         with _one_blas_thread():
             return self._fit(X, y)
 
@@ -441,24 +524,46 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
 
         # robust standardisation (conditioning only; results go back to input units)
         if self.fit_intercept:
-            x_center, y_center = np.median(X, axis=0), float(np.median(y))
+            # medians of the halves (exact): the mean of the two middle values
+            # cannot overflow then
+            x_center = 2.0 * np.median(0.5 * X, axis=0)
+            y_center = 2.0 * float(np.median(0.5 * y))
         else:
             x_center, y_center = np.zeros(p), 0.0
         x_scale = _robust_scale(X, x_center)
         y_scale = float(_robust_scale(y, y_center))
-        Xs = (X - x_center) / x_scale
-        ys = (y - y_center) / y_scale
+        # values beyond _VALUE_CAP robust spreads from the median (which may overflow
+        # here) are clipped to it: far outliers whichever way, their losses capped
+        with np.errstate(over="ignore"):
+            Xs = np.clip((X - x_center) / x_scale, -_VALUE_CAP, _VALUE_CAP)
+            ys = np.clip((y - y_center) / y_scale, -_VALUE_CAP, _VALUE_CAP)
         Z = np.hstack([Xs, np.ones((n, 1))]) if self.fit_intercept else Xs
-        # alpha ||coef||^2 in standardised units (the objective divided by y_scale^2)
+        # alpha ||coef||^2 in standardised units (the objective divided by y_scale^2):
+        # penalty_j = alpha / x_scale_j^2, formed as (sqrt(alpha) / x_scale_j)^2 so that
+        # it neither overflows nor underflows where it is representable. A penalty
+        # beyond the float64 range (alpha > 0 and a feature's scale below about
+        # sqrt(alpha) * 1e-154) is the infinite-penalty limit: that coefficient is 0
+        # (its column of Z is zeroed, and any finite penalty then keeps it at 0).
         penalty = np.zeros(n_params)
-        penalty[:p] = self.alpha / x_scale**2
+        if self.alpha > 0:
+            with np.errstate(over="ignore", under="ignore"):
+                penalty[:p] = (math.sqrt(self.alpha) / x_scale) ** 2
+            infinite = np.flatnonzero(np.isinf(penalty))
+            if infinite.size:
+                Z = Z.copy() if Z is Xs else Z
+                Z[:, infinite] = 0.0
+                penalty[infinite] = 1.0
 
         w, hard_obj = self._robust_start(Xs, Z, ys, h, penalty, rng)
-        r = ys - Z @ w
-        s2 = max(float(np.median(r * r)), _S2_FLOOR**2)
-        self._log(f"n_samples={n}, h={h}, n_params={n_params}; best robust start: "
-                  f"hard LTS objective {hard_obj * y_scale**2:.6g}, "
-                  f"s2 = {s2 * y_scale**2:.6g} ({time.perf_counter() - t_start:.3f} s)")
+        with _overflow_handled():
+            s2 = max(float(np.median(_residuals_and_losses(Z, ys, w)[1])),
+                     _S2_FLOOR**2)
+        if self.verbose:
+            # in the input's units: inf when beyond float64 (no OverflowError)
+            obj_in, s2_in = (_times_scale_squared(v, y_scale) for v in (hard_obj, s2))
+            self._log(f"n_samples={n}, h={h}, n_params={n_params}; best robust start: "
+                      f"hard LTS objective {obj_in:.6g}, s2 = {s2_in:.6g} "
+                      f"({time.perf_counter() - t_start:.3f} s)")
 
         # internal units: the residual scale s2 is 1, so eps = regularization_strength
         unit = np.sqrt(s2)
@@ -473,12 +578,15 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         for s in _stages(strength, h == n):
             if budget <= 0:
                 converged = False
-                self._log(f"max_iter reached before strength {s:g}")
+                if self.verbose:
+                    self._log(f"max_iter reached before strength {s:g}")
                 break
             if s == 0.0:  # hard LTS: C-steps to a fixed point
                 theta, obj, steps, converged = _csteps(Z, yi, theta, h, penalty, budget)
                 n_iter, budget = n_iter + steps, budget - steps
-                self._log(f"strength 0: {steps} C-steps, hard LTS objective {obj:.6g}")
+                if self.verbose:
+                    self._log(f"strength 0: {steps} C-steps, hard LTS objective "
+                              f"{obj:.6g}")
                 continue
             res = optimize.minimize(
                 _soft_lts_objective,
@@ -494,16 +602,27 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
             steps = max(int(res.nit), 1)
             n_iter, budget = n_iter + steps, budget - steps
             converged = res.status != 1
-            self._log(f"strength {s:g}: {res.nit} iterations, objective {res.fun:.6g}, "
-                      f"max |gradient| {np.max(np.abs(res.jac)):.2e} ({res.message})")
+            if self.verbose:
+                self._log(f"strength {s:g}: {res.nit} iterations, objective "
+                          f"{res.fun:.6g}, max |gradient| "
+                          f"{np.max(np.abs(res.jac)):.2e} ({res.message})")
 
         # back to the input's units
         w = theta * unit
-        coef = w[:p] * y_scale / x_scale
-        if self.fit_intercept:
-            intercept = y_center + y_scale * w[p] - float(coef @ x_center)
-        else:
-            intercept = 0.0
+        with _overflow_handled():
+            coef = w[:p] * y_scale / x_scale
+            if self.fit_intercept:
+                intercept = y_center + y_scale * w[p] - float(coef @ x_center)
+            else:
+                intercept = 0.0
+        if not (np.isfinite(coef).all() and np.isfinite(intercept)):
+            # the fit itself (in standardised units) is fine; the model is not
+            # representable in the input's units
+            warnings.warn(
+                "SoftTrimmedRegressor: the coefficients or the intercept overflow "
+                "float64 in the units of the input (the scale of y divided by that of "
+                "X exceeds the float64 range); coef_ and intercept_ hold inf or NaN. "
+                "Rescale X or y.", RuntimeWarning)
         eps = strength if h < n else 0.0
         _, _, mask, loss = _soft_lts_objective(theta, Z, yi, h, eps, penalty, False)
         inlier = np.zeros(n, dtype=bool)
@@ -514,14 +633,18 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = int(n_iter)
         self.inlier_mask_ = inlier
         self.weights_ = mask
-        self.loss_scale_ = float(s2 * y_scale**2)
+        # s2 in the units of y squared: inf beyond the float64 range; below it, the
+        # smallest positive float rather than 0 (the documented floor keeps it > 0)
+        self.loss_scale_ = max(_times_scale_squared(s2, y_scale), math.ulp(0.0))
         if not converged:
             warnings.warn(
                 f"SoftTrimmedRegressor did not converge within max_iter={self.max_iter} "
                 "iterations; increase max_iter.",
                 ConvergenceWarning,
             )
-        self._log(f"done in {time.perf_counter() - t_start:.3f} s, {n_iter} iterations")
+        if self.verbose:
+            self._log(f"done in {time.perf_counter() - t_start:.3f} s, {n_iter} "
+                      "iterations")
         return self
 
     def predict(self, X):

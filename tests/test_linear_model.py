@@ -337,3 +337,113 @@ def test_predict_before_fit_and_wrong_width():
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ------------------------------------------------------------ extreme scales, outliers
+def _clean(n=200, seed=30):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    return X, X @ [1.0, 2.0, 3.0] + 0.5 + 0.1 * rng.normal(size=n)
+
+
+@pytest.mark.parametrize("x_scale, y_scale", [(1.0, 1e-170), (1.0, 1e155),
+                                              (1e-170, 1.0), (1e200, 1.0)])
+def test_equivariance_at_extreme_scales(x_scale, y_scale):
+    # standardisation makes the internal values moderate: no overflow, no NaN, no
+    # warning (not even a RuntimeWarning), and the fit is the unscaled one rescaled
+    X, y, *_ = contaminated(n=200, p=3, seed=31)
+    base = SoftTrimmedRegressor(random_state=0, tol=1e-9).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = SoftTrimmedRegressor(random_state=0, tol=1e-9).fit(X * x_scale,
+                                                                 y * y_scale)
+    np.testing.assert_allclose(reg.coef_, base.coef_ * (y_scale / x_scale), rtol=1e-6)
+    assert reg.intercept_ == pytest.approx(base.intercept_ * y_scale, rel=1e-6)
+    np.testing.assert_array_equal(reg.inlier_mask_, base.inlier_mask_)
+    # loss_scale_ is y_scale^2 times the unscaled one where float64 holds it, and
+    # stays positive where that underflows (1e-340 here)
+    want = base.loss_scale_ * y_scale * y_scale
+    if want > 0:
+        assert reg.loss_scale_ == pytest.approx(want, rel=1e-6)
+    else:
+        assert reg.loss_scale_ == 5e-324
+
+
+def test_loss_scale_beyond_float64_and_verbose_output(capsys):
+    # y's scale so large that s2 in y's units overflows: inf, no OverflowError, and
+    # the progress messages format it too
+    X, y = _clean()
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y * 1e300)
+    assert reg.loss_scale_ == np.inf
+    np.testing.assert_allclose(reg.coef_, [1e300, 2e300, 3e300], rtol=0.05)
+    SoftTrimmedRegressor(random_state=0, verbose=1).fit(X, y * 1e300)
+    assert "s2 = inf" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", [1e160, 1e300, -1.7e308])
+def test_gross_outliers_of_any_size(value):
+    # squared residuals beyond the float64 range are capped: the outliers still get
+    # weight exactly 0 and the clean coefficients come out, silently
+    X, y = _clean()
+    y[:20] = value
+    y[20:25] = -value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for strength in (1.0, 0.0):
+            reg = SoftTrimmedRegressor(regularization_strength=strength,
+                                       random_state=0).fit(X, y)
+            np.testing.assert_allclose(reg.coef_, [1.0, 2.0, 3.0], atol=0.05)
+            assert reg.intercept_ == pytest.approx(0.5, abs=0.05)
+            assert np.all(reg.weights_[:25] == 0.0) and not reg.inlier_mask_[:25].any()
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_bad_leverage_points_far_out(fit_intercept):
+    # rows of X at 1e200 (their squares overflow in the normal equations) and beyond
+    X, y = _clean()
+    if not fit_intercept:
+        y -= 0.5
+    X[:20] = 1e200
+    X[20:30, 0] = -1e300
+    y[:30] = -5.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = SoftTrimmedRegressor(fit_intercept=fit_intercept,
+                                   random_state=0).fit(X, y)
+    np.testing.assert_allclose(reg.coef_, [1.0, 2.0, 3.0], atol=0.05)
+    assert np.all(reg.weights_[:30] == 0.0)
+
+
+def test_ridge_penalty_at_extreme_feature_scales(capfd):
+    X, y = _clean()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # alpha / scale^2 = 1e308 / 1e310 is representable although scale^2 is not:
+        # the same fit as alpha = 0.01 on X
+        ref = SoftTrimmedRegressor(alpha=0.01, random_state=0, tol=1e-9).fit(X, y)
+        big = SoftTrimmedRegressor(alpha=1e308, random_state=0, tol=1e-9).fit(
+            X * 1e155, y)
+        np.testing.assert_allclose(big.coef_, ref.coef_ * 1e-155, rtol=1e-6)
+        assert big.intercept_ == pytest.approx(ref.intercept_, rel=1e-6)
+        # alpha = 0 on a tiny X: no penalty at all (was 0 / 0)
+        tiny = SoftTrimmedRegressor(random_state=0).fit(X * 1e-170, y)
+        plain = SoftTrimmedRegressor(random_state=0).fit(X, y)
+        np.testing.assert_allclose(tiny.coef_, plain.coef_ * 1e170, rtol=1e-6)
+        # a penalty beyond float64 (0.1 / 1e-340): the infinite-penalty limit
+        for fit_intercept in (True, False):
+            reg = SoftTrimmedRegressor(alpha=0.1, fit_intercept=fit_intercept,
+                                       random_state=0).fit(X * 1e-170, y)
+            np.testing.assert_array_equal(reg.coef_, 0.0)
+        # a negligible one (0.1 / 1e400 underflows): the fit at alpha = 0
+        huge = SoftTrimmedRegressor(alpha=0.1, random_state=0).fit(X * 1e200, y)
+        np.testing.assert_allclose(huge.coef_, plain.coef_ * 1e-200, rtol=1e-6)
+    # and LAPACK printed nothing (it did on NaN input: "DLASCL parameter number 4")
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_coefficients_overflowing_float64_warn():
+    X, y = _clean()
+    with pytest.warns(RuntimeWarning, match="overflow float64"):
+        reg = SoftTrimmedRegressor(random_state=0).fit(X * 1e-300, y * 1e300)
+    assert np.isinf(reg.coef_).all()

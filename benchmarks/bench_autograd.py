@@ -16,22 +16,10 @@ installed. One thread everywhere (``torch.set_num_threads(1)``, threadpoolctl li
 import argparse
 import importlib.util
 import platform
-import statistics
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-
-
-def median_time(fun, budget):
-    fun()  # warm-up (and jit compilation)
-    times = []
-    t_end = time.perf_counter() + budget
-    while len(times) < 5 or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        fun()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _timing import median_time  # benchmarks/_timing.py
 
 
 def torch_rows(shapes, budget):

@@ -44,7 +44,6 @@ Compare the load averages printed at the start and the end.
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 import tracemalloc
@@ -54,6 +53,7 @@ import scipy
 import scipy.optimize
 
 import skrank
+from _timing import median_time as _median_time  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -90,14 +90,7 @@ def csv(text):
 
 def median_time(fn, budget):
     """Median wall time of ``fn()`` after a warm-up call (adaptive repeats)."""
-    fn()
-    times = []
-    deadline = time.perf_counter() + budget
-    while len(times) < MIN_REPEATS or time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return _median_time(fn, budget, MIN_REPEATS)
 
 
 def fmt_time(seconds):

@@ -23,8 +23,6 @@ padded to the longest length in a 2-D array (soft_rank and ndcg_loss).
 
 import argparse
 import platform
-import statistics
-import time
 
 import numpy as np
 import scipy
@@ -34,17 +32,7 @@ from threadpoolctl import threadpool_limits
 
 import skrank
 from skrank.losses import ndcg_loss, spearman_loss
-
-
-def median_time(fun, budget):
-    fun()  # warm-up
-    times = []
-    t_end = time.perf_counter() + budget
-    while len(times) < 5 or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        fun()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _timing import median_time  # benchmarks/_timing.py
 
 
 def _pearson_rows(a, b):

@@ -18,8 +18,6 @@ Goal (issue "Estimators"): fit + transform no slower than QuantileTransformer (r
 
 import argparse
 import platform
-import statistics
-import time
 
 import numpy as np
 import sklearn
@@ -28,17 +26,7 @@ from threadpoolctl import threadpool_limits
 
 import skrank
 from skrank.preprocessing import SoftRankTransformer
-
-
-def median_time(fun, budget):
-    fun()  # warm-up
-    times = []
-    t_end = time.perf_counter() + budget
-    while len(times) < 3 or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        fun()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _timing import median_time  # benchmarks/_timing.py
 
 
 def main():

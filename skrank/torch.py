@@ -43,11 +43,15 @@ def _rows(x, dim, name="x"):
     R = moved.reshape(-1, n)
 
     def back(out):
-        out = out.reshape(*batch, n).movedim(-1, dim)
-        return out if dtype in (torch.float32, torch.float64) or not dtype.is_floating_point \
-            else out.to(dtype)
+        return _in_dtype_of(out.reshape(*batch, n).movedim(-1, dim), x)
 
     return R, batch, back
+
+
+def _in_dtype_of(out, x):
+    """out in x's floating dtype (float16/bfloat16 were computed in float32); outputs
+    of integer inputs stay floating."""
+    return out if out.dtype == x.dtype or not x.dtype.is_floating_point else out.to(x.dtype)
 
 
 def _host(R, name="x"):
@@ -355,7 +359,7 @@ def _quantile(x, q, regularization_strength, dim, median):
         b = _order_statistic(R, min(j + 1, n - 1), regularization_strength, batch)
         values.append((a + b) / 2 if median and frac == 0.5 else a + (b - a) * frac)
     out = torch.stack(values) if qs.ndim else values[0]
-    return out if out.dtype == x.dtype or not x.dtype.is_floating_point else out.to(x.dtype)
+    return _in_dtype_of(out, x)
 
 
 def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1):
@@ -383,7 +387,7 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1
     w = (soft_topk_mask(R, n - k, regularization_strength=eps)
          - soft_topk_mask(R, k, regularization_strength=eps))
     out = ((w * R).sum(-1) / (n - 2 * k)).reshape(batch)
-    return out if out.dtype == x.dtype or not x.dtype.is_floating_point else out.to(x.dtype)
+    return _in_dtype_of(out, x)
 
 
 def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2", dim=-1,

@@ -10,11 +10,23 @@ segment sums and log-sum-exps. JAX differentiates those ops itself, so ``grad``,
 work, with no ``custom_vjp``: the structure is piecewise constant and carries no gradient,
 and within a fixed structure the operator is smooth.
 
-The functions mirror their NumPy twins (:func:`skrank.soft_rank`, ...) with ``axis=-1``.
+The functions mirror their NumPy twins (:func:`skrank.soft_rank`, :func:`skrank.soft_sort`,
+:func:`skrank.soft_topk_mask`, :func:`skrank.soft_quantile`, :func:`skrank.soft_median`,
+:func:`skrank.soft_trimmed_mean`, and :func:`skrank.losses.spearman_loss`,
+:func:`~skrank.losses.ndcg_loss`, :func:`~skrank.losses.topk_loss`) with ``axis=-1``.
+The statistics are differences of soft top-k masks dotted with ``x`` (DESIGN section
+13), the losses soft ranks and masks put together in :mod:`jax.numpy`, so they are exact
+to any order too.
+
 The strength is a constant (no derivative with respect to it). Rows holding NaN or
 infinity give NaN, and so do rows whose strength, traced under ``jit`` or ``vmap`` (so
-not checked in Python), is negative or not finite. ``k`` of :func:`soft_topk_mask` is a
-Python int (static under ``jit``).
+not checked in Python), is negative or not finite. What fixes the computation's shape or
+structure must be concrete, static under ``jit`` (``static_argnums`` /
+``static_argnames``, or closed over): ``k`` of :func:`soft_topk_mask`,
+:func:`ndcg_loss` and :func:`topk_loss` (a Python int), ``q`` of :func:`soft_quantile`
+(a float or a tuple) and ``proportiontocut`` of :func:`soft_trimmed_mean`. The
+relevances of :func:`ndcg_loss` and the labels of :func:`topk_loss` are checked when
+concrete; traced, an invalid row gives NaN.
 """
 
 import numbers
@@ -28,9 +40,10 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise ImportError("skrank.jax needs JAX: pip install 'skrank[jax]'.") from exc
 
-from . import _ops, _structure
+from . import _ops, _stats, _structure
 
-__all__ = ["soft_rank", "soft_sort", "soft_topk_mask", "spearman_loss"]
+__all__ = ["ndcg_loss", "soft_median", "soft_quantile", "soft_rank", "soft_sort",
+           "soft_topk_mask", "soft_trimmed_mean", "spearman_loss", "topk_loss"]
 
 _sg = jax.lax.stop_gradient
 
@@ -69,14 +82,33 @@ def _rows(x, axis, strength):
                              f"shape {batch} (x's shape without axis).") from None
     X = moved.reshape(n_rows, moved.shape[-1])
     eps = _sg(jnp.asarray(eps, dtype=X.dtype).reshape(-1))
-    # rows holding NaN or infinity, or with an invalid (traced) strength, give NaN
-    ok = jnp.isfinite(X).all(-1, keepdims=True) & (jnp.isfinite(eps) & (eps >= 0))[:, None]
+    ok = _valid(X, eps)[:, None]
 
-    def back(out):
+    def back(out, reduced=False):
+        if reduced:  # one value per row, for each of out's leading entries: (m, n_rows)
+            out = jnp.where(ok[:, 0], out, jnp.nan)
+            return out.reshape(out.shape[:-1] + batch).astype(dtype)
         out = jnp.where(ok, out, jnp.nan)
         return jnp.moveaxis(out.reshape(moved.shape), -1, axis).astype(dtype)
 
     return X, eps, back
+
+
+def _valid(X, eps):
+    """Rows without NaN or infinity, whose strength (maybe traced) is valid: the others
+    give NaN."""
+    return jnp.isfinite(X).all(-1) & jnp.isfinite(eps) & (eps >= 0)
+
+
+def _static(value, name):
+    """value as a NumPy array: a parameter that fixes the computation's shape or
+    structure cannot be traced."""
+    try:
+        return np.asarray(value)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        raise TypeError(f"{name} must be concrete (a Python number or a tuple of them): "
+                        "static under jit (static_argnums / static_argnames, or closed "
+                        "over).") from None
 
 
 def _structure_of(X, eps, form, *args):
@@ -126,11 +158,18 @@ def _rank_form(x, strength, axis, sign, kl, k=None):
     n = X.shape[-1]
     if k is not None and not 0 <= k <= n:
         raise ValueError(f"k must lie in [0, {n}] (the length of the axis), got {k}.")
+    return back(_rank_rows(X, eps, sign, kl, k))
+
+
+def _rank_rows(X, eps, sign, kl, k=None):
+    """_rank_form on rows X (n_rows, n) with strengths eps (n_rows,), in X's dtype;
+    rows that are not valid are not set to NaN here."""
+    n = X.shape[-1]
     w = np.arange(n, 0, -1.0) if k is None else (np.arange(n) < k).astype(np.float64)
     if k is not None and k in (0, n):
         eps = jnp.zeros_like(eps)  # a constant mask: derivative exactly 0
     if X.size == 0:
-        return back(X)
+        return X
     perm, inv, bsum, bmax, value = _structure_of(X, eps, _structure.rank_form, w, sign, kl)
     e = jnp.where(eps == 0, 1, eps)[:, None]  # the soft branch stays finite
     d = sign * jnp.take_along_axis(X, perm, axis=-1)  # sorted, descending
@@ -143,7 +182,7 @@ def _rank_form(x, strength, axis, sign, kl, k=None):
         count = bsum(jnp.ones_like(d))
         p = (c - bsum(c) / count) / e + bsum(wj) / count
     soft = jnp.take_along_axis(_clip(p, w[-1], w[0]), inv, axis=-1)
-    return back(jnp.where(eps[:, None] == 0, value, soft))
+    return jnp.where(eps[:, None] == 0, value, soft)
 
 
 def _sort_form(x, strength, axis, sign, kl):
@@ -315,3 +354,335 @@ def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization
     ok = (saa > 0) & (sbb > 0)  # a constant row has no correlation: 0 by convention
     denom = jnp.sqrt(jnp.where(ok, saa, 1)) * jnp.sqrt(jnp.where(ok, sbb, 1))
     return jnp.mean(1 - jnp.where(ok, (A * B).sum(-1) / denom, 0)).astype(dtype)
+
+
+# ---------------------------------------------------------------- statistics, losses
+class _Masks:
+    """Soft top-k masks of the rows X (l2, strengths eps), each k computed once, and the
+    soft statistics weighted by their differences (DESIGN section 13)."""
+
+    def __init__(self, X, eps):
+        self.X, self.eps, self._masks, self._sorted = X, eps, {}, None
+
+    def mask(self, k):
+        if k not in self._masks:
+            self._masks[k] = _rank_rows(self.X, self.eps, 1.0, False, k)
+        return self._masks[k]
+
+    def dot(self, k_hi, k_lo):
+        """Per row, <M(k_hi) - M(k_lo), x>."""
+        return ((self.mask(k_hi) - self.mask(k_lo)) * self.X).sum(-1)
+
+    def order_statistic(self, i):
+        """The soft (i + 1)-th smallest value of each row: <M(n - i) - M(n - i - 1), x>."""
+        n = self.X.shape[-1]
+        value = self.dot(n - i, n - i - 1)
+        if self._sorted is None:
+            self._sorted = jnp.sort(_sg(self.X), axis=-1)
+        # strength 0: exactly the sorted value, as NumPy (the shared weights of tied
+        # entries could round); the derivative stays that of the weights
+        return value + jnp.where(self.eps == 0, _sg(self._sorted[:, i] - value), 0)
+
+
+def _quantile(x, q, strength, axis, median):
+    q = _stats._check_q(_static(q, "q"))
+    X, eps, back = _rows(x, axis, strength)
+    n = X.shape[-1]
+    if n == 0:
+        raise ValueError("cannot take a quantile of an empty row.")
+    masks, values = _Masks(X, eps), []
+    for qq in q.ravel():  # numpy's "linear" method: between order statistics j, j + 1
+        h = (n - 1) * float(qq)
+        j = min(int(np.floor(h)), n - 1)
+        t = h - j
+        a = masks.order_statistic(j)
+        if t == 0:
+            values.append(a)
+            continue
+        b = masks.order_statistic(min(j + 1, n - 1))
+        if median and t == 0.5:  # as numpy.median: the mean of the two middle values
+            values.append((a + b) / 2)
+        else:  # numpy.quantile's interpolation, written as it writes it
+            values.append(b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t)
+    out = back(jnp.stack(values) if values else jnp.zeros((0, X.shape[0]), X.dtype),
+               reduced=True)
+    return out.reshape(q.shape + out.shape[1:])
+
+
+def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):
+    """Soft q-th quantiles of a JAX array, differentiable to any order, as
+    :func:`skrank.soft_quantile`.
+
+    numpy.quantile's "linear" interpolation between soft order statistics: the j-th
+    smallest value (from 0) is ``sum((M(n - j) - M(n - j - 1)) * x)``, with ``M(k)``
+    the soft top-k mask (:func:`soft_topk_mask`). Its weights are non-negative, sum to
+    one, and are exactly zero on far outliers.
+
+    Parameters
+    ----------
+    x : jax.Array
+        Values (dtypes as for :func:`soft_rank`).
+    q : float or 1-D sequence of float
+        Probabilities in ``[0, 1]``. Concrete: under ``jit``, a static argument (a
+        float or a tuple) or closed over.
+    regularization_strength : float or array, default=1.0
+        ``eps >= 0`` in the units of ``x``, a scalar or one per row; a constant.
+    axis : int or None, default=-1
+
+    Returns
+    -------
+    quantile : jax.Array
+        Of shape ``q.shape + x.shape without axis``. Strength 0 gives
+        ``numpy.quantile``; its derivative is then the hard one (the weights of the
+        order statistics, tied entries sharing them).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from skrank.jax import soft_quantile
+    >>> x = jnp.array([1., 2., 3., 4., 1000.])
+    >>> float(soft_quantile(x, 0.5, regularization_strength=0.0))
+    3.0
+    >>> soft_quantile(x, (0.25, 0.75), regularization_strength=0.0).tolist()
+    [2.0, 4.0]
+    >>> grad = jax.jit(jax.grad(soft_quantile), static_argnums=1)  # q static
+    >>> grad(jnp.array([1., 2., 2.5, 5.]), 0.5, regularization_strength=0.0).tolist()
+    [0.0, 0.5, 0.5, 0.0]
+    """
+    return _quantile(x, q, regularization_strength, axis, median=False)
+
+
+def soft_median(x, *, regularization_strength=1.0, axis=-1):
+    """Soft median of a JAX array, as :func:`skrank.soft_median`: :func:`soft_quantile`
+    at 0.5, where an even length averages the two middle order statistics (as
+    :func:`numpy.median`).
+
+    Parameters
+    ----------
+    x : jax.Array
+        Values.
+    regularization_strength : float or array, default=1.0
+        ``eps >= 0`` in the units of ``x``, a scalar or one per row; a constant.
+    axis : int or None, default=-1
+
+    Returns
+    -------
+    median : jax.Array
+        Of ``x``'s shape without ``axis``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from skrank.jax import soft_median
+    >>> float(soft_median(jnp.array([4., 1., 3., 2.]), regularization_strength=0.0))
+    2.5
+    >>> soft_median(jnp.array([[4., 1., 3.], [0., 8., 2.]]),
+    ...             regularization_strength=[0.0, 0.0]).tolist()
+    [3.0, 2.0]
+    """
+    return _quantile(x, 0.5, regularization_strength, axis, median=True)
+
+
+def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1):
+    """Soft trimmed mean of a JAX array, differentiable to any order, as
+    :func:`skrank.soft_trimmed_mean`.
+
+    ``k = int(proportiontocut * n)`` values are cut softly from each end: the value is
+    ``sum((M(n - k) - M(k)) * x) / (n - 2k)`` with ``M`` the soft top-k masks, scipy's
+    ``trim_mean`` at strength 0. A far outlier gets weight exactly 0.
+
+    Parameters
+    ----------
+    x : jax.Array
+        Values.
+    proportiontocut : float
+        In ``[0, 0.5)``; concrete (static under ``jit``, or closed over).
+    regularization_strength : float or array, default=1.0
+        ``eps >= 0`` in the units of ``x``, a scalar or one per row; a constant.
+    axis : int or None, default=-1
+
+    Returns
+    -------
+    mean : jax.Array
+        Of ``x``'s shape without ``axis``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from skrank.jax import soft_trimmed_mean
+    >>> x = jnp.array([1., 2., 3., 4., 5., 1000.])
+    >>> float(soft_trimmed_mean(x, 0.2, regularization_strength=0.5))
+    3.5
+    >>> grad = jax.jit(jax.grad(soft_trimmed_mean), static_argnums=1)
+    >>> grad(x, 0.2, regularization_strength=0.5).tolist()
+    [0.0, 0.25, 0.25, 0.25, 0.25, 0.0]
+    """
+    p = _static(proportiontocut, "proportiontocut")
+    if p.ndim == 0 and p.dtype.kind in "iuf":
+        proportiontocut = float(p)  # numpy scalars and 0-d arrays too
+    if not isinstance(proportiontocut, numbers.Real) or not 0 <= proportiontocut < 0.5:
+        raise ValueError(
+            f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}.")
+    X, eps, back = _rows(x, axis, regularization_strength)
+    n = X.shape[-1]
+    if n == 0:
+        raise ValueError("cannot take a trimmed mean of an empty row.")
+    k = int(proportiontocut * n)  # cut from each end, as scipy's trim_mean
+    return back((_Masks(X, eps).dot(n - k, k) / (n - 2 * k))[None], reduced=True)[0]
+
+
+def _losses_rows(y_true, y_pred, axis, strength, true_name, pred_name):
+    """(rows of y_true in y_pred's compute dtype, concrete y_true or None when traced,
+    rows of y_pred, strengths, valid rows, output dtype)."""
+    y_pred, dtype = _float(y_pred, pred_name)
+    y_true = _float(y_true, true_name)[0]
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{true_name} and {pred_name} must have the same shape, got "
+                         f"{y_true.shape} and {y_pred.shape}.")
+    if y_pred.size == 0:
+        raise ValueError("the losses need at least one list, and no empty list.")
+    P, eps, _ = _rows(y_pred, axis, strength)
+    T = _rows(_sg(y_true), axis, 0.0)[0]
+    try:
+        concrete = np.asarray(T)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        concrete = None  # traced (under jit): invalid rows give NaN instead
+    if concrete is not None and not np.isfinite(concrete).all():
+        raise ValueError(f"{true_name} contains NaN or infinity.")
+    ok = _valid(P, eps) & jnp.isfinite(T).all(-1)
+    return T.astype(P.dtype), concrete, P, eps, ok, dtype
+
+
+def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
+              axis=-1, k=None, gains="linear"):
+    """Mean over rows of 1 - soft NDCG, as :func:`skrank.losses.ndcg_loss`;
+    differentiable in ``y_pred`` to any order.
+
+    DCG with the descending soft ranks ``r`` of ``y_pred``: ``sum(gain * c / log2(1 +
+    r))``, where the cutoff ``c`` is the soft top-k mask of ``y_pred`` at the same
+    strength when ``k < n`` (else 1), divided by the ideal DCG (hard). Rows whose
+    relevances are all zero score 0, as in scikit-learn.
+
+    Parameters
+    ----------
+    y_true : jax.Array
+        Non-negative relevances (a constant). Concrete ones are checked (negative or
+        non-finite values raise ``ValueError``); traced ones (under ``jit``) make such
+        rows NaN.
+    y_pred : jax.Array
+        Scores, of ``y_true``'s shape.
+    regularization_strength, regularization, axis
+        As for :func:`soft_rank`.
+    k : int or None, default=None
+        Cutoff (None, or ``k >= n``: all); a Python int, static under ``jit``.
+    gains : {"linear", "exponential"}, default="linear"
+        Gain ``y_true`` or ``2 ** y_true - 1``.
+
+    Returns
+    -------
+    loss : jax.Array
+        A scalar in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from skrank.jax import ndcg_loss
+    >>> y_true, y_pred = jnp.array([[3., 2., 0., 1.]]), jnp.array([[0.9, 0.1, 0.3, 0.2]])
+    >>> round(float(ndcg_loss(y_true, y_pred, regularization_strength=0.0)), 4)
+    0.0841
+    >>> jax.jit(jax.grad(ndcg_loss, argnums=1), static_argnames="k")(
+    ...     y_true, y_pred, k=2).shape
+    (1, 4)
+    """
+    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    if not isinstance(gains, str) or gains not in ("linear", "exponential"):
+        raise ValueError(f"gains must be one of ('linear', 'exponential'), got {gains!r}.")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral)):
+        raise TypeError(f"k must be a Python int or None (static under jit), got {k!r}.")
+    if k is not None and k < 0:
+        raise ValueError(f"k must be non-negative or None, got {k}.")
+    G, concrete, P, eps, ok, dtype = _losses_rows(y_true, y_pred, axis,
+                                                  regularization_strength, "y_true",
+                                                  "y_pred")
+    if concrete is not None and (concrete < 0).any():
+        raise ValueError("ndcg_loss needs non-negative relevances in y_true.")
+    ok = ok & (G >= 0).all(-1)
+    if gains == "exponential":
+        G = jnp.exp2(G) - 1.0
+    n = P.shape[-1]
+    kk = n if k is None else min(int(k), n)
+    R = _rank_rows(P, eps, -1.0, regularization == "kl")  # descending soft ranks
+    # the cutoff: at most k items' worth of gain (the hard top-k at strength 0)
+    cut = _rank_rows(P, eps, 1.0, False, kk) if kk < n else jnp.ones_like(R)
+    dcg = (G * cut / jnp.log2(1.0 + R)).sum(-1)
+    position = np.arange(n)
+    discount = np.where(position < kk, 1.0 / np.log2(position + 2.0), 0.0)
+    idcg = (-jnp.sort(-G, axis=-1) * jnp.asarray(discount, dtype=G.dtype)).sum(-1)
+    has = idcg > 0  # rows without relevant items score 0, as in scikit-learn
+    ndcg = dcg * jnp.where(has, 1.0 / jnp.where(has, idcg, 1.0), 0.0)
+    return jnp.mean(jnp.where(ok, 1.0 - ndcg, jnp.nan)).astype(dtype)
+
+
+def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
+              axis=-1):
+    """Soft top-k classification loss, as :func:`skrank.losses.topk_loss`: the mean
+    over samples of ``max(0, r_y - k)``, ``r_y`` the descending soft rank of the true
+    class's score; differentiable in ``scores`` to any order.
+
+    Parameters
+    ----------
+    labels : jax.Array of int
+        True class indices, of ``scores``' shape without ``axis``. Concrete ones are
+        checked; traced ones out of range give NaN.
+    scores : jax.Array
+        Class scores, the classes along ``axis``.
+    k : int, default=1
+        In ``[0, number of classes]``; a Python int, static under ``jit``.
+    regularization_strength, regularization, axis
+        As for :func:`soft_rank`.
+
+    Returns
+    -------
+    loss : jax.Array
+        A non-negative scalar. Where ``r_y == k`` exactly the derivative is 0.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from skrank.jax import topk_loss
+    >>> labels, scores = jnp.array([0, 2]), jnp.array([[0.1, 0.5, 0.4], [0.3, 0.2, 0.9]])
+    >>> float(topk_loss(labels, scores, regularization_strength=0.0))
+    1.0
+    >>> jax.jit(jax.grad(topk_loss, argnums=1))(labels, scores).shape
+    (2, 3)
+    """
+    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    scores, dtype = _float(scores, "scores")
+    if scores.size == 0:
+        raise ValueError("topk_loss needs at least one sample, and classes for each.")
+    S, eps, _ = _rows(scores, axis, regularization_strength)
+    n = S.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be a Python int (static under jit), got {k!r}.")
+    if not 0 <= k <= n:
+        raise ValueError(f"k must lie in [0, {n}] (the number of classes), got {k}.")
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}.")
+    batch = () if axis is None else tuple(
+        s for i, s in enumerate(scores.shape) if i != axis % scores.ndim)
+    if labels.shape != batch:
+        raise ValueError(f"labels must have shape {batch} (scores' shape without axis), "
+                         f"got {labels.shape}.")
+    lab = labels.reshape(-1)
+    try:
+        concrete = np.asarray(lab)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        concrete = None  # traced: labels out of range give NaN
+    if concrete is not None and ((concrete < 0) | (concrete >= n)).any():
+        raise ValueError("labels must be class indices: in [0, number of classes).")
+    R = _rank_rows(S, eps, -1.0, regularization == "kl")  # descending soft ranks
+    r = jnp.take_along_axis(R, jnp.clip(lab, 0, n - 1)[:, None], axis=-1)[:, 0]
+    loss = jnp.where(r > k, r - k, 0.0)  # derivative 0 at r == k, as NumPy
+    ok = _valid(S, eps) & (lab >= 0) & (lab < n)
+    return jnp.mean(jnp.where(ok, loss, jnp.nan)).astype(dtype)

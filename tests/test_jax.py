@@ -267,10 +267,15 @@ def test_without_x64(rng):
         out = jax.jit(lambda a: sj.soft_rank(a, regularization="kl"))(xj)
         grad = jax.jit(jax.grad(lambda a: sj.spearman_loss(jnp.arange(6.0), a[0])))(xj)
         mask = jax.jit(lambda a: sj.soft_topk_mask(a, 2))(jnp.arange(6))
+        median = jax.jit(sj.soft_median)(xj)
+        ndcg_grad = jax.jit(jax.grad(lambda a: sj.ndcg_loss(jnp.arange(6.0), a, k=3)))(xj[0])
     finally:
         jax.config.update("jax_enable_x64", True)
     assert out.dtype == jnp.float32 and grad.dtype == jnp.float32
-    assert mask.dtype == jnp.float32
+    assert mask.dtype == median.dtype == ndcg_grad.dtype == jnp.float32
+    np.testing.assert_allclose(median, skrank.soft_median(x.astype(np.float32)), rtol=1e-5)
+    _, vjp_fn = skrank.vjp(losses.ndcg_loss, np.arange(6.0), x[0], argnums=1, k=3)
+    np.testing.assert_allclose(ndcg_grad, vjp_fn(np.float64(1.0)), atol=1e-5)
     np.testing.assert_allclose(out, skrank.soft_rank(x.astype(np.float32), regularization="kl"),
                                rtol=1e-5)
     _, vjp_fn = skrank.vjp(losses.spearman_loss, np.arange(6.0), x[0], argnums=1)
@@ -349,3 +354,181 @@ def test_import_skrank_does_not_import_jax():
             "assert 'skrank.jax' not in sys.modules and 'jax' not in sys.modules, "
             "sorted(m for m in sys.modules if 'jax' in m)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- statistics and losses
+STAT_LAYOUTS = [((7,), -1), ((2, 3, 5), 1)]
+
+
+def _stat_calls():
+    """(name, JAX call, NumPy call): f(module, x, **kw) for the soft statistics."""
+    return [
+        ("quantile-0.5", lambda m, x, **kw: m.soft_quantile(x, 0.5, **kw)),
+        ("quantile-0.3", lambda m, x, **kw: m.soft_quantile(x, 0.3, **kw)),
+        ("quantiles", lambda m, x, **kw: m.soft_quantile(x, (0.0, 0.25, 0.8, 1.0), **kw)),
+        ("median", lambda m, x, **kw: m.soft_median(x, **kw)),
+        ("trim-0", lambda m, x, **kw: m.soft_trimmed_mean(x, 0.0, **kw)),
+        ("trim-0.2", lambda m, x, **kw: m.soft_trimmed_mean(x, 0.2, **kw)),
+        ("trim-0.34", lambda m, x, **kw: m.soft_trimmed_mean(x, 0.34, **kw)),
+    ]
+
+
+@pytest.mark.parametrize("shape, axis", STAT_LAYOUTS)
+def test_statistics_match_numpy(shape, axis, rng):
+    x = _tied(rng, shape)
+    x.ravel()[-1] = 1e3  # an outlier
+    for eps in (_strengths(rng, shape, axis), 0.0):  # per row (some 0), and 0
+        for name, call in _stat_calls():
+            expected = call(skrank, x, regularization_strength=eps, axis=axis)
+            out = call(sj, jnp.asarray(x), regularization_strength=eps, axis=axis)
+            assert out.shape == np.shape(expected) and out.dtype == jnp.float64, name
+            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12, err_msg=name)
+    # axis=None, an empty q, and an even length's median
+    np.testing.assert_allclose(sj.soft_median(x, axis=None, regularization_strength=0.0),
+                               np.median(x), rtol=1e-15)
+    assert sj.soft_quantile(x, [], axis=axis).shape == (0,) + _batch(shape, axis)
+
+
+def test_statistics_under_jit_and_vmap(rng):
+    x = _tied(rng, (4, 6))
+    eps = _strengths(rng, (4, 6), -1)
+    q = jax.jit(sj.soft_quantile, static_argnums=1)(x, (0.1, 0.5),
+                                                    regularization_strength=eps)
+    np.testing.assert_allclose(q, skrank.soft_quantile(x, [0.1, 0.5],
+                                                       regularization_strength=eps),
+                               rtol=1e-12, atol=1e-12)
+    trim = jax.jit(sj.soft_trimmed_mean, static_argnames="proportiontocut")
+    np.testing.assert_allclose(trim(x, proportiontocut=0.2, regularization_strength=0.7),
+                               skrank.soft_trimmed_mean(x, 0.2, regularization_strength=0.7),
+                               rtol=1e-12)
+    # a traced strength, one per row under vmap
+    med = jax.vmap(lambda a, e: sj.soft_median(a, regularization_strength=e))(x, eps)
+    np.testing.assert_allclose(med, skrank.soft_median(x, regularization_strength=eps),
+                               rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="static"):
+        jax.jit(sj.soft_quantile)(x, 0.5)
+    with pytest.raises(TypeError, match="static"):
+        jax.jit(sj.soft_trimmed_mean)(x, 0.2)
+
+
+STAT_JACOBIANS = [("quantile-0.5", "soft_quantile", (0.5,)),
+                  ("quantiles", "soft_quantile", ((0.0, 0.25, 0.8, 1.0),)),
+                  ("median", "soft_median", ()),
+                  ("trim-0", "soft_trimmed_mean", (0.0,)),
+                  ("trim-0.34", "soft_trimmed_mean", (0.34,))]
+
+
+@pytest.mark.parametrize("name, op, args", STAT_JACOBIANS, ids=[c[0] for c in STAT_JACOBIANS])
+def test_statistics_jacobians_match_numpy(name, op, args, rng):
+    shape, axis = (3, 6), 0
+    x = _tied(rng, shape)
+    eps = np.array([0.5, 1.3, 0.0, 2.0, 0.8, 0.0])  # per row (along axis 0)
+    fun = lambda a: getattr(sj, op)(a, *args, regularization_strength=eps,  # noqa: E731
+                                    axis=axis)
+    rev = np.asarray(jax.jit(jax.jacrev(fun))(x)).reshape(-1, x.size)
+    value, vjp_fn = skrank.vjp(getattr(skrank, op), x, *args, regularization_strength=eps,
+                               axis=axis)
+    basis = np.eye(np.size(value)).reshape((-1,) + np.shape(value))
+    expected = np.stack([vjp_fn(b).ravel() for b in basis])
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(rev, expected, atol=1e-12)
+    if name == "median":  # jax.grad of a scalar
+        grad = jax.jit(jax.grad(lambda a: fun(a)[1]))(x)
+        np.testing.assert_allclose(grad, expected[1].reshape(shape), atol=1e-12)
+
+
+def test_quantile_hessian_matches_finite_differences_of_grad(rng):
+    x, c = _distinct(rng, (7,)), rng.normal(size=3)
+
+    def scalar(a):
+        v = sj.soft_quantile(a, (0.2, 0.5, 0.9), regularization_strength=0.8)
+        return jnp.sum(c * v) + jnp.sum(v ** 2)
+
+    hess = np.asarray(jax.jit(jax.hessian(scalar))(x))
+    fd = _fd_jacobian(jax.grad(scalar), x, h=1e-5)
+    assert np.abs(hess).max() > 0.1
+    np.testing.assert_allclose(hess, hess.T, atol=1e-10)
+    np.testing.assert_allclose(hess, fd, atol=1e-6)
+
+
+@pytest.mark.parametrize("regularization, shape, axis", [("l2", (4, 6), -1),
+                                                         ("kl", (2, 3, 5), 1)])
+def test_losses_match_numpy(regularization, shape, axis, rng):
+    y_true, y_pred = _tied(rng, shape), _tied(rng, shape)
+    np.moveaxis(y_true, axis, -1)[(0,) * (len(shape) - 1)] = 0.0  # no relevance: 0
+    eps = _strengths(rng, shape, axis)
+    kw = dict(regularization_strength=eps, regularization=regularization, axis=axis)
+    for k, gains in [(None, "linear"), (2, "exponential"), (0, "linear"), (9, "linear")]:
+        expected = losses.ndcg_loss(y_true, y_pred, k=k, gains=gains, **kw)
+        out = sj.ndcg_loss(y_true, jnp.asarray(y_pred), k=k, gains=gains, **kw)
+        assert out.shape == () and out.dtype == jnp.float64
+        np.testing.assert_allclose(out, expected, rtol=1e-12, err_msg=f"{k} {gains}")
+        if k in (None, 2):
+            _, vjp_fn = skrank.vjp(losses.ndcg_loss, y_true, y_pred, argnums=1, k=k,
+                                   gains=gains, **kw)
+            grad = jax.jit(jax.grad(lambda p: sj.ndcg_loss(y_true, p, k=k, gains=gains,
+                                                           **kw)))(y_pred)
+            assert np.abs(grad).max() > 1e-3
+            np.testing.assert_allclose(grad, vjp_fn(np.float64(1.0)), atol=1e-12)
+    labels = rng.integers(0, shape[axis], _batch(shape, axis))
+    for k in (1, 2):
+        expected = losses.topk_loss(labels, y_pred, k=k, **kw)
+        np.testing.assert_allclose(sj.topk_loss(labels, y_pred, k=k, **kw), expected,
+                                   rtol=1e-12)
+        _, vjp_fn = skrank.vjp(losses.topk_loss, labels, y_pred, argnums=1, k=k, **kw)
+        grad = jax.jit(jax.grad(lambda p: sj.topk_loss(labels, p, k=k, **kw)))(y_pred)
+        np.testing.assert_allclose(grad, vjp_fn(np.float64(1.0)), atol=1e-12)
+    kw["regularization_strength"] = 0.0  # hard: the NumPy losses at strength 0
+    np.testing.assert_allclose(sj.ndcg_loss(y_true, y_pred, k=3, **kw),
+                               losses.ndcg_loss(y_true, y_pred, k=3, **kw), rtol=1e-12)
+    np.testing.assert_allclose(sj.topk_loss(labels, y_pred, **kw),
+                               losses.topk_loss(labels, y_pred, **kw), rtol=1e-12)
+
+
+def test_losses_under_jit_with_traced_targets():
+    y_true = jnp.array([[3.0, 0.0, 1.0], [1.0, -1.0, 0.0]])
+    y_pred = jnp.array([[0.2, 0.9, 0.1], [0.5, 0.4, 0.3]])
+    # traced relevances cannot be checked in Python: a negative one makes its row NaN
+    out = jax.jit(sj.ndcg_loss, static_argnames="k")(y_true, y_pred, k=2)
+    assert np.isnan(out)
+    out = jax.jit(sj.ndcg_loss, static_argnames="k")(y_true[:1], y_pred[:1], k=2)
+    np.testing.assert_allclose(out, losses.ndcg_loss(y_true[:1], y_pred[:1], k=2),
+                               rtol=1e-12)
+    f = jax.jit(sj.topk_loss, static_argnames="k")
+    assert np.isnan(f(jnp.array([0, 3]), y_pred, k=1))
+    np.testing.assert_allclose(f(jnp.array([0, 2]), y_pred, k=1),
+                               losses.topk_loss([0, 2], y_pred, k=1), rtol=1e-12)
+    with pytest.raises(TypeError, match="static"):
+        jax.jit(lambda p, k: sj.ndcg_loss(y_true, p, k=k))(y_pred, 1)
+    with pytest.raises(TypeError, match="static"):
+        jax.jit(lambda p, k: sj.topk_loss(jnp.array([0, 2]), p, k=k))(y_pred, 1)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda x: sj.soft_quantile(x, 1.5), ValueError, r"\[0, 1\]"),
+    (lambda x: sj.soft_quantile(x, [[0.5]]), ValueError, "1-D"),
+    (lambda x: sj.soft_quantile(x, "a"), TypeError, "real"),
+    (lambda x: sj.soft_quantile(x[:, :0], 0.5), ValueError, "empty row"),
+    (lambda x: sj.soft_median(x, regularization_strength=-1.0), ValueError, "non-negative"),
+    (lambda x: sj.soft_median(x, axis=3), ValueError, "out of bounds"),
+    (lambda x: sj.soft_trimmed_mean(x, 0.5), ValueError, "proportiontocut"),
+    (lambda x: sj.soft_trimmed_mean(x, [0.1]), ValueError, "proportiontocut"),
+    (lambda x: sj.soft_trimmed_mean(x[:, :0], 0.1), ValueError, "empty row"),
+    (lambda x: sj.ndcg_loss(-x, x), ValueError, "non-negative"),
+    (lambda x: sj.ndcg_loss(x.at[0, 0].set(jnp.nan), x), ValueError, "NaN"),
+    (lambda x: sj.ndcg_loss(x, x, gains="log"), ValueError, "gains"),
+    (lambda x: sj.ndcg_loss(x, x, k=-1), ValueError, "non-negative"),
+    (lambda x: sj.ndcg_loss(x, x, k=1.0), TypeError, "Python int"),
+    (lambda x: sj.ndcg_loss(x, x, regularization="l1"), ValueError, "regularization"),
+    (lambda x: sj.ndcg_loss(x, x[:, :2]), ValueError, "same shape"),
+    (lambda x: sj.ndcg_loss(x[:0], x[:0]), ValueError, "empty"),
+    (lambda x: sj.topk_loss(jnp.array([0, 1]), x, k=5), ValueError, r"\[0, 4\]"),
+    (lambda x: sj.topk_loss(jnp.array([0, 1]), x, k=True), TypeError, "Python int"),
+    (lambda x: sj.topk_loss(jnp.array([0.0, 1.0]), x), TypeError, "integer"),
+    (lambda x: sj.topk_loss(jnp.array([0, 1, 2]), x), ValueError, "shape"),
+    (lambda x: sj.topk_loss(jnp.array([0, 4]), x), ValueError, "class indices"),
+    (lambda x: sj.topk_loss(jnp.array([0, 1]), x[:, :0], k=0), ValueError, "at least one"),
+])
+def test_statistics_and_losses_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call(jnp.ones((2, 4)))

@@ -271,6 +271,18 @@ def _soft_spearman_structured(y_true, y_pred, *, regularization_strength=0.001,
                           multioutput, True)
 
 
+_SCORER_DOCS = {
+    "soft_spearman_scorer": (
+        "Scorer of :func:`soft_spearman` at its default strength (greater is better), "
+        "for ``scoring=`` in GridSearchCV, cross_val_score and the like, alone or in a "
+        "multi-metric dict."),
+    "spearman_scorer": (
+        "Scorer of the hard Spearman correlation, :func:`soft_spearman` at strength 0 "
+        "(equal to scipy.stats.spearmanr; greater is better), for ``scoring=`` in "
+        "GridSearchCV, cross_val_score and the like, alone or in a multi-metric dict."),
+}
+
+
 def __getattr__(name):
     # the scorers need scikit-learn, slow to import: make them on first access
     if name in ("soft_spearman_scorer", "spearman_scorer"):
@@ -278,6 +290,7 @@ def __getattr__(name):
 
         kwargs = {"regularization_strength": 0.0} if name == "spearman_scorer" else {}
         globals()[name] = scorer = make_scorer(soft_spearman, **kwargs)
+        scorer.__doc__ = _SCORER_DOCS[name]
         return scorer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -87,8 +87,9 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     at each reference value (QuantileTransformer instead interpolates linearly
     between them); a positive strength turns the steps into ramps, so the map is
     continuous and differentiable almost everywhere, and samples whose values are
-    close get close outputs. Each value costs O(log n_quantiles_ + merges), computed
-    exactly (DESIGN section 9 of the project), in parallel with OpenMP.
+    close get close outputs. Each value costs O(log ``n_quantiles_`` + merges), computed
+    exactly from PAV stacks of the reference kept for every prefix and suffix, in
+    parallel with OpenMP.
 
     Parameters
     ----------
@@ -125,11 +126,11 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     ----------
     n_quantiles_ : int
         The number of quantiles used.
-    quantiles_ : ndarray of shape (n_quantiles_, n_features_in_)
+    quantiles_ : ndarray of shape (n_quantiles, n_features)
         The reference of each feature, ascending.
-    references_ : ndarray of shape (n_quantiles_,)
+    references_ : ndarray of shape (n_quantiles,)
         The probabilities of the quantiles, evenly spaced in ``[0, 1]``.
-    scale_ : ndarray of shape (n_features_in_,)
+    scale_ : ndarray of shape (n_features,)
         The unit of the strength for each feature: the reference's interquartile
         range divided by ``(n_quantiles_ - 1) / 2``, its mean spacing in the body
         of the distribution. The spacing, not the spread, is the right unit: the
@@ -138,7 +139,7 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         for a constant feature (or one quantile), 1.0.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when they are all strings.
 
     See Also

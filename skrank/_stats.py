@@ -1,4 +1,4 @@
-"""Soft top-k masks and the robust statistics built from them (DESIGN section 13).
+"""Soft top-k masks and the robust statistics built from them.
 
 The soft top-k mask is the l2 projection of ``x / eps`` onto the capped simplex
 ``{y in [0, 1]^n : sum(y) = k}``: the kernel's rank form with the descending weights

@@ -1,11 +1,11 @@
-"""Soft sorting and ranking for JAX arrays (DESIGN section 8).
+"""Soft sorting and ranking for JAX arrays, differentiable to any order.
 
 The kernel finds the integer structure of each row: the permutation that sorts it and the
 PAV block partition. It runs on the host through :func:`jax.pure_callback`, on
 ``stop_gradient`` of the input, and returns fixed-shape integer arrays (the order, its
 inverse, and each sorted position's block id within its row). The value is then written
-in :mod:`jax.numpy` from that structure, in the closed forms of DESIGN section 7: gathers,
-segment sums and log-sum-exps. JAX differentiates those ops itself, so ``grad``,
+in :mod:`jax.numpy` from that structure, in closed forms that avoid cancellation:
+gathers, segment sums and log-sum-exps. JAX differentiates those ops itself, so ``grad``,
 ``jacfwd``, ``jacrev`` and ``hessian`` are exact to any order, and ``jit`` and ``vmap``
 work, with no ``custom_vjp``: the structure is piecewise constant and carries no gradient,
 and within a fixed structure the operator is smooth.
@@ -14,9 +14,8 @@ The functions mirror their NumPy twins (:func:`skrank.soft_rank`, :func:`skrank.
 :func:`skrank.soft_topk_mask`, :func:`skrank.soft_quantile`, :func:`skrank.soft_median`,
 :func:`skrank.soft_trimmed_mean`, and :func:`skrank.losses.spearman_loss`,
 :func:`~skrank.losses.ndcg_loss`, :func:`~skrank.losses.topk_loss`) with ``axis=-1``.
-The statistics are differences of soft top-k masks dotted with ``x`` (DESIGN section
-13), the losses soft ranks and masks put together in :mod:`jax.numpy`, so they are exact
-to any order too.
+The statistics are differences of soft top-k masks dotted with ``x``, the losses soft
+ranks and masks put together in :mod:`jax.numpy`, so they are exact to any order too.
 
 The strength is a constant (no derivative with respect to it). Rows holding NaN or
 infinity give NaN, and so do rows whose strength, traced under ``jit`` or ``vmap`` (so
@@ -204,13 +203,33 @@ def _sort_form(x, strength, axis, sign, kl):
     return back(sign * jnp.where(eps[:, None] == 0, t, _clip(p, t[:, -1:], t[:, :1])))
 
 
-_PARAMETERS = """regularization_strength : float or array, default=1.0
-        ``eps >= 0``: a scalar, or one value per row (``x``'s shape without ``axis``).
-        A constant: no derivative is taken with respect to it.
-    regularization : {"l2", "kl"}, default="l2"
-    direction : {"ascending", "descending"}, default="ascending"
-    axis : int or None, default=-1
-        The axis along which rows lie; ``None`` flattens ``x`` first."""
+# Parameter descriptions shared by the public functions' docstrings: those of their
+# NumPy twins (skrank._ops._COMMON_PARAMETERS), for JAX arrays.
+_X = """x : jax.Array or array-like
+        Values. Integers and booleans become JAX's default float; float16 and bfloat16
+        are computed in float32 and returned in their own dtype."""
+
+_STRENGTH = """regularization_strength : float or array-like, default=1.0
+        Strength ``eps >= 0`` of the regulariser, in the units of ``{x}``: 0 gives the
+        hard operator, larger values smoother outputs. A scalar, or one value per row
+        (an array of ``{x}``'s shape without ``axis``). A constant: no derivative is
+        taken with respect to it; traced, an invalid value gives NaN rows."""
+
+_REGULARIZATION = """regularization : {"l2", "kl"}, default="l2"
+        Quadratic ("l2") or entropic ("kl") regularisation of the linear program over
+        the permutahedron."""
+
+_DIRECTION = """direction : {"ascending", "descending"}, default="ascending"
+        Order convention: "ascending" gives the smallest entry the rank closest to 1
+        and sorts in increasing order along ``axis``; "descending" reverses both."""
+
+_AXIS = """axis : int or None, default=-1
+        Axis along which to operate; rows along it are independent. ``None`` flattens
+        ``x`` first, as :func:`numpy.sort` does."""
+
+_LISTS_AXIS = """axis : int or None, default=-1
+        Axis along which the lists lie; every other axis indexes lists. ``None``
+        flattens both arrays into one list."""
 
 
 def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
@@ -221,19 +240,27 @@ def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
                       1.0 if direction == "ascending" else -1.0, regularization == "kl")
 
 
-soft_rank.__doc__ = f"""Soft ranks of a JAX array, differentiable to any order.
+soft_rank.__doc__ = f"""Soft ranks of a JAX array along ``axis``.
+
+    The same operator as :func:`skrank.soft_rank`, differentiable to any order, under
+    ``jit`` and ``vmap``.
 
     Parameters
     ----------
-    x : jax.Array
-        Values; integers become JAX's default float, float16 and bfloat16 are
-        computed in float32 and returned in their own dtype.
-    {_PARAMETERS}
+    {_X}
+    {_STRENGTH.format(x="x")}
+    {_REGULARIZATION}
+    {_DIRECTION}
+    {_AXIS}
 
     Returns
     -------
     ranks : jax.Array
-        As :func:`skrank.soft_rank`: aligned with ``x``, in ``[1, n]``.
+        Soft ranks in ``[1, n]``, of ``x``'s shape (1-D when ``axis=None``).
+
+    See Also
+    --------
+    skrank.soft_rank : The NumPy twin.
 
     Examples
     --------
@@ -255,19 +282,28 @@ def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
                       -1.0 if direction == "ascending" else 1.0, regularization == "kl")
 
 
-soft_sort.__doc__ = f"""Soft sort of a JAX array, differentiable to any order.
+soft_sort.__doc__ = f"""Soft sort of a JAX array along ``axis``.
+
+    The same operator as :func:`skrank.soft_sort`, differentiable to any order, under
+    ``jit`` and ``vmap``. Tied inputs are a kink: derivatives there are one-sided.
 
     Parameters
     ----------
-    x : jax.Array
-        Values (dtypes as for :func:`soft_rank`).
-    {_PARAMETERS}
+    {_X}
+    {_STRENGTH.format(x="x")}
+    {_REGULARIZATION}
+    {_DIRECTION}
+    {_AXIS}
 
     Returns
     -------
     values : jax.Array
-        As :func:`skrank.soft_sort`: in sorted order along ``axis``. Tied inputs are
-        a kink: derivatives there are one-sided.
+        Soft sorted values, of ``x``'s shape (1-D when ``axis=None``), in sorted order
+        along ``axis``.
+
+    See Also
+    --------
+    skrank.soft_sort : The NumPy twin.
 
     Examples
     --------
@@ -279,23 +315,34 @@ soft_sort.__doc__ = f"""Soft sort of a JAX array, differentiable to any order.
 
 
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1):
-    """Soft mask of the k largest entries of a JAX array (l2), as
-    :func:`skrank.soft_topk_mask`.
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be a Python int (static under jit), got {k!r}.")
+    return _rank_form(x, regularization_strength, axis, 1.0, False, int(k))
+
+
+soft_topk_mask.__doc__ = f"""Soft mask of the ``k`` largest entries along ``axis``.
+
+    The same operator as :func:`skrank.soft_topk_mask` (l2), differentiable to any
+    order. Only entries within about ``eps`` of the k-th largest are soft; the others
+    are exactly 0 or 1.
 
     Parameters
     ----------
-    x : jax.Array
-        Scores.
+    x : jax.Array or array-like
+        Scores (dtypes as for :func:`soft_rank`).
     k : int
-        A Python int in ``[0, n]``; under ``jit`` it must be static.
-    regularization_strength : float or array, default=1.0
-        ``eps >= 0`` in the units of ``x``, a scalar or one per row; a constant.
-    axis : int or None, default=-1
+        A Python int in ``[0, n]`` (``n`` the length of ``axis``); static under ``jit``.
+    {_STRENGTH.format(x="x")}
+    {_AXIS}
 
     Returns
     -------
     mask : jax.Array
-        Values in ``[0, 1]`` summing to ``k`` along ``axis``.
+        Values in ``[0, 1]`` summing to ``k`` along ``axis``, of ``x``'s shape.
+
+    See Also
+    --------
+    skrank.soft_topk_mask : The NumPy twin.
 
     Examples
     --------
@@ -304,40 +351,10 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1):
     >>> soft_topk_mask(jnp.array([3., 1.5, 1., 0.]), 2).tolist()
     [1.0, 0.75, 0.25, 0.0]
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be a Python int (static under jit), got {k!r}.")
-    return _rank_form(x, regularization_strength, axis, 1.0, False, int(k))
 
 
 def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
                   axis=-1):
-    """Mean over rows of 1 - Pearson(hard ranks of y_true, soft ranks of y_pred), as
-    :func:`skrank.losses.spearman_loss`; differentiable in ``y_pred``.
-
-    Parameters
-    ----------
-    y_true : jax.Array
-        Targets; their tie-averaged hard ranks are used (a constant).
-    y_pred : jax.Array
-        Predictions, of ``y_true``'s shape.
-    regularization_strength, regularization, axis
-        As for :func:`soft_rank` (ascending soft ranks of ``y_pred``).
-
-    Returns
-    -------
-    loss : jax.Array
-        A scalar in ``[0, 2]``; a row where either side is constant contributes 0.
-
-    Examples
-    --------
-    >>> import jax, jax.numpy as jnp
-    >>> from skrank.jax import spearman_loss
-    >>> y_true = jnp.array([1., 2., 3.])
-    >>> float(spearman_loss(y_true, jnp.array([3., 1., 2.]), regularization_strength=0.0))
-    1.5
-    >>> jax.jit(jax.grad(spearman_loss, argnums=1))(y_true, jnp.array([3., 1., 2.])).shape
-    (3,)
-    """
     _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
     y_pred, dtype = _float(y_pred, "y_pred")
     y_true = _float(y_true, "y_true")[0]
@@ -354,6 +371,43 @@ def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization
     ok = (saa > 0) & (sbb > 0)  # a constant row has no correlation: 0 by convention
     denom = jnp.sqrt(jnp.where(ok, saa, 1)) * jnp.sqrt(jnp.where(ok, sbb, 1))
     return jnp.mean(1 - jnp.where(ok, (A * B).sum(-1) / denom, 0)).astype(dtype)
+
+
+spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged over rows.
+
+    The same loss as :func:`skrank.losses.spearman_loss`: for each row, the Pearson
+    correlation of the hard (tie-averaged) ranks of ``y_true`` and the ascending soft
+    ranks of ``y_pred``. Differentiable in ``y_pred`` to any order.
+
+    Parameters
+    ----------
+    y_true : jax.Array or array-like
+        Targets; only their hard ranks are used (a constant).
+    y_pred : jax.Array or array-like
+        Predictions, of ``y_true``'s shape.
+    {_STRENGTH.format(x="y_pred")}
+    {_REGULARIZATION}
+    {_LISTS_AXIS}
+
+    Returns
+    -------
+    loss : jax.Array
+        A scalar in ``[0, 2]``; a row where either side is constant contributes 0.
+
+    See Also
+    --------
+    skrank.losses.spearman_loss : The NumPy twin.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from skrank.jax import spearman_loss
+    >>> y_true = jnp.array([1., 2., 3.])
+    >>> float(spearman_loss(y_true, jnp.array([3., 1., 2.]), regularization_strength=0.0))
+    1.5
+    >>> jax.jit(jax.grad(spearman_loss, argnums=1))(y_true, jnp.array([3., 1., 2.])).shape
+    (3,)
+    """
 
 
 # ---------------------------------------------------------------- statistics, losses
@@ -410,31 +464,38 @@ def _quantile(x, q, strength, axis, median):
 
 
 def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):
-    """Soft q-th quantiles of a JAX array, differentiable to any order, as
-    :func:`skrank.soft_quantile`.
+    return _quantile(x, q, regularization_strength, axis, median=False)
 
-    numpy.quantile's "linear" interpolation between soft order statistics: the j-th
-    smallest value (from 0) is ``sum((M(n - j) - M(n - j - 1)) * x)``, with ``M(k)``
-    the soft top-k mask (:func:`soft_topk_mask`). Its weights are non-negative, sum to
-    one, and are exactly zero on far outliers.
+
+soft_quantile.__doc__ = f"""Soft q-th quantiles of a JAX array along ``axis``.
+
+    The same statistic as :func:`skrank.soft_quantile`, differentiable to any order:
+    numpy.quantile's "linear"
+    interpolation between soft order statistics. The j-th smallest value (from 0) is
+    ``sum((M(n - j) - M(n - j - 1)) * x)``, with ``M(k)`` the soft top-k mask
+    (:func:`soft_topk_mask`). Its weights are non-negative, sum to one, and are
+    exactly zero on far outliers.
 
     Parameters
     ----------
-    x : jax.Array
+    x : jax.Array or array-like
         Values (dtypes as for :func:`soft_rank`).
     q : float or 1-D sequence of float
         Probabilities in ``[0, 1]``. Concrete: under ``jit``, a static argument (a
         float or a tuple) or closed over.
-    regularization_strength : float or array, default=1.0
-        ``eps >= 0`` in the units of ``x``, a scalar or one per row; a constant.
-    axis : int or None, default=-1
+    {_STRENGTH.format(x="x")}
+    {_AXIS}
 
     Returns
     -------
     quantile : jax.Array
-        Of shape ``q.shape + x.shape without axis``. Strength 0 gives
-        ``numpy.quantile``; its derivative is then the hard one (the weights of the
-        order statistics, tied entries sharing them).
+        Of shape ``q.shape`` followed by ``x``'s shape without ``axis``. Strength 0
+        gives ``numpy.quantile``; its derivative is then the hard one (the weights of
+        the order statistics, tied entries sharing them).
+
+    See Also
+    --------
+    skrank.soft_quantile : The NumPy twin.
 
     Examples
     --------
@@ -449,26 +510,32 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):
     >>> grad(jnp.array([1., 2., 2.5, 5.]), 0.5, regularization_strength=0.0).tolist()
     [0.0, 0.5, 0.5, 0.0]
     """
-    return _quantile(x, q, regularization_strength, axis, median=False)
 
 
 def soft_median(x, *, regularization_strength=1.0, axis=-1):
-    """Soft median of a JAX array, as :func:`skrank.soft_median`: :func:`soft_quantile`
-    at 0.5, where an even length averages the two middle order statistics (as
-    :func:`numpy.median`).
+    return _quantile(x, 0.5, regularization_strength, axis, median=True)
+
+
+soft_median.__doc__ = f"""Soft median along ``axis``: :func:`soft_quantile` at 0.5.
+
+    The same statistic as :func:`skrank.soft_median`, differentiable to any order. An
+    even length averages the two middle order statistics (as :func:`numpy.median`).
 
     Parameters
     ----------
-    x : jax.Array
-        Values.
-    regularization_strength : float or array, default=1.0
-        ``eps >= 0`` in the units of ``x``, a scalar or one per row; a constant.
-    axis : int or None, default=-1
+    x : jax.Array or array-like
+        Values (dtypes as for :func:`soft_rank`).
+    {_STRENGTH.format(x="x")}
+    {_AXIS}
 
     Returns
     -------
     median : jax.Array
         Of ``x``'s shape without ``axis``.
+
+    See Also
+    --------
+    skrank.soft_median : The NumPy twin.
 
     Examples
     --------
@@ -480,43 +547,9 @@ def soft_median(x, *, regularization_strength=1.0, axis=-1):
     ...             regularization_strength=[0.0, 0.0]).tolist()
     [3.0, 2.0]
     """
-    return _quantile(x, 0.5, regularization_strength, axis, median=True)
 
 
 def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1):
-    """Soft trimmed mean of a JAX array, differentiable to any order, as
-    :func:`skrank.soft_trimmed_mean`.
-
-    ``k = int(proportiontocut * n)`` values are cut softly from each end: the value is
-    ``sum((M(n - k) - M(k)) * x) / (n - 2k)`` with ``M`` the soft top-k masks, scipy's
-    ``trim_mean`` at strength 0. A far outlier gets weight exactly 0.
-
-    Parameters
-    ----------
-    x : jax.Array
-        Values.
-    proportiontocut : float
-        In ``[0, 0.5)``; concrete (static under ``jit``, or closed over).
-    regularization_strength : float or array, default=1.0
-        ``eps >= 0`` in the units of ``x``, a scalar or one per row; a constant.
-    axis : int or None, default=-1
-
-    Returns
-    -------
-    mean : jax.Array
-        Of ``x``'s shape without ``axis``.
-
-    Examples
-    --------
-    >>> import jax, jax.numpy as jnp
-    >>> from skrank.jax import soft_trimmed_mean
-    >>> x = jnp.array([1., 2., 3., 4., 5., 1000.])
-    >>> float(soft_trimmed_mean(x, 0.2, regularization_strength=0.5))
-    3.5
-    >>> grad = jax.jit(jax.grad(soft_trimmed_mean), static_argnums=1)
-    >>> grad(x, 0.2, regularization_strength=0.5).tolist()
-    [0.0, 0.25, 0.25, 0.25, 0.25, 0.0]
-    """
     p = _static(proportiontocut, "proportiontocut")
     if p.ndim == 0 and p.dtype.kind in "iuf":
         proportiontocut = float(p)  # numpy scalars and 0-d arrays too
@@ -529,6 +562,45 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
         raise ValueError("cannot take a trimmed mean of an empty row.")
     k = int(proportiontocut * n)  # cut from each end, as scipy's trim_mean
     return back((_Masks(X, eps).dot(n - k, k) / (n - 2 * k))[None], reduced=True)[0]
+
+
+soft_trimmed_mean.__doc__ = f"""Soft trimmed mean of a JAX array along ``axis``.
+
+    The same statistic as :func:`skrank.soft_trimmed_mean`, differentiable to any
+    order. ``k = int(proportiontocut * n)`` values are cut softly from each end: the
+    value is ``sum((M(n - k) - M(k)) * x) / (n - 2k)`` with ``M`` the soft top-k masks,
+    scipy's ``trim_mean`` at strength 0. A far outlier gets weight exactly 0.
+
+    Parameters
+    ----------
+    x : jax.Array or array-like
+        Values (dtypes as for :func:`soft_rank`).
+    proportiontocut : float
+        Fraction cut from each end, in ``[0, 0.5)``; concrete (static under ``jit``, or
+        closed over).
+    {_STRENGTH.format(x="x")}
+    {_AXIS}
+
+    Returns
+    -------
+    mean : jax.Array
+        Of ``x``'s shape without ``axis``.
+
+    See Also
+    --------
+    skrank.soft_trimmed_mean : The NumPy twin.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from skrank.jax import soft_trimmed_mean
+    >>> x = jnp.array([1., 2., 3., 4., 5., 1000.])
+    >>> float(soft_trimmed_mean(x, 0.2, regularization_strength=0.5))
+    3.5
+    >>> grad = jax.jit(jax.grad(soft_trimmed_mean), static_argnums=1)
+    >>> grad(x, 0.2, regularization_strength=0.5).tolist()
+    [0.0, 0.25, 0.25, 0.25, 0.25, 0.0]
+    """
 
 
 def _losses_rows(y_true, y_pred, axis, strength, true_name, pred_name):
@@ -555,45 +627,6 @@ def _losses_rows(y_true, y_pred, axis, strength, true_name, pred_name):
 
 def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
               axis=-1, k=None, gains="linear"):
-    """Mean over rows of 1 - soft NDCG, as :func:`skrank.losses.ndcg_loss`;
-    differentiable in ``y_pred`` to any order.
-
-    DCG with the descending soft ranks ``r`` of ``y_pred``: ``sum(gain * c / log2(1 +
-    r))``, where the cutoff ``c`` is the soft top-k mask of ``y_pred`` at the same
-    strength when ``k < n`` (else 1), divided by the ideal DCG (hard). Rows whose
-    relevances are all zero score 0, as in scikit-learn.
-
-    Parameters
-    ----------
-    y_true : jax.Array
-        Non-negative relevances (a constant). Concrete ones are checked (negative or
-        non-finite values raise ``ValueError``); traced ones (under ``jit``) make such
-        rows NaN.
-    y_pred : jax.Array
-        Scores, of ``y_true``'s shape.
-    regularization_strength, regularization, axis
-        As for :func:`soft_rank`.
-    k : int or None, default=None
-        Cutoff (None, or ``k >= n``: all); a Python int, static under ``jit``.
-    gains : {"linear", "exponential"}, default="linear"
-        Gain ``y_true`` or ``2 ** y_true - 1``.
-
-    Returns
-    -------
-    loss : jax.Array
-        A scalar in ``[0, 1]``.
-
-    Examples
-    --------
-    >>> import jax, jax.numpy as jnp
-    >>> from skrank.jax import ndcg_loss
-    >>> y_true, y_pred = jnp.array([[3., 2., 0., 1.]]), jnp.array([[0.9, 0.1, 0.3, 0.2]])
-    >>> round(float(ndcg_loss(y_true, y_pred, regularization_strength=0.0)), 4)
-    0.0841
-    >>> jax.jit(jax.grad(ndcg_loss, argnums=1), static_argnames="k")(
-    ...     y_true, y_pred, k=2).shape
-    (1, 4)
-    """
     _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
     if not isinstance(gains, str) or gains not in ("linear", "exponential"):
         raise ValueError(f"gains must be one of ('linear', 'exponential'), got {gains!r}.")
@@ -623,39 +656,54 @@ def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2
     return jnp.mean(jnp.where(ok, 1.0 - ndcg, jnp.nan)).astype(dtype)
 
 
-def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
-              axis=-1):
-    """Soft top-k classification loss, as :func:`skrank.losses.topk_loss`: the mean
-    over samples of ``max(0, r_y - k)``, ``r_y`` the descending soft rank of the true
-    class's score; differentiable in ``scores`` to any order.
+ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
+
+    The same loss as :func:`skrank.losses.ndcg_loss`, differentiable in ``y_pred`` to
+    any order. DCG with the descending soft ranks ``r`` of ``y_pred``: ``sum(gain * c /
+    log2(1 + r))``, where the cutoff ``c`` is the soft top-k mask of ``y_pred`` at the
+    same strength when ``k < n`` (else 1), divided by the ideal DCG (hard). Rows whose
+    relevances are all zero score 0, as in scikit-learn.
 
     Parameters
     ----------
-    labels : jax.Array of int
-        True class indices, of ``scores``' shape without ``axis``. Concrete ones are
-        checked; traced ones out of range give NaN.
-    scores : jax.Array
-        Class scores, the classes along ``axis``.
-    k : int, default=1
-        In ``[0, number of classes]``; a Python int, static under ``jit``.
-    regularization_strength, regularization, axis
-        As for :func:`soft_rank`.
+    y_true : jax.Array or array-like
+        Non-negative relevances (a constant). Concrete ones are checked (negative or
+        non-finite values raise ``ValueError``); traced ones (under ``jit``) make such
+        rows NaN.
+    y_pred : jax.Array or array-like
+        Scores, of ``y_true``'s shape.
+    {_STRENGTH.format(x="y_pred")}
+    {_REGULARIZATION}
+    {_LISTS_AXIS}
+    k : int or None, default=None
+        Cutoff (None, or ``k >= n``: all); a Python int, static under ``jit``.
+    gains : {{"linear", "exponential"}}, default="linear"
+        Gain ``y_true`` or ``2 ** y_true - 1``.
 
     Returns
     -------
     loss : jax.Array
-        A non-negative scalar. Where ``r_y == k`` exactly the derivative is 0.
+        A scalar in ``[0, 1]``.
+
+    See Also
+    --------
+    skrank.losses.ndcg_loss : The NumPy twin.
 
     Examples
     --------
     >>> import jax, jax.numpy as jnp
-    >>> from skrank.jax import topk_loss
-    >>> labels, scores = jnp.array([0, 2]), jnp.array([[0.1, 0.5, 0.4], [0.3, 0.2, 0.9]])
-    >>> float(topk_loss(labels, scores, regularization_strength=0.0))
-    1.0
-    >>> jax.jit(jax.grad(topk_loss, argnums=1))(labels, scores).shape
-    (2, 3)
+    >>> from skrank.jax import ndcg_loss
+    >>> y_true, y_pred = jnp.array([[3., 2., 0., 1.]]), jnp.array([[0.9, 0.1, 0.3, 0.2]])
+    >>> round(float(ndcg_loss(y_true, y_pred, regularization_strength=0.0)), 4)
+    0.0841
+    >>> jax.jit(jax.grad(ndcg_loss, argnums=1), static_argnames="k")(
+    ...     y_true, y_pred, k=2).shape
+    (1, 4)
     """
+
+
+def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
+              axis=-1):
     _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
     scores, dtype = _float(scores, "scores")
     if scores.size == 0:
@@ -686,3 +734,44 @@ def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularizatio
     loss = jnp.where(r > k, r - k, 0.0)  # derivative 0 at r == k, as NumPy
     ok = _valid(S, eps) & (lab >= 0) & (lab < n)
     return jnp.mean(jnp.where(ok, loss, jnp.nan)).astype(dtype)
+
+
+topk_loss.__doc__ = f"""Soft top-k classification loss, averaged over samples.
+
+    The same loss as :func:`skrank.losses.topk_loss`: the mean over samples of
+    ``max(0, r_y - k)``, ``r_y`` the descending soft rank of the true class's score;
+    differentiable in ``scores`` to any order.
+
+    Parameters
+    ----------
+    labels : jax.Array or array-like of int
+        True class indices, of ``scores``' shape without ``axis``. Concrete ones are
+        checked; traced ones out of range give NaN.
+    scores : jax.Array or array-like
+        Class scores, the classes along ``axis``.
+    k : int, default=1
+        In ``[0, number of classes]``; a Python int, static under ``jit``.
+    {_STRENGTH.format(x="scores")}
+    {_REGULARIZATION}
+    axis : int or None, default=-1
+        Axis of the classes; every other axis indexes samples.
+
+    Returns
+    -------
+    loss : jax.Array
+        A non-negative scalar. Where ``r_y == k`` exactly the derivative is 0.
+
+    See Also
+    --------
+    skrank.losses.topk_loss : The NumPy twin.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from skrank.jax import topk_loss
+    >>> labels, scores = jnp.array([0, 2]), jnp.array([[0.1, 0.5, 0.4], [0.3, 0.2, 0.9]])
+    >>> float(topk_loss(labels, scores, regularization_strength=0.0))
+    1.0
+    >>> jax.jit(jax.grad(topk_loss, argnums=1))(labels, scores).shape
+    (2, 3)
+    """

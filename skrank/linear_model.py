@@ -1,4 +1,4 @@
-"""Robust linear regression by soft least trimmed squares (DESIGN section 10).
+"""Robust linear regression by soft least trimmed squares.
 
 The hard least-trimmed-squares objective keeps the ``h`` smallest squared residuals.
 Written as a linear program over the capped simplex and regularised with

@@ -1,9 +1,9 @@
 """PyTorch adapter: soft sorting and ranking of tensors, exact to any order.
 
 The Cython kernel finds the integer structure of each row, the sorting permutation and
-the PAV blocks (DESIGN section 8); the value is then recomputed from that structure with
-torch's own ops (gathers and segment sums, in the cancellation-free forms of DESIGN
-section 7). Autograd differentiates those ops, so first and second derivatives
+the pool-adjacent-violators (PAV) blocks; the value is then recomputed from that
+structure with torch's own ops (gathers and segment sums, in closed forms that avoid
+cancellation). Autograd differentiates those ops, so first and second derivatives
 (``gradgradcheck``, Hessian-vector products) are exact, with no hand-written backward
 pass. The structure carries no gradient: within it the operator is smooth.
 
@@ -172,18 +172,61 @@ def _rank_form(R, blocks, w, sign, kl):
     return torch.where(hard, blocks.value, torch.gather(P, 1, blocks.inverse))
 
 
+# Parameter descriptions shared by the public functions' docstrings: those of their
+# NumPy twins (skrank._ops._COMMON_PARAMETERS), with ``dim`` instead of ``axis``.
+_X = """x : torch.Tensor
+        Values, on any device. float16 and bfloat16 are computed in float32 and returned
+        in their own dtype; integers are computed in torch's default float dtype."""
+
+_STRENGTH = """regularization_strength : float, array-like or torch.Tensor, default=1.0
+        Strength ``eps >= 0`` of the regulariser, in the units of ``{x}``: 0 gives the
+        hard operator, larger values smoother outputs. A scalar, or one value per row
+        (an array of ``{x}``'s shape without ``dim``). It carries no gradient."""
+
+_REGULARIZATION = """regularization : {"l2", "kl"}, default="l2"
+        Quadratic ("l2") or entropic ("kl") regularisation of the linear program over
+        the permutahedron."""
+
+_DIRECTION = """direction : {"ascending", "descending"}, default="ascending"
+        Order convention: "ascending" gives the smallest entry the rank closest to 1
+        and sorts in increasing order along ``dim``; "descending" reverses both."""
+
+_DIM = """dim : int, default=-1
+        Dimension along which to operate; rows along it are independent."""
+
+
 def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
               direction="ascending", dim=-1):
-    """Soft ranks of a tensor along ``dim``, differentiable to any order.
+    _check(regularization, direction)
+    R, batch, back = _rows(x, dim)
+    sign = 1.0 if direction == "ascending" else -1.0
+    kl = regularization == "kl"
+    rho = np.arange(R.shape[1], 0, -1, dtype=np.float64)
+    blocks = _blocks("rank", R, regularization_strength, batch, sign, kl, rho)
+    return back(_rank_form(R, blocks, rho, sign, kl))
 
-    The same operator as :func:`skrank.soft_rank` (see it for the parameters); ``dim``
-    replaces ``axis``. The strength is a float, or an array/tensor of ``x``'s shape
-    without ``dim`` (one per row); it carries no gradient.
+
+soft_rank.__doc__ = f"""Soft ranks of a tensor along ``dim``, differentiable to any order.
+
+    The same operator as :func:`skrank.soft_rank`, with ``dim`` instead of ``axis``.
+
+    Parameters
+    ----------
+    {_X}
+    {_STRENGTH.format(x="x")}
+    {_REGULARIZATION}
+    {_DIRECTION}
+    {_DIM}
 
     Returns
     -------
     ranks : torch.Tensor
-        Shaped like ``x``, on its device, in its dtype.
+        Soft ranks in ``[1, n]``, of ``x``'s shape, on its device, in its floating
+        dtype.
+
+    See Also
+    --------
+    skrank.soft_rank : The NumPy twin, with ``axis`` instead of ``dim``.
 
     Examples
     --------
@@ -197,35 +240,10 @@ def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
     >>> x.grad
     tensor([ 0.0000,  0.2500, -0.2500])
     """
-    _check(regularization, direction)
-    R, batch, back = _rows(x, dim)
-    sign = 1.0 if direction == "ascending" else -1.0
-    kl = regularization == "kl"
-    rho = np.arange(R.shape[1], 0, -1, dtype=np.float64)
-    blocks = _blocks("rank", R, regularization_strength, batch, sign, kl, rho)
-    return back(_rank_form(R, blocks, rho, sign, kl))
 
 
 def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
               direction="ascending", dim=-1):
-    """Soft sort of a tensor along ``dim``, differentiable to any order.
-
-    The same operator as :func:`skrank.soft_sort` (see it for the parameters); ``dim``
-    replaces ``axis``. Derivatives are exact away from ties of ``x``, where the soft
-    sort has kinks (DESIGN section 4).
-
-    Returns
-    -------
-    values : torch.Tensor
-        Shaped like ``x``, in sorted order along ``dim``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skrank.torch import soft_sort
-    >>> soft_sort(torch.tensor([3., 1., 2.]), regularization_strength=2.0)
-    tensor([1.5000, 2.0000, 2.5000])
-    """
     _check(regularization, direction)
     R, batch, back = _rows(x, dim)
     sign = -1.0 if direction == "ascending" else 1.0
@@ -242,19 +260,40 @@ def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
     return back(sign * torch.where(hard, t, P))
 
 
-def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1):
-    """Soft mask of the k largest entries along ``dim``, differentiable to any order.
+soft_sort.__doc__ = f"""Soft sort of a tensor along ``dim``, differentiable to any order.
 
-    The same operator as :func:`skrank.soft_topk_mask`: values in ``[0, 1]`` summing
-    to ``k`` along ``dim``; ``dim`` replaces ``axis``.
+    The same operator as :func:`skrank.soft_sort`, with ``dim`` instead of ``axis``.
+    Derivatives are exact away from ties of ``x``, where the soft sort has kinks (its
+    derivative jumps there).
+
+    Parameters
+    ----------
+    {_X}
+    {_STRENGTH.format(x="x")}
+    {_REGULARIZATION}
+    {_DIRECTION}
+    {_DIM}
+
+    Returns
+    -------
+    values : torch.Tensor
+        Soft sorted values, of ``x``'s shape, in sorted order along ``dim``, on its
+        device, in its floating dtype.
+
+    See Also
+    --------
+    skrank.soft_sort : The NumPy twin, with ``axis`` instead of ``dim``.
 
     Examples
     --------
     >>> import torch
-    >>> from skrank.torch import soft_topk_mask
-    >>> soft_topk_mask(torch.tensor([3., 1., 1., 0.]), 2, regularization_strength=0.0)
-    tensor([1.0000, 0.5000, 0.5000, 0.0000])
+    >>> from skrank.torch import soft_sort
+    >>> soft_sort(torch.tensor([3., 1., 2.]), regularization_strength=2.0)
+    tensor([1.5000, 2.0000, 2.5000])
     """
+
+
+def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1):
     R, batch, back = _rows(x, dim)
     n = R.shape[1]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
@@ -266,25 +305,40 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1):
     return back(_rank_form(R, blocks, w, 1.0, False).clamp(0.0, 1.0))
 
 
-def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
-                  dim=-1):
-    """One minus the soft Spearman correlation, averaged over rows.
+soft_topk_mask.__doc__ = f"""Soft mask of the ``k`` largest entries along ``dim``.
 
-    The same loss as :func:`skrank.losses.spearman_loss`: for each row along ``dim``,
-    the Pearson correlation of the hard (tie-averaged) ranks of ``y_true`` and the soft
-    ranks of ``y_pred``; a row where either side is constant contributes 0.
-    Differentiable in ``y_pred`` to any order.
+    The same operator as :func:`skrank.soft_topk_mask` (l2), with ``dim`` instead of
+    ``axis``, differentiable to any order. Only entries within about ``eps`` of the
+    k-th largest are soft; the others are exactly 0 or 1.
+
+    Parameters
+    ----------
+    {_X}
+    k : int
+        Number of entries to keep, in ``[0, n]`` (``n`` the length of ``dim``).
+    {_STRENGTH.format(x="x")}
+    {_DIM}
+
+    Returns
+    -------
+    mask : torch.Tensor
+        Values in ``[0, 1]`` summing to ``k`` along ``dim``, of ``x``'s shape.
+
+    See Also
+    --------
+    skrank.soft_topk_mask : The NumPy twin, with ``axis`` instead of ``dim``.
 
     Examples
     --------
     >>> import torch
-    >>> from skrank.torch import spearman_loss
-    >>> y_pred = torch.tensor([0.1, 0.4, 0.3, 0.9], requires_grad=True)
-    >>> loss = spearman_loss(torch.tensor([1., 2., 3., 4.]), y_pred,
-    ...                      regularization_strength=0.0)
-    >>> round(loss.item(), 6)
-    0.2
+    >>> from skrank.torch import soft_topk_mask
+    >>> soft_topk_mask(torch.tensor([3., 1., 1., 0.]), 2, regularization_strength=0.0)
+    tensor([1.0000, 0.5000, 0.5000, 0.0000])
     """
+
+
+def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
+                  dim=-1):
     T, P = _pair(y_true, y_pred, dim)
     B = soft_rank(P, regularization_strength=regularization_strength,
                   regularization=regularization)
@@ -298,6 +352,45 @@ def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization
     return (1.0 - corr).mean()
 
 
+spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged over rows.
+
+    The same loss as :func:`skrank.losses.spearman_loss`: for each row along ``dim``,
+    the Pearson correlation of the hard (tie-averaged) ranks of ``y_true`` and the soft
+    ranks of ``y_pred``; a row where either side is constant contributes 0.
+    Differentiable in ``y_pred`` to any order.
+
+    Parameters
+    ----------
+    y_true : torch.Tensor or array-like
+        Targets, of ``y_pred``'s shape; only their hard ranks are used (no gradient).
+    y_pred : torch.Tensor
+        Predictions; the loss is differentiable in them.
+    {_STRENGTH.format(x="y_pred")}
+    {_REGULARIZATION}
+    dim : int, default=-1
+        Dimension along which the lists lie; every other dimension indexes lists.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A 0-d tensor, ``mean(1 - rho)`` over rows, in ``[0, 2]``.
+
+    See Also
+    --------
+    skrank.losses.spearman_loss : The NumPy twin, with ``axis`` instead of ``dim``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import spearman_loss
+    >>> y_pred = torch.tensor([0.1, 0.4, 0.3, 0.9], requires_grad=True)
+    >>> loss = spearman_loss(torch.tensor([1., 2., 3., 4.]), y_pred,
+    ...                      regularization_strength=0.0)
+    >>> round(loss.item(), 6)
+    0.2
+    """
+
+
 def _order_statistic(R, i, regularization_strength, batch):
     """The soft (i + 1)-th smallest value of each row: <M(n - i) - M(n - i - 1), x>
     with M(k) the soft top-k mask (DESIGN section 13)."""
@@ -308,11 +401,33 @@ def _order_statistic(R, i, regularization_strength, batch):
 
 
 def soft_quantile(x, q, *, regularization_strength=1.0, dim=-1):
-    """Soft q-th quantile along ``dim`` (NumPy's "linear" method), differentiable.
+    return _quantile(x, q, regularization_strength, dim, median=False)
 
-    The same statistic as :func:`skrank.soft_quantile`: a weighted mean of ``x`` with
-    soft order-statistic weights, robust to outliers. ``q`` is a float or a sequence
-    of floats in ``[0, 1]`` (then the quantiles are stacked along a new first axis).
+
+soft_quantile.__doc__ = f"""Soft q-th quantile along ``dim`` (NumPy's "linear" method).
+
+    The same statistic as :func:`skrank.soft_quantile`, differentiable: a weighted
+    mean of ``x`` with soft order-statistic weights (differences of soft top-k masks),
+    robust to outliers.
+
+    Parameters
+    ----------
+    {_X}
+    q : float or 1-D sequence of float
+        Probabilities in ``[0, 1]``; with a sequence the quantiles are stacked along a
+        new first dimension.
+    {_STRENGTH.format(x="x")}
+    {_DIM}
+
+    Returns
+    -------
+    quantile : torch.Tensor
+        Of shape ``q.shape`` followed by ``x``'s shape without ``dim``. Strength 0
+        gives :func:`numpy.quantile`.
+
+    See Also
+    --------
+    skrank.soft_quantile : The NumPy twin, with ``axis`` instead of ``dim``.
 
     Examples
     --------
@@ -322,12 +437,31 @@ def soft_quantile(x, q, *, regularization_strength=1.0, dim=-1):
     ...               regularization_strength=0.0)
     tensor(0.3000)
     """
-    return _quantile(x, q, regularization_strength, dim, median=False)
 
 
 def soft_median(x, *, regularization_strength=1.0, dim=-1):
-    """Soft median along ``dim``: :func:`soft_quantile` at 0.5, where an even length
-    averages the two middle order statistics (as :func:`numpy.median`).
+    return _quantile(x, 0.5, regularization_strength, dim, median=True)
+
+
+soft_median.__doc__ = f"""Soft median along ``dim``: :func:`soft_quantile` at 0.5.
+
+    Differentiable; an even length averages the two middle order statistics, as
+    :func:`numpy.median`.
+
+    Parameters
+    ----------
+    {_X}
+    {_STRENGTH.format(x="x")}
+    {_DIM}
+
+    Returns
+    -------
+    median : torch.Tensor
+        Of ``x``'s shape without ``dim``.
+
+    See Also
+    --------
+    skrank.soft_median : The NumPy twin, with ``axis`` instead of ``dim``.
 
     Examples
     --------
@@ -336,7 +470,6 @@ def soft_median(x, *, regularization_strength=1.0, dim=-1):
     >>> soft_median(torch.tensor([3., 1., 2., 10.]), regularization_strength=0.0)
     tensor(2.5000)
     """
-    return _quantile(x, 0.5, regularization_strength, dim, median=True)
 
 
 def _quantile(x, q, regularization_strength, dim, median):
@@ -363,19 +496,6 @@ def _quantile(x, q, regularization_strength, dim, median):
 
 
 def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1):
-    """Soft trimmed mean along ``dim``, differentiable (:func:`skrank.soft_trimmed_mean`).
-
-    ``floor(proportiontocut * n)`` values are cut softly from each end: the weights
-    ``M(n - k) - M(k)`` of soft top-k masks, exactly scipy's ``trim_mean`` at strength 0.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skrank.torch import soft_trimmed_mean
-    >>> soft_trimmed_mean(torch.tensor([0.1, 0.2, 0.3, 0.4, 1000.]), 0.2,
-    ...                   regularization_strength=0.0)
-    tensor(0.3000)
-    """
     if not isinstance(proportiontocut, (int, float)) or not 0 <= proportiontocut < 0.5:
         raise ValueError(
             f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}.")
@@ -390,22 +510,40 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1
     return _in_dtype_of(out, x)
 
 
-def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2", dim=-1,
-              k=None, gains="linear"):
-    """One minus the soft NDCG, averaged over rows (:func:`skrank.losses.ndcg_loss`).
+soft_trimmed_mean.__doc__ = f"""Soft trimmed mean along ``dim``, differentiable.
 
-    DCG with the descending soft ranks ``r`` of ``y_pred``, ``sum(gain * c /
-    log2(1 + r))``, where the cutoff ``c`` is the soft top-k mask of ``y_pred``;
-    divided by the ideal (hard) DCG. Differentiable in ``y_pred`` to any order.
+    ``k = floor(proportiontocut * n)`` values are cut softly from each end: the weights
+    ``M(n - k) - M(k)`` of soft top-k masks, exactly scipy's ``trim_mean`` at strength 0.
+
+    Parameters
+    ----------
+    {_X}
+    proportiontocut : float
+        Fraction cut from each end, in ``[0, 0.5)``.
+    {_STRENGTH.format(x="x")}
+    {_DIM}
+
+    Returns
+    -------
+    mean : torch.Tensor
+        Of ``x``'s shape without ``dim``.
+
+    See Also
+    --------
+    skrank.soft_trimmed_mean : The NumPy twin, with ``axis`` instead of ``dim``.
 
     Examples
     --------
     >>> import torch
-    >>> from skrank.torch import ndcg_loss
-    >>> round(ndcg_loss(torch.tensor([[3., 2., 0., 1.]]), torch.tensor([[0.9, 0.1, 0.3, 0.2]]),
-    ...                 regularization_strength=0.0).item(), 4)
-    0.0841
+    >>> from skrank.torch import soft_trimmed_mean
+    >>> soft_trimmed_mean(torch.tensor([0.1, 0.2, 0.3, 0.4, 1000.]), 0.2,
+    ...                   regularization_strength=0.0)
+    tensor(0.3000)
     """
+
+
+def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2", dim=-1,
+              k=None, gains="linear"):
     if not isinstance(gains, str) or gains not in ("linear", "exponential"):
         raise ValueError(f"gains must be one of ('linear', 'exponential'), got {gains!r}.")
     G, P = _pair(y_true, y_pred, dim)
@@ -431,20 +569,50 @@ def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2
     return (1.0 - ndcg).mean()
 
 
-def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
-              dim=-1):
-    """Soft top-k classification loss, averaged over samples
-    (:func:`skrank.losses.topk_loss`): ``max(0, r_y - k)`` with ``r_y`` the descending
-    soft rank of the true class's score.
+ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
+
+    The same loss as :func:`skrank.losses.ndcg_loss`: DCG with the descending soft ranks
+    ``r`` of ``y_pred``, ``sum(gain * c / log2(1 + r))``, where the cutoff ``c`` is the
+    soft top-k mask of ``y_pred`` (1 when ``k`` is None); divided by the ideal (hard)
+    DCG. Rows whose relevances are all zero score 0. Differentiable in ``y_pred`` to any
+    order.
+
+    Parameters
+    ----------
+    y_true : torch.Tensor or array-like
+        Non-negative relevances, of ``y_pred``'s shape (no gradient).
+    y_pred : torch.Tensor
+        Scores; the loss is differentiable in them.
+    {_STRENGTH.format(x="y_pred")}
+    {_REGULARIZATION}
+    dim : int, default=-1
+        Dimension along which the lists lie; every other dimension indexes lists.
+    k : int or None, default=None
+        Cutoff: only the top ``k`` positions count (None, or ``k >= n``: all).
+    gains : {{"linear", "exponential"}}, default="linear"
+        Gain ``y_true`` or ``2 ** y_true - 1``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A 0-d tensor in ``[0, 1]``.
+
+    See Also
+    --------
+    skrank.losses.ndcg_loss : The NumPy twin, with ``axis`` instead of ``dim``.
 
     Examples
     --------
     >>> import torch
-    >>> from skrank.torch import topk_loss
-    >>> topk_loss(torch.tensor([0, 2]), torch.tensor([[0.1, 0.5, 0.4], [0.3, 0.2, 0.9]]),
-    ...           regularization_strength=0.0)
-    tensor(1.)
+    >>> from skrank.torch import ndcg_loss
+    >>> round(ndcg_loss(torch.tensor([[3., 2., 0., 1.]]), torch.tensor([[0.9, 0.1, 0.3, 0.2]]),
+    ...                 regularization_strength=0.0).item(), 4)
+    0.0841
     """
+
+
+def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
+              dim=-1):
     R = soft_rank(scores, regularization_strength=regularization_strength,
                   regularization=regularization, direction="descending", dim=dim)
     R = R.movedim(dim, -1)
@@ -462,6 +630,44 @@ def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularizatio
         raise ValueError("labels must be class indices: in [0, number of classes).")
     r_true = torch.gather(R, -1, labels.long()[..., None])[..., 0]
     return torch.clamp(r_true - k, min=0.0).mean()
+
+
+topk_loss.__doc__ = f"""Soft top-k classification loss, averaged over samples.
+
+    The same loss as :func:`skrank.losses.topk_loss`: ``max(0, r_y - k)`` with ``r_y``
+    the descending soft rank of the true class's score. Differentiable in ``scores`` to
+    any order.
+
+    Parameters
+    ----------
+    labels : torch.Tensor or array-like of int
+        True class indices in ``[0, n_classes)``, of ``scores``' shape without ``dim``.
+    scores : torch.Tensor
+        Class scores, the classes along ``dim``.
+    k : int, default=1
+        Number of top classes that incur no loss, in ``[0, n_classes]``.
+    {_STRENGTH.format(x="scores")}
+    {_REGULARIZATION}
+    dim : int, default=-1
+        Dimension of the classes; every other dimension indexes samples.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A non-negative 0-d tensor.
+
+    See Also
+    --------
+    skrank.losses.topk_loss : The NumPy twin, with ``axis`` instead of ``dim``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skrank.torch import topk_loss
+    >>> topk_loss(torch.tensor([0, 2]), torch.tensor([[0.1, 0.5, 0.4], [0.3, 0.2, 0.9]]),
+    ...           regularization_strength=0.0)
+    tensor(1.)
+    """
 
 
 def _pair(y_true, y_pred, dim):

@@ -78,84 +78,14 @@ cdef inline Block _unit(double A, double W, bint kl) noexcept nogil:
     return b
 
 
-cdef inline void _absorb(Block* b, const double* other, double eps, bint kl) noexcept nogil:
-    """Merge the stored block other into b, keeping b's anchor."""
-    cdef double d = (other[A_] - b.A) / eps
-    if kl:
-        b.S = _logaddexp(b.S, other[S_] + d)
-    else:
-        b.S += other[S_] + other[C_] * d
-    b.W += other[W_]
-    b.C += other[C_]
-    _update(b, kl)
-
-
-cdef inline bint _prefix_pulls(const double* blk, const Block* b, double eps) noexcept nogil:
-    # the block above b violates the order: its value <= b's (ties merge)
-    return blk[V_] + (blk[A_] - b.A) / eps <= b.V
-
-
-cdef inline bint _suffix_pulls(const double* blk, const Block* b, double eps) noexcept nogil:
-    return b.V <= blk[V_] + (blk[A_] - b.A) / eps
-
-
 cdef inline void _store(double* dst, const Block* b) noexcept nogil:
     dst[A_], dst[S_], dst[W_], dst[C_], dst[V_] = b.A, b.S, b.W, b.C, b.V
 
 
-cdef void _stacks_one(const double* a, Py_ssize_t m, double eps, bint kl,
-                      Py_ssize_t* link_pre, double* pre, Py_ssize_t* link_suf,
-                      double* suf, Py_ssize_t* stack) noexcept nogil:
-    cdef Py_ssize_t i, e, top, first
-    cdef Block b
-    # prefixes, left to right: the block ending at i starts at link_pre[i]
-    top = -1
-    for i in range(m):
-        first, b = i, _unit(a[i], <double>(m + 1 - i), kl)
-        while top >= 0 and _prefix_pulls(&pre[NSTAT * stack[top]], &b, eps):
-            e = stack[top]
-            top -= 1
-            _absorb(&b, &pre[NSTAT * e], eps, kl)
-            first = link_pre[e]
-        link_pre[i] = first
-        _store(&pre[NSTAT * i], &b)
-        top += 1
-        stack[top] = i
-    # suffixes, right to left: the block starting at i ends at link_suf[i]
-    top = -1
-    for i in range(m - 1, -1, -1):
-        first, b = i, _unit(a[i], <double>(m - i), kl)
-        while top >= 0 and _suffix_pulls(&suf[NSTAT * stack[top]], &b, eps):
-            e = stack[top]
-            top -= 1
-            _absorb(&b, &suf[NSTAT * e], eps, kl)
-            first = link_suf[e]
-        link_suf[i] = first
-        _store(&suf[NSTAT * i], &b)
-        top += 1
-        stack[top] = i
-
-
-def build_stacks(const double[:, ::1] a, const double[::1] eps, bint kl,
-                 Py_ssize_t[:, ::1] link_pre, double[:, :, ::1] pre,
-                 Py_ssize_t[:, ::1] link_suf, double[:, :, ::1] suf,
-                 Py_ssize_t[:, ::1] scratch):
-    """The persistent prefix and suffix PAV stacks of every reference row
-    (a: (n_features, m), descending along each row; features with eps == 0 skipped)."""
-    cdef Py_ssize_t p = a.shape[0], m = a.shape[1], j
-    cdef int nt = skrank_ref_max_threads() if p > 1 and p * m > 20000 else 1
-    if m == 0:
-        return
-    with nogil:
-        for j in prange(p, schedule="static", num_threads=nt):
-            if eps[j] > 0.0:
-                _stacks_one(&a[j, 0], m, eps[j], kl, &link_pre[j, 0], &pre[j, 0, 0],
-                            &link_suf[j, 0], &suf[j, 0, 0], &scratch[j, 0])
-
-
 cdef inline void _absorb_at(Block* b, const double* other, double d, bint kl) noexcept nogil:
     """Merge the stored block other, whose anchor is d = (A_other - b.A) / eps
-    away, into b (b.V is not updated: _rank_block compares multiplied out)."""
+    away, into b. The l2 value b.V is left stale (the merge tests compare it
+    multiplied out): _update it before storing the block."""
     if kl:
         b.S = _logaddexp(b.S, other[S_] + d)
         b.W += other[W_]
@@ -174,6 +104,55 @@ cdef inline bint _below(double v, const Block* b, bint kl) noexcept nogil:
 cdef inline bint _above(double v, const Block* b, bint kl) noexcept nogil:
     # b's value <= v
     return b.V <= v if kl else b.S - b.W <= v * b.C
+
+
+cdef void _stacks_side(const double* a, Py_ssize_t m, double eps, bint kl, bint prefix,
+                      Py_ssize_t* link, double* stat, Py_ssize_t* stack) noexcept nogil:
+    """Prefix stacks (prefix: left to right, the block ending at i starts at link[i],
+    weights rho = m + 1 - i) or suffix stacks (right to left, the block starting at
+    i ends at link[i], rho = m - i); the merge tests are those of _rank_block."""
+    cdef Py_ssize_t i, j, e, top = -1, first
+    cdef double d
+    cdef const double* blk
+    cdef Block b
+    for j in range(m):
+        i = j if prefix else m - 1 - j
+        first, b = i, _unit(a[i], <double>(m + 1 - i if prefix else m - i), kl)
+        while top >= 0:
+            e = stack[top]
+            blk = &stat[NSTAT * e]
+            d = (blk[A_] - b.A) / eps
+            # the block above must not be below b, the block below not above it
+            if not (_below(blk[V_] + d, &b, kl) if prefix else _above(blk[V_] + d, &b, kl)):
+                break
+            top -= 1
+            _absorb_at(&b, blk, d, kl)
+            if not kl:
+                _update(&b, kl)  # stored values must be current (kl's already is)
+            first = link[e]
+        link[i] = first
+        _store(&stat[NSTAT * i], &b)
+        top += 1
+        stack[top] = i
+
+
+def build_stacks(const double[:, ::1] a, const double[::1] eps, bint kl,
+                 Py_ssize_t[:, ::1] link_pre, double[:, :, ::1] pre,
+                 Py_ssize_t[:, ::1] link_suf, double[:, :, ::1] suf,
+                 Py_ssize_t[:, ::1] scratch):
+    """The persistent prefix and suffix PAV stacks of every reference row
+    (a: (n_features, m), descending along each row; features with eps == 0 skipped)."""
+    cdef Py_ssize_t p = a.shape[0], m = a.shape[1], j
+    cdef int nt = skrank_ref_max_threads() if p > 1 and p * m > 20000 else 1
+    if m == 0:
+        return
+    with nogil:
+        for j in prange(p, schedule="static", num_threads=nt):
+            if eps[j] > 0.0:
+                _stacks_side(&a[j, 0], m, eps[j], kl, True, &link_pre[j, 0], &pre[j, 0, 0],
+                             &scratch[j, 0])
+                _stacks_side(&a[j, 0], m, eps[j], kl, False, &link_suf[j, 0], &suf[j, 0, 0],
+                             &scratch[j, 0])
 
 
 cdef inline Block _rank_block(double x, const double* a, Py_ssize_t m, double eps, bint kl,

@@ -1,5 +1,6 @@
-"""What every benchmark here shares: the median of repeated timings."""
+"""What every benchmark here shares: the median of repeated timings, the CPU's name."""
 
+import platform
 import statistics
 import time
 
@@ -15,3 +16,15 @@ def median_time(fun, budget, min_repeats=5):
         fun()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def cpu_model():
+    """The CPU's model name (Linux), or what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -53,7 +53,7 @@ import scipy
 import scipy.optimize
 
 import skrank
-from _timing import median_time as _median_time  # benchmarks/_timing.py
+from _timing import cpu_model, median_time as _median_time  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -127,17 +127,6 @@ def openmp_limits(threads):
 
 
 # ------------------------------------------------------------------ header --
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
 
 def numpy_simd():
     try:

@@ -57,6 +57,7 @@ from sklearn.linear_model import (
 
 import skrank
 from skrank.linear_model import SoftTrimmedRegressor
+from _timing import cpu_model  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -125,17 +126,6 @@ class Table:
     def row(self, values):
         cells = (f" {str(v):{a}{w}} " for v, (_, w, a) in zip(values, self.columns))
         self.out("|" + "|".join(cells) + "|")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine_info(args):

@@ -2,18 +2,32 @@
 
 Arrays of another Array API namespace (anything with ``__array_namespace__`` that is
 not a NumPy array) are converted to NumPy around the kernels, here and nowhere else,
-and the results go back to the input's namespace and device. A namespace with a
-native kernel (CuPy, in a later issue) plugs in at :func:`_to_numpy`.
+and the results go back to the input's namespace and device. CuPy arrays are not
+converted: the operators run on them natively (:mod:`skrank._cupy`), on their
+device. Dask arrays go block by block through :mod:`skrank._dask`.
 """
 
+import contextlib
 import functools
 
 import numpy as np
 
+from ._cupy import is_cupy_array
+
 
 def _foreign(a):
-    """True for an Array API array that is not a NumPy array."""
-    return not isinstance(a, np.ndarray) and hasattr(a, "__array_namespace__")
+    """True for an Array API array that is neither NumPy's nor CuPy's."""
+    return (not isinstance(a, np.ndarray) and not is_cupy_array(a)
+            and hasattr(a, "__array_namespace__"))
+
+
+def device_of(values):
+    """A context that makes the device of the first CuPy array current (CuPy
+    allocates on the current device), or a no-op."""
+    for a in values:
+        if is_cupy_array(a):
+            return a.device
+    return contextlib.nullcontext()
 
 
 def _namespace(values):
@@ -48,14 +62,25 @@ class _Converted:
         return _to_namespace(self.fun(*(_to_numpy(a) for a in args)), self.xp, self.device)
 
 
+def _is_dask(a):
+    """True for a dask array (or collection), without importing dask."""
+    return type(a).__module__.partition(".")[0] == "dask"
+
+
 def dispatch(fun):
-    """Let a public function take arrays of any Array API namespace."""
+    """Let a public function take arrays of any Array API namespace, or dask arrays."""
 
     @functools.wraps(fun)
     def wrapper(*args, **kwargs):
-        xp, device = _namespace(list(args) + list(kwargs.values()))
+        values = list(args) + list(kwargs.values())
+        if any(_is_dask(a) for a in values):
+            from . import _dask  # dask arrays: lazily, block by block
+
+            return _dask.apply(fun, args, kwargs)
+        xp, device = _namespace(values)
         if xp is None:
-            return fun(*args, **kwargs)
+            with device_of(values):
+                return fun(*args, **kwargs)
         out = fun(*(_to_numpy(a) for a in args),
                   **{key: _to_numpy(value) for key, value in kwargs.items()})
         return _to_namespace(out, xp, device)

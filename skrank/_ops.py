@@ -1,7 +1,10 @@
 """Soft sorting and ranking on NumPy arrays.
 
 This module holds the public array operators, their input validation, and the
-one dispatch point into the Cython kernels of :mod:`skrank._pav`. Every operator
+one dispatch point into the kernels: the Cython kernels of :mod:`skrank._pav` for
+NumPy arrays, their CuPy twins in :mod:`skrank._cupy` for CuPy arrays. The code
+here runs over both: ``xp`` (NumPy or CuPy) holds the data, while the rows'
+metadata (offsets, strengths, weights) is always small NumPy arrays. Every operator
 runs a forward pass that keeps the integer structure it found (sorting
 permutation and PAV blocks) in a :class:`_Structure`, which :mod:`skrank._diff`
 uses for exact O(n) Jacobian-vector products.
@@ -12,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from . import _array_api, _pav
+from . import _array_api, _cupy, _pav
 
 _REGULARIZATIONS = ("l2", "kl")
 _DIRECTIONS = ("ascending", "descending")
@@ -24,9 +27,24 @@ def _check_choice(name, value, choices):
         raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
 
 
-def _as_float_array(x, name="x"):
-    """x as an ndarray of float32 or float64 (other real dtypes become float64)."""
-    x = np.asarray(x)
+def _namespace(*arrays):
+    """NumPy, or CuPy when one of the arrays is a CuPy array (the rest follow it)."""
+    return _cupy._cupy() if any(map(_cupy.is_cupy_array, arrays)) else np
+
+
+def _kernels(xp):
+    return _pav if xp is np else _cupy
+
+
+def _host(a):
+    """Metadata (strengths, lengths, k, q) as NumPy, also when given on the GPU."""
+    return a.get() if _cupy.is_cupy_array(a) else a
+
+
+def _as_float_array(x, name="x", xp=np):
+    """x as an array of xp holding float32 or float64 (other real dtypes become
+    float64)."""
+    x = xp.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers; got an array of dtype {x.dtype}."
@@ -44,8 +62,8 @@ class _Rows:
     take the input's shape.
     """
 
-    def __init__(self, shape, axis):
-        self.shape = shape
+    def __init__(self, shape, axis, xp=np):
+        self.shape, self.xp, self.kernels = shape, xp, _kernels(xp)
         if axis is None:
             self.axis = None
             self.moved = (math.prod(shape),)
@@ -71,8 +89,8 @@ class _Rows:
         if a.shape != expected:
             raise ValueError(f"{name} must have shape {expected}, got {a.shape}.")
         if not self.last:
-            a = np.moveaxis(a, self.axis, -1)
-        return np.ascontiguousarray(a).reshape(self.n_rows, self.n)
+            a = self.xp.moveaxis(a, self.axis, -1)
+        return self.xp.ascontiguousarray(a).reshape(self.n_rows, self.n)
 
     def from_rows(self, a, out_space=True):
         """Inverse of to_rows."""
@@ -80,7 +98,7 @@ class _Rows:
             return a.reshape(self.out_shape if out_space else self.shape)
         if self.last:
             return a.reshape(self.shape)
-        return np.moveaxis(a.reshape(self.moved), -1, self.axis)
+        return self.xp.moveaxis(a.reshape(self.moved), -1, self.axis)
 
     @property
     def out_shape(self):
@@ -93,7 +111,7 @@ class _Rows:
 
     def bad_rows(self, X):
         """Rows of X holding NaN or infinity."""
-        return ~np.isfinite(X).all(axis=1)
+        return ~self.xp.isfinite(X).all(axis=1)
 
     def set_rows(self, A, rows, value):
         A[rows] = value
@@ -103,25 +121,26 @@ class _Rows:
         return A.sum(axis=-1)
 
     def sort_rows(self, X):
-        return np.sort(X, axis=-1)
+        return self.xp.sort(X, axis=-1)
 
     def positions(self):
         """Each entry's position within its row."""
-        return np.broadcast_to(np.arange(self.n), (self.n_rows, self.n))
+        return self.xp.broadcast_to(self.xp.arange(self.n), (self.n_rows, self.n))
 
     def expand(self, v):
         """Per-row values (..., n_rows) broadcast against the rows."""
-        return np.asarray(v)[..., None]
+        return self.xp.asarray(v)[..., None]
 
 
 class _RaggedRows:
     """Rows of different lengths, concatenated in a 1-D array (``lengths=``): the
     same interface as _Rows, with flat 1-D rows."""
 
-    def __init__(self, shape, lengths):
+    def __init__(self, shape, lengths, xp=np):
         if len(shape) != 1:
             raise ValueError(f"with lengths, x must be 1-D, got shape {shape}.")
-        lengths = np.asarray(lengths)
+        self.xp, self.kernels = xp, _kernels(xp)
+        lengths = np.asarray(_host(lengths))
         if lengths.size == 0:  # [] comes as float64
             lengths = lengths.astype(np.int64)
         if lengths.dtype.kind not in "iu":
@@ -139,52 +158,56 @@ class _RaggedRows:
         self.batch_shape = (self.n_rows,)
         self.n = int(lengths.max()) if self.n_rows else 0
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        # each entry's row
+        self.row_of = xp.asarray(np.repeat(np.arange(self.n_rows), self.lengths))
 
     def to_rows(self, a, out_space=False, name="x"):
         if a.shape != self.shape:
             raise ValueError(f"{name} must have shape {self.shape}, got {a.shape}.")
-        return np.ascontiguousarray(a)
+        return self.xp.ascontiguousarray(a)
 
     def from_rows(self, a, out_space=True):
         return a
 
     def bad_rows(self, X):
-        bad_entries = ~np.isfinite(X)
-        row_of = np.repeat(np.arange(self.n_rows), self.lengths)
-        return np.bincount(row_of[bad_entries], minlength=self.n_rows) > 0
+        bad_entries = ~self.xp.isfinite(X)
+        return self.xp.bincount(self.row_of[bad_entries], minlength=self.n_rows) > 0
 
     def set_rows(self, A, rows, value):
-        A[np.repeat(rows, self.lengths)] = value
+        A[rows[self.row_of]] = value
 
     def row_sums(self, A):
         """Sums over each row of A (..., total) -> (..., n_rows); empty rows sum to 0."""
-        row_of = np.repeat(np.arange(self.n_rows), self.lengths)
-        sums = [np.bincount(row_of, weights=a, minlength=self.n_rows)
+        xp, shape = self.xp, A.shape[:-1] + (self.n_rows,)
+        sums = [xp.bincount(self.row_of, weights=a, minlength=self.n_rows)
                 for a in A.reshape(-1, A.shape[-1])]
-        return np.asarray(sums, dtype=A.dtype).reshape(A.shape[:-1] + (self.n_rows,))
+        return xp.stack(sums).astype(A.dtype).reshape(shape) if sums else xp.zeros(shape, A.dtype)
 
     def expand(self, v):
         """Per-row values (..., n_rows) repeated over each row's entries."""
-        return np.repeat(np.asarray(v), self.lengths, axis=-1)
+        return self.xp.take(self.xp.asarray(v), self.row_of, axis=-1)
 
     def sort_rows(self, X):
-        return X[np.lexsort((X, np.repeat(np.arange(self.n_rows), self.lengths)))]
+        xp = self.xp
+        by_value = xp.argsort(X, kind="stable")
+        return X[by_value[xp.argsort(self.row_of[by_value], kind="stable")]]
 
     def positions(self):
         """Each entry's position within its row."""
-        return np.arange(self.offsets[-1]) - np.repeat(self.offsets[:-1], self.lengths)
+        return self.xp.arange(self.offsets[-1]) - self.xp.asarray(self.offsets)[self.row_of]
 
 
-def _make_rows(shape, axis, lengths):
+def _make_rows(shape, axis, lengths, xp=np):
     if lengths is None:
-        return _Rows(shape, axis)
+        return _Rows(shape, axis, xp)
     if axis not in (-1, 0):
         raise ValueError(f"with lengths, x is 1-D and axis must be -1 or 0, got {axis!r}.")
-    return _RaggedRows(shape, lengths)
+    return _RaggedRows(shape, lengths, xp)
 
 
 def _strengths(strength, rows):
     """Per-row strengths as a float64 array of length n_rows, validated."""
+    strength = _host(strength)
     if isinstance(strength, numbers.Real) and not isinstance(strength, (bool, np.bool_)):
         try:
             value = float(strength)
@@ -220,7 +243,7 @@ def _strengths(strength, rows):
 
 def _finite_rows(rows, X, nan_policy):
     """None if X is finite; else the boolean mask of rows to set to NaN."""
-    if np.isfinite(X).all():
+    if rows.xp.isfinite(X).all():
         return None
     if nan_policy == "raise":
         raise ValueError(
@@ -243,19 +266,19 @@ class _Structure:
         # a tangent lives in the input's space, a cotangent in the output's
         t_space_out = transpose
         name = "cotangent" if transpose else "tangent"
-        t = np.asarray(t)
+        t = rows.xp.asarray(t)
         if t.dtype.kind not in "biuf":
             raise TypeError(f"the {name} must hold real numbers, got dtype {t.dtype}.")
         T = rows.to_rows(t.astype(self.X.dtype, copy=False), t_space_out, name)
-        res = np.empty_like(T)
+        res = rows.xp.empty_like(T)
         if T.size:
             flat = (rows.offsets, self.perm.reshape(-1), self.start.reshape(-1),
                     self.nblocks)
             if self.op == "rank":
-                _pav.rank_derivative(*flat, self.out.reshape(-1), self.eps, self.sign,
+                rows.kernels.rank_derivative(*flat, self.out.reshape(-1), self.eps, self.sign,
                                      self.kl, T.reshape(-1), res.reshape(-1))
             else:
-                _pav.sort_derivative(flat[0], self.X.reshape(-1), *flat[1:], self.sign,
+                rows.kernels.sort_derivative(flat[0], self.X.reshape(-1), *flat[1:], self.sign,
                                      self.kl, transpose, T.reshape(-1), res.reshape(-1))
             if self.bad is not None:
                 rows.set_rows(res, self.bad, np.nan)
@@ -273,20 +296,21 @@ def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure,
     """The one call into the kernels' forward pass: (out, perm, start, nblocks),
     the last three None unless the structure is kept for derivatives. X holds
     the rows as rows.to_rows made them (2-D, or 1-D for ragged rows)."""
-    out = np.empty_like(X)
+    xp = rows.xp
+    out = xp.empty_like(X)
     perm = start = nblocks = None
     if keep_structure:
-        perm = np.empty(X.shape, dtype=np.int64)
-        start = np.empty(X.shape, dtype=np.int64)
-        nblocks = np.zeros(rows.n_rows, dtype=np.int64)
+        perm = xp.empty(X.shape, dtype=np.int64)
+        start = xp.empty(X.shape, dtype=np.int64)
+        nblocks = xp.zeros(rows.n_rows, dtype=np.int64)
     if X.size:
-        _pav.forward(X.reshape(-1), rows.offsets, eps, w, w_layout, sign, kl, sort_form,
+        rows.kernels.forward(X.reshape(-1), rows.offsets, eps, w, w_layout, sign, kl, sort_form,
                      out.reshape(-1), None if perm is None else perm.reshape(-1),
                      None if start is None else start.reshape(-1), nblocks)
     return out, perm, start, nblocks
 
 
-def _split_flat_blocks(offsets, start, nblocks, w, layout):
+def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
     """Split, in place, the PAV blocks over which the weights w are constant.
 
     Such a block holds tied values pooled only because they tie (for a top-k mask:
@@ -294,32 +318,35 @@ def _split_flat_blocks(offsets, start, nblocks, w, layout):
     constant there, P = w, so its Jacobian is that of singletons, not of a pooled
     block; the values are the same either way. Weights that never repeat (rho)
     never give such a block. start and nblocks are as the kernel writes them (start
-    flat or (n_rows, n), C-contiguous), offsets the rows' bounds."""
+    flat or (n_rows, n), C-contiguous, arrays of xp), offsets the rows' bounds and
+    w the weights (NumPy)."""
     m = np.diff(offsets)
     total = int(offsets[-1])
     if total == 0:
         return
-    row = np.repeat(np.arange(m.size), m)
-    pos = np.arange(total) - offsets[row]  # sorted position within the row
+    row = xp.asarray(np.repeat(np.arange(m.size), m))
+    offsets, w = xp.asarray(offsets), xp.asarray(w)
+    pos = xp.arange(total) - offsets[row]  # sorted position within the row
     if layout == _pav.WEIGHTS_PREFIX:
         W = w[pos]
     elif layout == _pav.WEIGHTS_SUFFIX:
-        W = w[w.size - m[row] + pos]
+        W = w[w.size - xp.asarray(m)[row] + pos]
     else:
         W = w
     flat_start = start.reshape(-1)
-    is_start = np.zeros(total, dtype=bool)
+    is_start = xp.zeros(total, dtype=bool)
     used = pos < nblocks[row]
     is_start[offsets[row[used]] + flat_start[used]] = True
-    firsts = np.flatnonzero(is_start)
-    lasts = np.r_[firsts[1:], total] - 1
+    firsts = xp.flatnonzero(is_start)
+    lasts = xp.concatenate([firsts[1:], xp.asarray([total])]) - 1
     flat = (W[firsts] == W[lasts]) & (lasts > firsts)
     if not flat.any():
         return
-    is_start |= flat[np.cumsum(is_start) - 1]
-    starts = np.flatnonzero(is_start)
-    counts = np.bincount(row[starts], minlength=m.size)
-    within = np.arange(starts.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    is_start |= flat[xp.cumsum(is_start) - 1]
+    starts = xp.flatnonzero(is_start)
+    counts = xp.bincount(row[starts], minlength=m.size)
+    first_of_row = xp.cumsum(counts) - counts
+    within = xp.arange(starts.size) - first_of_row[row[starts]]
     flat_start[offsets[row[starts]] + within] = pos[starts]
     nblocks[:] = counts
 
@@ -330,8 +357,9 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
     _check_choice("regularization", regularization, _REGULARIZATIONS)
     _check_choice("direction", direction, _DIRECTIONS)
     _check_choice("nan_policy", nan_policy, _NAN_POLICIES)
-    x = _as_float_array(x)
-    rows = _make_rows(x.shape, axis, lengths)
+    xp = _namespace(x)
+    x = _as_float_array(x, xp=xp)
+    rows = _make_rows(x.shape, axis, lengths, xp)
     eps = _strengths(regularization_strength, rows)
     X = rows.to_rows(x)
     bad = _finite_rows(rows, X, nan_policy)
@@ -357,7 +385,7 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
         # the derivatives must not see later in-place changes of the caller's
         # arrays: keep private copies of what they read (kl only)
         kept_out = out.copy() if kl and op == "rank" else out
-        if kl and op == "sort" and np.may_share_memory(X, x):
+        if kl and op == "sort" and xp.may_share_memory(X, x):
             X = X.copy()
         structure = _Structure(op, kl, sign, eps, X, kept_out, perm, start, nblocks,
                                rows, bad)
@@ -582,26 +610,27 @@ def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
     """
     if not isinstance(increasing, (bool, np.bool_)):
         raise TypeError(f"increasing must be a bool, got {increasing!r}.")
-    y = _as_float_array(y, "y")
-    rows = _Rows(y.shape, axis)
+    xp = _namespace(y)
+    y = _as_float_array(y, "y", xp)
+    rows = _Rows(y.shape, axis, xp)
     Y = rows.to_rows(y, name="y")
-    if not np.isfinite(Y).all():
+    if not xp.isfinite(Y).all():
         raise ValueError("y contains NaN or infinity.")
     if weights is None:
         W = None  # unit weights, without allocating them
     else:
-        w = _as_float_array(weights, "weights").astype(np.float64, copy=False)
+        w = _as_float_array(weights, "weights", xp).astype(np.float64, copy=False)
         if w.ndim == 1 and w.shape != y.shape and w.shape == (rows.n,):
-            W = np.ascontiguousarray(np.broadcast_to(w, Y.shape))
+            W = xp.ascontiguousarray(xp.broadcast_to(w, Y.shape))
         else:
             W = rows.to_rows(w, name="weights").astype(np.float64, copy=False)
-        if not (np.isfinite(W).all() and (W > 0).all()):
+        if not (xp.isfinite(W).all() and (W > 0).all()):
             raise ValueError("weights must be finite and positive.")
     if not increasing:
         Y = -Y  # a decreasing fit of y is minus the increasing fit of -y
-    out = np.empty_like(Y)
+    out = xp.empty_like(Y)
     if Y.size:
-        _pav.isotonic_increasing(Y, W, out)
+        rows.kernels.isotonic_increasing(Y, W, out)
     if not increasing:
-        np.negative(out, out=out)
+        out = -out
     return rows.from_rows(out)

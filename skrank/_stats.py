@@ -19,16 +19,17 @@ import numbers
 import numpy as np
 
 from . import _array_api, _pav
-from ._ops import (_as_float_array, _make_rows, _run_kernel, _split_flat_blocks, _strengths,
-                   _Structure)
+from ._ops import (_as_float_array, _host, _make_rows, _namespace, _run_kernel,
+                   _split_flat_blocks, _strengths, _Structure)
 
 
 def _prepare(x, regularization_strength, axis, lengths=None):
-    x = _as_float_array(x)
-    rows = _make_rows(x.shape, axis, lengths)
+    xp = _namespace(x)
+    x = _as_float_array(x, xp=xp)
+    rows = _make_rows(x.shape, axis, lengths, xp)
     eps = _strengths(regularization_strength, rows)
     X = rows.to_rows(x)
-    if not np.isfinite(X).all():
+    if not xp.isfinite(X).all():
         raise ValueError("x contains NaN or infinity.")
     return rows, eps, X
 
@@ -75,10 +76,10 @@ class _Masks:
         rows, X = self.rows, self.X
         jx = None
         if self.with_gradient:
-            _split_flat_blocks(rows.offsets, start, nblocks, w, layout)
-            jx = np.empty_like(X)
+            _split_flat_blocks(rows.offsets, start, nblocks, w, layout, rows.xp)
+            jx = rows.xp.empty_like(X)
             if X.size:
-                _pav.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
+                rows.kernels.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
                                      nblocks, mask.reshape(-1), eps, 1.0, False,
                                      self._centred().reshape(-1), jx.reshape(-1))
         self._cache[key] = (mask, jx, perm, start, nblocks, eps)
@@ -100,13 +101,14 @@ class _Masks:
         X, rows, n_w = self.X, self.rows, len(plans)
         W = np.stack([w for w, _, _ in plans.values()])
         eps = np.stack([e for _, _, e in plans.values()])
-        out = np.empty((n_w, X.size), dtype=X.dtype)
-        perm = np.empty(X.size, dtype=np.int64)
-        start = np.empty((n_w, X.size), dtype=np.int64)
-        nblocks = np.zeros((n_w, rows.n_rows), dtype=np.int64)
+        xp = rows.xp
+        out = xp.empty((n_w, X.size), dtype=X.dtype)
+        perm = xp.empty(X.size, dtype=np.int64)
+        start = xp.empty((n_w, X.size), dtype=np.int64)
+        nblocks = xp.zeros((n_w, rows.n_rows), dtype=np.int64)
         if X.size:
             layout = next(iter(plans.values()))[1]
-            _pav.masks_forward(X.reshape(-1), rows.offsets, eps, W, layout, out, perm,
+            rows.kernels.masks_forward(X.reshape(-1), rows.offsets, eps, W, layout, out, perm,
                                start, nblocks)
         for j, key in enumerate(plans):
             self._store(key, out[j].reshape(X.shape), perm.reshape(X.shape),
@@ -122,7 +124,8 @@ class _Masks:
         """X minus one of its own entries per row: J X = J (X - c) since J 1 = 0,
         and a large common offset then cancels exactly instead of in J's sums."""
         X, rows = self.X, self.rows
-        first = X.reshape(-1)[np.minimum(rows.offsets[:-1], max(X.size - 1, 0))]
+        first = X.reshape(-1)[rows.xp.asarray(np.minimum(rows.offsets[:-1],
+                                                         max(X.size - 1, 0)))]
         return X - rows.expand(first).astype(X.dtype, copy=False)
 
     def weights(self, k_hi, k_lo):
@@ -144,9 +147,11 @@ class _Masks:
         value = self.dot(w)
         hard = self.eps == 0.0
         if hard.any():  # exact, where shared weights of tied entries would round
+            xp = self.rows.xp
             if self._sorted is None:
                 self._sorted = self.rows.sort_rows(self.X).reshape(-1)
-            value[hard] = self._sorted[self.rows.offsets[:-1] + i][hard]
+            hard = xp.asarray(hard)
+            value[hard] = self._sorted[xp.asarray(self.rows.offsets[:-1] + i)][hard]
         return value, grad
 
 
@@ -158,14 +163,14 @@ class _Reduction:
         self.G, self.rows, self.value_shape = grads, rows, value_shape
 
     def jvp(self, tangent):
-        t = np.asarray(tangent)
+        t = self.rows.xp.asarray(tangent)
         if t.dtype.kind not in "biuf":
             raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
         U = self.rows.to_rows(t.astype(self.G.dtype, copy=False), name="tangent")
         return self.rows.row_sums(self.G * U).reshape(self.value_shape)[()]
 
     def vjp(self, cotangent):
-        g = np.asarray(cotangent)
+        g = self.rows.xp.asarray(cotangent)
         if g.dtype.kind not in "biuf":
             raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
         if g.shape != self.value_shape:
@@ -175,15 +180,16 @@ class _Reduction:
         return self.rows.from_rows(res, out_space=False)
 
 
-def _lerp(a, b, t):
+def _lerp(a, b, t, xp):
     # numpy.quantile's interpolation, written the same way so that strength 0
     # reproduces it exactly (t: one fraction per row)
     diff = b - a
-    return np.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
+    t = xp.asarray(t)
+    return xp.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
 
 
 def _check_q(q):
-    q = np.asarray(q)
+    q = np.asarray(_host(q))
     if q.dtype.kind not in "biuf":
         raise TypeError(f"q must hold real numbers, got dtype {q.dtype}.")
     if q.ndim > 1:
@@ -202,9 +208,10 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
     m = masks.m
     if (m == 0).any():
         raise ValueError("cannot take a quantile of an empty row.")
+    xp = rows.xp
     if q.size == 0:  # as numpy.quantile: an empty result
-        value = np.empty(q.shape + rows.batch_shape, dtype=X.dtype)
-        grads = np.empty((0,) + X.shape, dtype=X.dtype)
+        value = xp.empty(q.shape + rows.batch_shape, dtype=X.dtype)
+        grads = xp.empty((0,) + X.shape, dtype=X.dtype)
         return value, (_Reduction(grads, rows, value.shape) if with_gradient else None)
     # numpy's default ("linear") method: the virtual index (m - 1) q, per row,
     # between order statistics j and j + 1 (each needs the masks m - j, m - j - 1)
@@ -221,24 +228,26 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
             grads.append(grad_a)
             continue
         b, grad_b = masks.order_statistic(np.minimum(j + 1, m - 1))
-        value = _lerp(a, b, t).astype(X.dtype, copy=False)
+        value = _lerp(a, b, t, xp).astype(X.dtype, copy=False)
         if median:  # as numpy.median: the mean of the two middle values
-            value = np.where(t == 0.5, (a + b) / 2, value).astype(X.dtype, copy=False)
+            value = xp.where(xp.asarray(t == 0.5), (a + b) / 2,
+                             value).astype(X.dtype, copy=False)
         values.append(value)
         if with_gradient:
             tt = rows.expand(t)
             grads.append((1.0 - tt) * grad_a + tt * grad_b)
     value_shape = q.shape + rows.batch_shape
-    value = np.stack(values).reshape(value_shape)[()]
+    value = xp.stack(values).reshape(value_shape)[()]
     structure = None
     if with_gradient:
-        structure = _Reduction(np.stack(grads).astype(X.dtype, copy=False), rows,
+        structure = _Reduction(xp.stack(grads).astype(X.dtype, copy=False), rows,
                                value_shape)
     return value, structure
 
 
 def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradient,
                   lengths=None):
+    proportiontocut = _host(proportiontocut)
     if np.ndim(proportiontocut) == 0 and np.asarray(proportiontocut).dtype.kind in "iuf":
         proportiontocut = float(proportiontocut)  # numpy scalars and 0-d arrays too
     if not isinstance(proportiontocut, numbers.Real) or not 0 <= proportiontocut < 0.5:
@@ -253,7 +262,7 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     k = (proportiontocut * m).astype(np.int64)  # cut from each end, as scipy's trim_mean
     masks.prepare([m - k, k])
     w, grad = masks.weights(m - k, k)
-    kept = (m - 2 * k).astype(X.dtype)
+    kept = rows.xp.asarray((m - 2 * k).astype(X.dtype))
     value = (masks.dot(w) / kept).reshape(rows.batch_shape)[()]
     structure = None
     if with_gradient:

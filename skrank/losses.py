@@ -5,6 +5,8 @@ Each loss takes ``(y_true, y_pred)`` (or ``(labels, scores)``), treats the rows 
 differentiable in its second argument: ``skrank.vjp(loss, y_true, y_pred, argnums=1)``
 gives the gradient, computed from the soft ranks' kept structure in O(n) per row.
 Strengths are absolute, in the units of ``y_pred`` (see :func:`skrank.soft_rank`).
+Everything follows ``y_pred``: with a CuPy ``y_pred``, ``y_true`` goes to its device
+and the loss is computed there.
 """
 
 import numbers
@@ -25,29 +27,30 @@ class _LossStructure:
         self.grad = grad
 
     def vjp(self, cotangent):
-        g = np.asarray(cotangent)
+        g = np.asarray(_ops._host(cotangent))
         if g.shape != ():
             raise ValueError(f"the cotangent of a scalar loss must be a scalar, got {g.shape}.")
         if g.dtype.kind not in "biuf":
             raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
-        return (self.grad * g).astype(self.grad.dtype, copy=False)
+        return (self.grad * g[()]).astype(self.grad.dtype, copy=False)
 
 
 def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
     """Validated inputs: (y_pred array, rows map, y_true rows as float64, row lengths)."""
-    y_pred = _ops._as_float_array(y_pred, "y_pred")
-    y_true = _ops._as_float_array(y_true, true_name)
+    xp = _ops._namespace(y_pred)
+    y_pred = _ops._as_float_array(y_pred, "y_pred", xp)
+    y_true = _ops._as_float_array(y_true, true_name, xp)
     if y_true.shape != y_pred.shape:
         raise ValueError(
             f"{true_name} and y_pred must have the same shape, got {y_true.shape} and "
             f"{y_pred.shape}."
         )
-    rows = _ops._make_rows(y_pred.shape, axis, lengths)
+    rows = _ops._make_rows(y_pred.shape, axis, lengths, xp)
     m = np.diff(rows.offsets)
     if rows.n_rows == 0 or (m == 0).any():
         raise ValueError("the losses need at least one list, and no empty list.")
     T = rows.to_rows(y_true).astype(np.float64)
-    if not np.isfinite(T).all():
+    if not xp.isfinite(T).all():
         raise ValueError(f"{true_name} contains NaN or infinity.")
     return y_pred, rows, T, m
 
@@ -63,7 +66,7 @@ def _soft_ranks(y_pred, rows, regularization_strength, regularization, direction
 
 def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
     """Mean over rows; gradient with respect to y_pred through the soft ranks."""
-    value = float(np.mean(loss_rows))
+    value = float(loss_rows.mean())
     if not with_gradient:
         return value, None
     cot = rows.from_rows(dloss_dR / loss_rows.shape[0])
@@ -78,14 +81,15 @@ def _spearman(y_true, y_pred, regularization_strength, regularization, axis, wit
     # hard, tie-averaged ranks of y_true
     A = _ops._forward("rank", T, 0.0, "l2", "ascending", -1, "raise", False,
                       None if lengths is None else rows.lengths)[0]
+    xp, m = rows.xp, rows.xp.asarray(m)
     A = A - rows.expand(rows.row_sums(A) / m)
     B = R - rows.expand(rows.row_sums(R) / m)
-    na, nb = np.sqrt(rows.row_sums(A * A)), np.sqrt(rows.row_sums(B * B))
+    na, nb = xp.sqrt(rows.row_sums(A * A)), xp.sqrt(rows.row_sums(B * B))
     ok = (na > 0) & (nb > 0)  # a constant row has no correlation: 0 by convention
-    denom = np.where(ok, na * nb, 1.0)
-    corr = np.where(ok, rows.row_sums(A * B) / denom, 0.0)
-    nb2 = np.where(ok, nb * nb, 1.0)
-    dcorr = np.where(rows.expand(ok),
+    denom = xp.where(ok, na * nb, 1.0)
+    corr = xp.where(ok, rows.row_sums(A * B) / denom, 0.0)
+    nb2 = xp.where(ok, nb * nb, 1.0)
+    dcorr = xp.where(rows.expand(ok),
                      A / rows.expand(denom) - rows.expand(corr) * B / rows.expand(nb2), 0.0)
     return _finish(1.0 - corr, -dcorr, structure, rows, with_gradient)
 
@@ -106,16 +110,17 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
     if not isinstance(gains, str) or gains not in _GAINS:
         raise ValueError(f"gains must be one of {_GAINS}, got {gains!r}.")
     y_pred, rows, G, m = _lists(y_true, y_pred, axis, lengths)
+    xp = rows.xp
     if (G < 0).any():
         raise ValueError("ndcg_loss needs non-negative relevances in y_true.")
     if gains == "exponential":
-        G = np.exp2(G) - 1.0
+        G = xp.exp2(G) - 1.0
     R, structure = _soft_ranks(y_pred, rows, regularization_strength, regularization,
                                "descending", axis, lengths, with_gradient)
     k_rows = np.minimum(_check_k(k, rows.n, cutoff=True), m)  # one cutoff per list
     # the cutoff: a soft top-k mask of the scores (in [0, 1], summing to k; the
     # hard top-k indicator at strength 0), so the cut never keeps more than k
-    cut, cut_structure = np.ones_like(R), None
+    cut, cut_structure = xp.ones_like(R), None
     if (k_rows < m).any():
         eps = _ops._strengths(regularization_strength, rows)
         masks = _stats._Masks(rows, rows.to_rows(y_pred), eps, with_gradient)
@@ -124,16 +129,17 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
             cut_structure = _ops._Structure("rank", False, 1.0, eps_used, masks.X, mask,
                                             perm, start, nblocks, rows, None)
         cut = mask.astype(np.float64)
-    log_r = np.log2(1.0 + R)
+    log_r = xp.log2(1.0 + R)
     dcg = rows.row_sums(G * cut / log_r)
     # the ideal DCG: relevances sorted in decreasing order, discounted up to k
     position = rows.positions()
-    ideal_discount = np.where(position < rows.expand(k_rows), 1.0 / np.log2(position + 2.0),
+    ideal_discount = xp.where(position < rows.expand(k_rows), 1.0 / xp.log2(position + 2.0),
                               0.0)
     idcg = rows.row_sums(-rows.sort_rows(-G) * ideal_discount)
     ok = idcg > 0  # rows without relevant items score 0, as in scikit-learn
-    scale = rows.expand(np.where(ok, 1.0 / np.where(ok, idcg, 1.0), 0.0))
-    ndcg = dcg * np.where(ok, 1.0 / np.where(ok, idcg, 1.0), 0.0)
+    inv_idcg = xp.where(ok, 1.0 / xp.where(ok, idcg, 1.0), 0.0)
+    scale = rows.expand(inv_idcg)
+    ndcg = dcg * inv_idcg
     value, grad = _finish(1.0 - ndcg, G * cut / (log_r * log_r * (1.0 + R) * np.log(2.0))
                           * scale, structure, rows, with_gradient)
     if cut_structure is not None:  # the cutoff moves with y_pred too
@@ -144,15 +150,16 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
 
 def _topk(labels, scores, k, regularization_strength, regularization, axis, with_gradient,
           lengths=None):
-    scores = _ops._as_float_array(scores, "scores")
-    rows = _ops._make_rows(scores.shape, axis, lengths)
+    xp = _ops._namespace(scores)
+    scores = _ops._as_float_array(scores, "scores", xp)
+    rows = _ops._make_rows(scores.shape, axis, lengths, xp)
     m = np.diff(rows.offsets)  # classes per sample
     if rows.n_rows == 0 or (m == 0).any():
         raise ValueError("topk_loss needs at least one sample, and classes for each.")
     R, structure = _soft_ranks(scores, rows, regularization_strength, regularization,
                                "descending", axis, lengths, with_gradient)
     k = _check_k(k, int(m.min()), cutoff=False)
-    labels = np.asarray(labels)
+    labels = np.asarray(_ops._host(labels))
     if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}.")
     if labels.shape != rows.batch_shape:
@@ -163,11 +170,11 @@ def _topk(labels, scores, k, regularization_strength, regularization, axis, with
     lab = labels.reshape(rows.n_rows)
     if ((lab < 0) | (lab >= m)).any():
         raise ValueError("labels must be class indices: in [0, number of classes).")
-    where = rows.offsets[:-1] + lab  # the true class's entry in the flat rows
+    where = xp.asarray(rows.offsets[:-1] + lab)  # the true class's entry in the rows
     r_true = R.reshape(-1)[where]
-    dloss = np.zeros(R.size)
+    dloss = xp.zeros(R.size)
     dloss[where] = r_true > k
-    return _finish(np.maximum(0.0, r_true - k), dloss.reshape(R.shape), structure, rows,
+    return _finish(xp.maximum(0.0, r_true - k), dloss.reshape(R.shape), structure, rows,
                    with_gradient)
 
 

@@ -21,27 +21,29 @@ __all__ = ["soft_spearman", "soft_spearman_scorer", "spearman_scorer"]
 _MULTIOUTPUT = ("raw_values", "uniform_average")
 
 
-def _as_columns(y, name):
-    """y as a 2-D float array (n_samples, n_outputs), in its float dtype."""
-    y = _ops._as_float_array(y, name)
+def _as_columns(y, name, xp):
+    """y as a 2-D float array of xp (n_samples, n_outputs), in its float dtype."""
+    y = _ops._as_float_array(y, name, xp)
     if y.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1-D or 2-D (n_samples, n_outputs), got shape "
                          f"{y.shape}.")
-    if not np.isfinite(y).all():
+    if not xp.isfinite(y).all():
         raise ValueError(f"{name} contains NaN or infinity.")
     return y[:, None] if y.ndim == 1 else y
 
 
 def _check(y_true, y_pred, strength, regularization, multioutput):
-    """Validated (T float64, Z, averaging weights or None for raw_values)."""
+    """Validated (T float64, Z, averaging weights or None for raw_values), arrays of
+    y_pred's namespace (NumPy or CuPy: everything follows y_pred)."""
     if isinstance(strength, (bool, np.bool_)) or not isinstance(strength, numbers.Real):
         raise TypeError(f"regularization_strength must be a real number, got {strength!r}.")
     if not 0.0 <= float(strength) < np.inf:
         raise ValueError("regularization_strength must be finite and non-negative, got "
                          f"{strength!r}.")
     _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
-    Z = _as_columns(y_pred, "y_pred")
-    T = _as_columns(y_true, "y_true").astype(np.float64, copy=False)
+    xp = _ops._namespace(y_pred)
+    Z = _as_columns(y_pred, "y_pred", xp)
+    T = _as_columns(y_true, "y_true", xp).astype(np.float64, copy=False)
     if len(T) != len(Z):
         raise ValueError("y_true and y_pred have inconsistent numbers of samples: "
                          f"{len(T)} and {len(Z)}.")
@@ -50,16 +52,16 @@ def _check(y_true, y_pred, strength, regularization, multioutput):
                          f"{T.shape[1]} and {Z.shape[1]}.")
     if Z.size == 0:
         raise ValueError(f"soft_spearman needs at least one sample and one output, got "
-                         f"shape {np.shape(y_pred)}.")
+                         f"shape {Z.shape}.")
     if isinstance(multioutput, str):
         _ops._check_choice("multioutput", multioutput, _MULTIOUTPUT)
-        return T, Z, None if multioutput == "raw_values" else np.full(Z.shape[1],
+        return T, Z, None if multioutput == "raw_values" else xp.full(Z.shape[1],
                                                                       1.0 / Z.shape[1])
-    w = _ops._as_float_array(multioutput, "multioutput").astype(np.float64)
+    w = _ops._as_float_array(multioutput, "multioutput", xp).astype(np.float64)
     if w.shape != (Z.shape[1],):
         raise ValueError(f"multioutput weights must have shape ({Z.shape[1]},) (one per "
                          f"output), got {w.shape}.")
-    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+    if not (xp.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
         raise ValueError("multioutput weights must be finite, non-negative, with a "
                          "positive sum.")
     return T, Z, w / w.sum()
@@ -72,7 +74,7 @@ class _MetricStructure:
         self.D, self.weights, self.shape = D, weights, shape
 
     def vjp(self, cotangent):
-        g = np.asarray(cotangent)
+        g = _ops._namespace(self.D).asarray(cotangent)
         if g.dtype.kind not in "biuf":
             raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
         want = (self.D.shape[1],) if self.weights is None else ()
@@ -83,34 +85,35 @@ class _MetricStructure:
         return (self.D * c).astype(self.D.dtype, copy=False).reshape(self.shape)
 
 
-def _hard_correlations(ranks_true, ranks_pred, ok):
+def _hard_correlations(ranks_true, ranks_pred, ok, xp):
     """Per column, the Pearson correlation of the two hard (tie-averaged) ranks,
     computed as scipy.stats.spearmanr computes it (an (n, 2) float64 array of the
     ranks, then numpy.corrcoef with rowvar=False), so that strength 0 gives its value
     bit for bit (the ranks are exact: integers and halves); NaN where not ``ok``."""
-    corr = np.full(ranks_true.shape[1], np.nan)
-    for j in np.flatnonzero(ok):
-        ranked = np.column_stack((ranks_true[:, j].astype(np.float64),
+    corr = xp.full(ranks_true.shape[1], np.nan)
+    for j in np.flatnonzero(_ops._host(ok)):
+        ranked = xp.column_stack((ranks_true[:, j].astype(np.float64),
                                   ranks_pred[:, j].astype(np.float64)))
-        corr[j] = np.corrcoef(ranked, rowvar=False)[1, 0]
+        corr[j] = xp.corrcoef(ranked, rowvar=False)[1, 0]
     return corr
 
 
 def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_gradient):
     T, Z, weights = _check(y_true, y_pred, strength, regularization, multioutput)
+    xp = _ops._namespace(Z)
     n = len(Z)
     strength = float(strength)
     # the std, safe from under- and overflow: y_pred is first scaled by a power of two
     # per column (exact), to |values| < 1, so that neither its sum nor its deviations
     # overflow (y_pred = [1e308, 1.5e308, 1.7e308] has an infinite sum), then the
     # deviations by their largest one, so that their squares do not underflow
-    _, e = np.frexp(np.abs(Z).max(axis=0).astype(np.float64))
-    Zc = np.ldexp(Z.astype(np.float64), -e)
-    Zc -= Zc.mean(axis=0)  # centred, float64, |Zc| < 2
-    top = np.abs(Zc).max(axis=0)
-    sd_scaled = top * np.sqrt(np.mean((Zc / np.where(top > 0, top, 1.0)) ** 2, axis=0))
-    U = Zc / np.where(sd_scaled > 0, sd_scaled, np.nan)  # standardised y_pred
-    sd = np.ldexp(sd_scaled, e)  # at most max |y_pred|: finite
+    _, e = xp.frexp(xp.abs(Z).max(axis=0).astype(np.float64))
+    Zc = xp.ldexp(Z.astype(np.float64), -e)
+    Zc = Zc - Zc.mean(axis=0)  # centred, float64, |Zc| < 2
+    top = xp.abs(Zc).max(axis=0)
+    sd_scaled = top * xp.sqrt(((Zc / xp.where(top > 0, top, 1.0)) ** 2).mean(axis=0))
+    U = Zc / xp.where(sd_scaled > 0, sd_scaled, np.nan)  # standardised y_pred
+    sd = _ops._host(xp.ldexp(sd_scaled, e))  # at most max |y_pred|: finite
     if strength == 0.0:  # hard ranks: no eps to form
         eps = np.zeros_like(sd)
     else:
@@ -124,30 +127,32 @@ def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_g
     hard_true, hard_pred = A, R
     A = A - A.mean(axis=0)
     B = R - R.mean(axis=0, dtype=np.float64)
-    na, nb = np.linalg.norm(A, axis=0), np.linalg.norm(B, axis=0)
+    na, nb = xp.sqrt((A * A).sum(axis=0)), xp.sqrt((B * B).sum(axis=0))
     ok = (na > 0) & (nb > 0) & (sd_scaled > 0)
     if not ok.all():
         from scipy.stats import ConstantInputWarning  # scipy.stats is slow to import
 
         warnings.warn(
-            f"soft_spearman: y_true or y_pred is constant in output(s) {np.flatnonzero(~ok)}"
+            f"soft_spearman: y_true or y_pred is constant in output(s) "
+            f"{np.flatnonzero(_ops._host(~ok))}"
             " (a single sample, or soft ranks made constant by an extreme strength, count "
             "as constant); the correlation is not defined there (NaN).",
             ConstantInputWarning, stacklevel=4)
-    denom = np.where(ok, na * nb, np.nan)
+    denom = xp.where(ok, na * nb, np.nan)
     if strength == 0.0:
-        corr = _hard_correlations(hard_true, hard_pred, ok)
+        corr = _hard_correlations(hard_true, hard_pred, ok, xp)
     else:
-        corr = np.clip((A * B).sum(axis=0) / denom, -1.0, 1.0)
+        corr = xp.clip((A * B).sum(axis=0) / denom, -1.0, 1.0)
     value = corr if weights is None else float(corr @ weights)
     if not with_gradient:
         return value, None
     # d corr / d R at fixed strength, then through the soft ranks' kept structure
-    v = structure.vjp(A / denom - corr * B / np.where(ok, nb * nb, np.nan))
+    v = structure.vjp(A / denom - corr * B / xp.where(ok, nb * nb, np.nan))
     # eps = strength * sd depends on y_pred: soft_rank(z, eps) = R(z / eps) gives
     # grad = v - (v . (z - mean z)) (z - mean z) / (n sd^2)   (v sums to 0 per column)
-    D = np.where(ok, v - (v * U).sum(axis=0) * U / n, np.nan).astype(Z.dtype, copy=False)
-    return value, _MetricStructure(D, weights, np.shape(y_pred))
+    D = xp.where(ok, v - (v * U).sum(axis=0) * U / n, np.nan).astype(Z.dtype, copy=False)
+    return value, _MetricStructure(D, weights, y_pred.shape if hasattr(y_pred, "shape")
+                                   else np.shape(y_pred))
 
 
 @_array_api.dispatch

@@ -44,6 +44,8 @@ def _host(a):
 def _as_float_array(x, name="x", xp=np):
     """x as an array of xp holding float32 or float64 (other real dtypes become
     float64)."""
+    if xp is np and _cupy.is_cupy_array(x):
+        x = x.get()  # a y_true on the GPU follows a y_pred on the host
     x = xp.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(

@@ -68,6 +68,9 @@ def _wrap(a):
 class _Device:
     id = 0
 
+    def synchronize(self):
+        pass
+
     def __enter__(self):
         return self
 
@@ -273,7 +276,10 @@ module = types.ModuleType("cupy")
 module.__dict__.update(ndarray=ndarray, RawModule=RawModule, asarray=asarray,
                        asnumpy=asnumpy, get_array_module=get_array_module,
                        __getattr__=_getattr, __version__="fake")
-module.cuda = types.SimpleNamespace(Device=lambda i=0: _Device())
+module.cuda = types.SimpleNamespace(
+    Device=lambda i=0: _Device(),
+    runtime=types.SimpleNamespace(getDeviceCount=lambda: 1,
+                                  getDeviceProperties=lambda i: {"name": b"fake GPU (CPU)"}))
 
 
 def install(monkeypatch):

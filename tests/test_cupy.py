@@ -188,6 +188,9 @@ def test_losses_and_metric_follow_y_pred(cp, chunk):
         ref_value, ref_vjp = skrank.vjp(loss, y_true, y_pred, argnums=1, **kw)
         assert value == pytest.approx(ref_value, rel=1e-12)
         assert_same(vjp_fn(1.0), ref_vjp(1.0))
+    # and a y_true on the device follows a y_pred on the host
+    assert losses.spearman_loss(cp.asarray(y_true), y_pred) == pytest.approx(
+        losses.spearman_loss(y_true, y_pred), rel=1e-15)
     labels = rng.integers(0, 20, size=5)
     assert losses.topk_loss(labels, d_pred, k=3) == pytest.approx(
         losses.topk_loss(labels, y_pred, k=3), rel=1e-12)
@@ -286,3 +289,18 @@ def test_fake_offers_only_what_cupy_has():
     missing = [name for name in sorted(_fake_cupy._FUNCTIONS | _fake_cupy._DTYPES)
                if not hasattr(cupy, name)]
     assert not missing
+
+
+def test_benchmark_runs(monkeypatch, capsys):
+    """benchmarks/bench_cupy.py runs end to end (on the stand-in: times mean nothing)."""
+    import pathlib
+    import runpy
+
+    _fake_cupy.install(monkeypatch)
+    bench = pathlib.Path(__file__).parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench))
+    module = runpy.run_path(str(bench / "bench_cupy.py"))
+    module["main"](["--shapes", "2x600", "--chunks", "8,64", "--budget", "0"])
+    out = capsys.readouterr().out
+    assert "| 2x600 | soft_rank |" in out and "C=256" in out and "*" in out
+    _fake_cupy.uninstall()

@@ -20,7 +20,7 @@ import numpy as np
 
 WEIGHTS_PREFIX, WEIGHTS_SUFFIX, WEIGHTS_ALIGNED = 0, 1, 2
 _RANK, _SORT, _ISO = 0, 1, 2
-_THREADS = 128  # threads per CUDA block
+_THREADS = 64  # threads per CUDA block: small blocks spread few long threads over all SMs
 _DBL_MAX = np.finfo(np.float64).max
 
 _CUDA_PRELUDE = """\

@@ -30,6 +30,10 @@ def _public_name(fun):
     return f"{fun.__module__}.{fun.__name__}" if in_module else f"skrank.{fun.__name__}"
 
 
+def _has_dask(args, kwargs):
+    return any(_array_api._is_dask(a) for a in (*args, *kwargs.values()))
+
+
 def _lookup(fun, args, argnums):
     try:
         forward, arg_names, diff = _DIFFERENTIABLE[fun]
@@ -79,6 +83,12 @@ def vjp(fun, *args, argnums=0, **kwargs):
         ``vjp_fn(g)`` returns ``g^T J`` shaped like ``args[argnums]``, for ``g``
         shaped like ``value``. It costs O(n) per row and can be called many times.
 
+    Notes
+    -----
+    With dask arrays among the arguments, ``value`` and ``vjp_fn(g)`` are lazy dask
+    arrays: each block of the result recomputes its block's forward pass (see
+    :ref:`scaling`).
+
     Examples
     --------
     >>> import numpy as np, skrank
@@ -89,11 +99,22 @@ def vjp(fun, *args, argnums=0, **kwargs):
     >>> vjp_fn(np.array([0., 1., 0.]))
     array([ 0.  ,  0.25, -0.25])
     """
+    if _has_dask(args, kwargs):  # lazily, block by block
+        _lookup(fun, args, argnums)
+        from . import _dask
+
+        return _dask.vjp(fun, args, kwargs, argnums)
     args, kwargs, xp, device = _array_api.convert_args(args, kwargs)
     forward = _lookup(fun, args, argnums)
-    value, structure = forward(*args, **kwargs)
+    on_device = _array_api.device_of((*args, *kwargs.values()))  # CuPy: the input's GPU
+    with on_device:
+        value, structure = forward(*args, **kwargs)
     if xp is None:
-        return value, structure.vjp
+        def vjp_fn(cotangent):
+            with on_device:
+                return structure.vjp(cotangent)
+
+        return value, vjp_fn
     return (_array_api._to_namespace(value, xp, device),
             _array_api._Converted(structure.vjp, xp, device))
 
@@ -119,6 +140,11 @@ def jvp(fun, x, tangent, **kwargs):
     jvp_out : ndarray
         ``J @ tangent``, shaped like ``value``.
 
+    Notes
+    -----
+    With dask arrays, ``value`` and ``jvp_out`` are lazy dask arrays, computed block by
+    block (see :ref:`scaling`).
+
     Examples
     --------
     >>> import numpy as np, skrank
@@ -133,10 +159,16 @@ def jvp(fun, x, tangent, **kwargs):
             f"jvp is for the array operators; differentiate {fun.__name__} with "
             "skrank.vjp(..., argnums=1)."
         )
+    if _has_dask((x, tangent), kwargs):  # lazily, block by block
+        _lookup(fun, (x,), 0)
+        from . import _dask
+
+        return _dask.jvp(fun, x, tangent, kwargs)
     (x, tangent), kwargs, xp, device = _array_api.convert_args((x, tangent), kwargs)
     forward = _lookup(fun, (x,), 0)
-    value, structure = forward(x, **kwargs)
-    jvp_out = structure.jvp(tangent)
+    with _array_api.device_of((x, tangent, *kwargs.values())):  # CuPy: the input's GPU
+        value, structure = forward(x, **kwargs)
+        jvp_out = structure.jvp(tangent)
     if xp is None:
         return value, jvp_out
     return (_array_api._to_namespace(value, xp, device),

@@ -304,3 +304,22 @@ def test_benchmark_runs(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "| 2x600 | soft_rank |" in out and "C=256" in out and "*" in out
     _fake_cupy.uninstall()
+
+
+def test_runs_on_the_input_device(monkeypatch):
+    """CuPy allocates on the current device: every call, and a vjp function called
+    later, makes the input's device current."""
+    _fake_cupy.install(monkeypatch)
+    cp = _fake_cupy.module
+    entered = []
+    monkeypatch.setattr(_fake_cupy._Device, "__enter__", lambda self: entered.append(1))
+    x = cp.asarray(np.arange(6.0).reshape(2, 3))
+    skrank.soft_rank(x)
+    assert len(entered) == 1
+    value, vjp_fn = skrank.vjp(skrank.soft_rank, x)
+    before = len(entered)
+    vjp_fn(x)
+    assert len(entered) == before + 1
+    skrank.jvp(skrank.soft_sort, x, x)
+    assert len(entered) == before + 2
+    _fake_cupy.uninstall()

@@ -50,7 +50,9 @@ def _cupy():
 def _kernels():
     """The compiled module (compiled on first use, then cached by CuPy on disk)."""
     cp = _cupy()
-    return cp.RawModule(code=_CUDA_PRELUDE + source(), options=("--std=c++11",))
+    # no fused multiply-adds: the merge tests must round as the CPU kernel's do, or
+    # blocks whose values tie exactly could be split differently
+    return cp.RawModule(code=_CUDA_PRELUDE + source(), options=("--fmad=false",))
 
 
 def _launch(name, n_threads, *args):
@@ -119,14 +121,15 @@ class _Layout:
         return perm.astype(np.int64, copy=False), sign * X[order].astype(np.float64)
 
     def shift(self, y, soft_rows):
-        """Per-row power of two e that keeps an l2 row's block sums finite (as
-        _pav.pyx's _row_shift), 0 where soft_rows is False and for empty rows."""
+        """Per-row power of two e that keeps a row's block sums and differences
+        finite (as _pav.pyx's _row_shift), 0 where soft_rows is False and for empty
+        rows."""
         cp = _cupy()
         last = self.total - 1
         first_y = y[cp.minimum(self.offsets[:-1], last)]
         last_y = y[cp.maximum(self.offsets[1:] - 1, 0)]
         amax = cp.where(self.m > 0, cp.maximum(cp.abs(first_y), cp.abs(last_y)), 0.0)
-        limit = 1e300 / (4.0 * (self.m + 1.0) ** 2)
+        limit = 1e300 / (4.0 * (self.m + 1.0) * (self.m + 1.0))
         e = cp.where(amax > limit, _ilogb(amax) - _ilogb(limit) + 1,
                      cp.where((amax > 0.0) & (amax < 1e-200), _ilogb(amax), 0))
         return cp.where(soft_rows, e, 0).astype(np.int32)
@@ -235,7 +238,9 @@ def forward(X, offsets, eps, w, w_layout, sign, kl, sort_form, out, perm=None,
     L = _Layout(offsets)
     p, y = L.sort(X, sign)
     eps = cp.asarray(np.asarray(eps, dtype=np.float64))
-    e = L.shift(y, (eps > 0.0) if not kl else cp.zeros(L.n_rows, dtype=bool))
+    # as _pav.pyx: rank rows are rescaled (l2 and kl: only y / eps matters), and
+    # l2 sort rows (kl sort rows depend on y itself)
+    e = L.shift(y, (eps > 0.0) if not (kl and sort_form) else cp.zeros(L.n_rows, dtype=bool))
     y = cp.ldexp(y, -e[L.row])
     order = L.first + p
     if sort_form:

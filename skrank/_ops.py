@@ -41,12 +41,15 @@ def _host(a):
     return a.get() if _cupy.is_cupy_array(a) else a
 
 
+def _asarray(a, xp):
+    """a as an array of xp: data follows the main array, to the host or the GPU."""
+    return xp.asarray(_host(a) if xp is np else a)
+
+
 def _as_float_array(x, name="x", xp=np):
     """x as an array of xp holding float32 or float64 (other real dtypes become
     float64)."""
-    if xp is np and _cupy.is_cupy_array(x):
-        x = x.get()  # a y_true on the GPU follows a y_pred on the host
-    x = xp.asarray(x)
+    x = _asarray(x, xp)  # (a y_true follows y_pred: to the host or the GPU)
     if x.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers; got an array of dtype {x.dtype}."
@@ -268,7 +271,7 @@ class _Structure:
         # a tangent lives in the input's space, a cotangent in the output's
         t_space_out = transpose
         name = "cotangent" if transpose else "tangent"
-        t = rows.xp.asarray(t)
+        t = _asarray(t, rows.xp)
         if t.dtype.kind not in "biuf":
             raise TypeError(f"the {name} must hold real numbers, got dtype {t.dtype}.")
         T = rows.to_rows(t.astype(self.X.dtype, copy=False), t_space_out, name)

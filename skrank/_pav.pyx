@@ -302,7 +302,7 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
 
 
 cdef int _row_shift(const double* ys, Py_ssize_t n) noexcept nogil:
-    """Power of two to divide an l2 row by (0 when none is needed).
+    """Power of two to divide a row by (0 when none is needed).
 
     The l2 block sums and the multiplied-out merge tests reach about
     4 (n + 1)^2 max|y|; rows whose values are that close to overflow, or so small
@@ -445,8 +445,10 @@ cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
                     const double* w, bint kl, Scratch* s, floating* out,
                     int64_t* perm, int64_t* start, int64_t* nblocks) noexcept nogil:
     _sort_row(x, n, sign, s, perm)
-    # l2 rows near the float64 limits are rescaled (never at strength 0: exact)
-    _rank_sorted(n, eps, _scale_row(s, n) if not kl and eps > 0.0 else 0, w, kl, s, out,
+    # rows near the float64 limits are rescaled (never at strength 0: exact); the rank
+    # form depends on y / eps only, so this holds for kl as well (where y_1 - y_n
+    # would overflow otherwise)
+    _rank_sorted(n, eps, _scale_row(s, n) if eps > 0.0 else 0, w, kl, s, out,
                  perm, start, nblocks)
 
 

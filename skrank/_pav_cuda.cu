@@ -28,6 +28,21 @@
 
 typedef long long i64;
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 600
+// atomicAdd on doubles is native from compute capability 6.0; before, a CAS loop
+__device__ double sk_atomic_add(double* address, double value) {
+    unsigned long long* p = (unsigned long long*)address;
+    unsigned long long old = *p, assumed;
+    do {
+        assumed = old;
+        old = atomicCAS(p, assumed,
+                        __double_as_longlong(value + __longlong_as_double(assumed)));
+    } while (assumed != old);
+    return __longlong_as_double(old);
+}
+#define atomicAdd sk_atomic_add
+#endif
+
 typedef struct {
     i64 st, en;   // positions [st, en) in the flat sorted rows
     double D;     // RANK/SORT: sum of (y - a) (l2) or of exp((y - a) / eps) (kl),

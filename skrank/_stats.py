@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from . import _array_api, _pav
-from ._ops import (_as_float_array, _host, _make_rows, _namespace, _run_kernel,
+from ._ops import (_as_float_array, _asarray, _host, _make_rows, _namespace, _run_kernel,
                    _split_flat_blocks, _strengths, _Structure)
 
 
@@ -163,14 +163,14 @@ class _Reduction:
         self.G, self.rows, self.value_shape = grads, rows, value_shape
 
     def jvp(self, tangent):
-        t = self.rows.xp.asarray(tangent)
+        t = _asarray(tangent, self.rows.xp)
         if t.dtype.kind not in "biuf":
             raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
         U = self.rows.to_rows(t.astype(self.G.dtype, copy=False), name="tangent")
         return self.rows.row_sums(self.G * U).reshape(self.value_shape)[()]
 
     def vjp(self, cotangent):
-        g = self.rows.xp.asarray(cotangent)
+        g = _asarray(cotangent, self.rows.xp)
         if g.dtype.kind not in "biuf":
             raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
         if g.shape != self.value_shape:

@@ -74,7 +74,7 @@ class _MetricStructure:
         self.D, self.weights, self.shape = D, weights, shape
 
     def vjp(self, cotangent):
-        g = _ops._namespace(self.D).asarray(cotangent)
+        g = _ops._asarray(cotangent, _ops._namespace(self.D))
         if g.dtype.kind not in "biuf":
             raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
         want = (self.D.shape[1],) if self.weights is None else ()

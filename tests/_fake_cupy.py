@@ -203,7 +203,7 @@ class RawModule:
             names = [(sysconfig.get_config_var("CC") or "cc").split()[0], "cc", "gcc", "clang"]
             cc = next(filter(None, map(shutil.which, names)))
             tmp = f"{lib}.{os.getpid()}"
-            subprocess.run([cc, "-std=c99", "-O1", "-shared", "-fPIC",
+            subprocess.run([cc, "-std=c99", "-O1", "-ffp-contract=off", "-shared", "-fPIC",
                             "-o", tmp, src, "-lm"], check=True, capture_output=True)
             os.replace(tmp, lib)
         self._lib = ctypes.CDLL(lib)

@@ -70,6 +70,19 @@ def test_l2_is_scale_free_up_to_the_float64_limits(scale):
                                    rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e308, 1e-306])
+def test_kl_rank_is_scale_free_up_to_the_float64_limits(scale):
+    # y_1 - y_n overflows when the row spans more than float64's range: kl rank rows
+    # are rescaled by a power of two, as l2 rows are (only x / eps matters)
+    base = np.array([-1, -1, .5, .5, .1, 0, 0, 1.7, -1, 1, .5, 1.7, 0, .1, 0])
+    for eps in (0.003, 0.3, 1.0, 1.7):
+        r = skrank.soft_rank(base * scale, regularization_strength=eps * scale,
+                             regularization="kl")
+        np.testing.assert_allclose(
+            r, skrank.soft_rank(base, regularization_strength=eps, regularization="kl"),
+            rtol=1e-12, atol=1e-12)
+
+
 def test_values_at_the_edge_of_float64():
     r = skrank.soft_rank([1.7e308, -1.7e308] + [0.0] * 8, regularization_strength=1e308)
     np.testing.assert_allclose(r, ref.soft_rank(np.r_[1.7, -1.7, np.zeros(8)], 1.0), rtol=1e-12)

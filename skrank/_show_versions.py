@@ -6,6 +6,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 _DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "threadpoolctl", "Cython", "pip",
                  "setuptools")
+# the optional ones are listed only when installed (read from metadata: never imported)
+_OPTIONAL = ("torch", "jax", "jaxlib", "dask", "distributed", "dask-ml", "cupy-cuda12x",
+             "cupy-cuda13x", "cupy")
 
 
 def _versions():
@@ -24,6 +27,11 @@ def _versions():
             info[name] = version(name)
         except PackageNotFoundError:
             info[name] = "not installed"
+    for name in _OPTIONAL:
+        try:
+            info[name] = version(name)
+        except PackageNotFoundError:
+            pass
     return info
 
 

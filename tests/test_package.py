@@ -31,6 +31,14 @@ def test_show_versions(capsys):
     assert "numpy" in out.lower() and np.__version__ in out
     assert "scipy" in out.lower()
     assert sys.version.split()[0] in out
+    # optional dependencies appear when installed, never imported
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("torch", "dask", "cupy-cuda12x"):
+        try:
+            assert f"{name}: {version(name)}" in out
+        except PackageNotFoundError:
+            assert f"{name}:" not in out
 
 
 def test_public_names():

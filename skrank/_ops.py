@@ -186,7 +186,9 @@ class _RaggedRows:
         xp, shape = self.xp, A.shape[:-1] + (self.n_rows,)
         sums = [xp.bincount(self.row_of, weights=a, minlength=self.n_rows)
                 for a in A.reshape(-1, A.shape[-1])]
-        return xp.stack(sums).astype(A.dtype).reshape(shape) if sums else xp.zeros(shape, A.dtype)
+        if not sums:
+            return xp.zeros(shape, A.dtype)
+        return xp.stack(sums).astype(A.dtype).reshape(shape)
 
     def expand(self, v):
         """Per-row values (..., n_rows) repeated over each row's entries."""

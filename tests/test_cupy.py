@@ -332,3 +332,32 @@ def test_runs_on_the_input_device(monkeypatch):
     skrank.jvp(skrank.soft_sort, x, x)
     assert len(entered) == before + 2
     _fake_cupy.uninstall()
+
+
+def test_ragged_statistics_losses_and_device_metadata(cp, chunk):
+    """Ragged rows with one k per row (weights aligned with x), ragged losses, and
+    strengths, q and lengths given on the device."""
+    rng = np.random.default_rng(7)
+    lengths = [6, 13, 4, 9]
+    x = data(rng, sum(lengths))
+    eps = rng.uniform(0.05, 1.0, size=4)
+    kw = dict(lengths=lengths, regularization_strength=eps)
+    dkw = dict(lengths=cp.asarray(np.array(lengths)), regularization_strength=cp.asarray(eps))
+    dx = cp.asarray(x)
+    assert_same(skrank.soft_trimmed_mean(dx, 0.25, **dkw),
+                skrank.soft_trimmed_mean(x, 0.25, **kw))
+    assert_same(skrank.soft_median(dx, **dkw), skrank.soft_median(x, **kw))
+    assert_same(skrank.soft_quantile(dx, cp.asarray([0.2, 0.7]), **dkw),
+                skrank.soft_quantile(x, [0.2, 0.7], **kw))
+    relevance = rng.integers(0, 3, size=x.size).astype(float)
+    for loss, lkw in [(losses.ndcg_loss, {"k": 3}), (losses.spearman_loss, {})]:
+        value, vjp_fn = skrank.vjp(loss, relevance, dx, argnums=1, **kw, **lkw)
+        ref_value, ref_vjp = skrank.vjp(loss, relevance, x, argnums=1, **kw, **lkw)
+        assert value == pytest.approx(ref_value, rel=1e-12)
+        assert_same(vjp_fn(1.0), ref_vjp(1.0))
+    y = data(rng, (3, 8))
+    y[2, 1] = np.inf
+    value, vjp_fn = skrank.vjp(skrank.soft_sort, cp.asarray(y), nan_policy="propagate")
+    ref_value, ref_vjp = skrank.vjp(skrank.soft_sort, y, nan_policy="propagate")
+    assert_same(value, ref_value)
+    assert_same(vjp_fn(cp.asarray(np.ones_like(y))), ref_vjp(np.ones_like(y)))

@@ -282,11 +282,13 @@ class _Structure:
             flat = (rows.offsets, self.perm.reshape(-1), self.start.reshape(-1),
                     self.nblocks)
             if self.op == "rank":
-                rows.kernels.rank_derivative(*flat, self.out.reshape(-1), self.eps, self.sign,
-                                     self.kl, T.reshape(-1), res.reshape(-1))
+                rows.kernels.rank_derivative(*flat, self.out.reshape(-1), self.eps,
+                                             self.sign, self.kl, T.reshape(-1),
+                                             res.reshape(-1))
             else:
-                rows.kernels.sort_derivative(flat[0], self.X.reshape(-1), *flat[1:], self.sign,
-                                     self.kl, transpose, T.reshape(-1), res.reshape(-1))
+                rows.kernels.sort_derivative(flat[0], self.X.reshape(-1), *flat[1:],
+                                             self.sign, self.kl, transpose, T.reshape(-1),
+                                             res.reshape(-1))
             if self.bad is not None:
                 rows.set_rows(res, self.bad, np.nan)
         return rows.from_rows(res, out_space=not transpose)
@@ -311,9 +313,10 @@ def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure,
         start = xp.empty(X.shape, dtype=np.int64)
         nblocks = xp.zeros(rows.n_rows, dtype=np.int64)
     if X.size:
-        rows.kernels.forward(X.reshape(-1), rows.offsets, eps, w, w_layout, sign, kl, sort_form,
-                     out.reshape(-1), None if perm is None else perm.reshape(-1),
-                     None if start is None else start.reshape(-1), nblocks)
+        rows.kernels.forward(X.reshape(-1), rows.offsets, eps, w, w_layout, sign, kl,
+                             sort_form, out.reshape(-1),
+                             None if perm is None else perm.reshape(-1),
+                             None if start is None else start.reshape(-1), nblocks)
     return out, perm, start, nblocks
 
 

@@ -79,9 +79,10 @@ class _Masks:
             _split_flat_blocks(rows.offsets, start, nblocks, w, layout, rows.xp)
             jx = rows.xp.empty_like(X)
             if X.size:
-                rows.kernels.rank_derivative(rows.offsets, perm.reshape(-1), start.reshape(-1),
-                                     nblocks, mask.reshape(-1), eps, 1.0, False,
-                                     self._centred().reshape(-1), jx.reshape(-1))
+                rows.kernels.rank_derivative(rows.offsets, perm.reshape(-1),
+                                             start.reshape(-1), nblocks, mask.reshape(-1),
+                                             eps, 1.0, False, self._centred().reshape(-1),
+                                             jx.reshape(-1))
         self._cache[key] = (mask, jx, perm, start, nblocks, eps)
 
     def prepare(self, ks):
@@ -108,8 +109,8 @@ class _Masks:
         nblocks = xp.zeros((n_w, rows.n_rows), dtype=np.int64)
         if X.size:
             layout = next(iter(plans.values()))[1]
-            rows.kernels.masks_forward(X.reshape(-1), rows.offsets, eps, W, layout, out, perm,
-                               start, nblocks)
+            rows.kernels.masks_forward(X.reshape(-1), rows.offsets, eps, W, layout, out,
+                                       perm, start, nblocks)
         for j, key in enumerate(plans):
             self._store(key, out[j].reshape(X.shape), perm.reshape(X.shape),
                         start[j].reshape(X.shape), nblocks[j], eps[j], W[j], layout)

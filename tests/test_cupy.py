@@ -290,6 +290,9 @@ def test_chunk_size():
     assert _cupy.chunk_size(1_000_000) == 2048
     assert _cupy.chunk_size(10**9) == 8192
     assert "merge_rows" in _cupy.source()
+    # the Python layer passes _pav's weight layouts to either backend
+    assert (_cupy.WEIGHTS_PREFIX, _cupy.WEIGHTS_SUFFIX, _cupy.WEIGHTS_ALIGNED) == (
+        _pav.WEIGHTS_PREFIX, _pav.WEIGHTS_SUFFIX, _pav.WEIGHTS_ALIGNED)
 
 
 def test_fake_offers_only_what_cupy_has():

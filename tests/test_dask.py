@@ -569,3 +569,17 @@ def test_user_guide_code_runs():
     for block in blocks:
         exec(compile(textwrap.dedent(block), "scaling.rst", "exec"), namespace)
     assert namespace["ranks"].dtype == np.float32
+
+
+@requires_distributed
+def test_benchmark_runs(tmp_path):
+    """benchmarks/bench_dask.py runs end to end (tiny sizes: the times mean nothing)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_dask.py"),
+                           "--rows", "200", "--n", "20", "--chunk-rows", "50",
+                           "--workers", "1", "--repeats", "1"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "| soft_quantile(0.9) |" in proc.stdout

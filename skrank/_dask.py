@@ -75,16 +75,16 @@ def _columns(y):
 
 
 def _check_lengths(x, lengths):
-    """Ragged rows' lengths, validated (x: the concatenated rows)."""
-    lengths = np.asarray(lengths)
-    if lengths.size == 0:
-        lengths = lengths.astype(np.int64)
-    if lengths.dtype.kind not in "iu":
-        raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}.")
-    if x.ndim != 1 or lengths.ndim != 1 or (lengths < 0).any() or lengths.sum() != x.size:
-        raise ValueError(f"with lengths, x must be 1-D and lengths 1-D, non-negative and "
-                         f"summing to x's size; got shapes {x.shape} and {lengths.shape}.")
-    return lengths
+    """Ragged rows' lengths, validated as the NumPy path validates them."""
+    return _ops._RaggedRows(x.shape, lengths).lengths
+
+
+def _check_known(name, v):
+    """v's shape, which must be known (dask arrays from boolean indexing are not)."""
+    if any(math.isnan(size) for size in v.shape):
+        raise ValueError(f"{name} has unknown chunk sizes (shape {v.shape}); call its "
+                         ".compute_chunk_sizes() first.")
+    return v
 
 
 def _quietly(fun, *args, **kwargs):
@@ -109,10 +109,10 @@ class _Block:
         share = 1.0
         if self.share is not None:  # (row length, number of rows)
             n, total = self.share
-            share = kw[main].size // n / total if n else 0.0
+            share = kw[main].size // n / total if n and total else 0.0
         if self.op == "value":
             out = fun(**kw)
-            if self.share:
+            if self.share is not None:
                 return np.full((1,) * self.ndim, out * share)
             # a scalar (a statistic of 1-D x) as a 0-d array; arrays as they are (CuPy...)
             return np.asarray(out) if isinstance(out, (np.generic, float)) else out
@@ -120,7 +120,9 @@ class _Block:
         if self.op == "jvp":
             return _diff.jvp(fun, kw.pop(main), t, **kw)[1]
         args = [kw.pop(name) for name in self.positional]
-        return _diff.vjp(fun, *args, argnums=self.argnums, **kw)[1](t * share)
+        if self.share is not None:  # a loss's share of the cotangent, in float64
+            t = np.asarray(t, dtype=np.float64) * share
+        return _diff.vjp(fun, *args, argnums=self.argnums, **kw)[1](t)
 
 
 class _Plan:
@@ -139,14 +141,17 @@ class _Plan:
         for name, value in a.items():
             if _is_dask(value) and not isinstance(value, da.Array):
                 raise TypeError(f"{name}: skrank takes dask arrays, not "
-                                f"{type(value).__name__}; use .to_dask_array(lengths=True).")
-        for name in ("q", "lengths", "multioutput"):  # small; they fix the output's shape
-            if _is_dask(a.get(name)):
-                a[name] = a[name].compute()
+                                f"{type(value).__name__}.")
+        arrays_in = {spec.main, *spec.aligned, *spec.per_row}
+        for name, value in a.items():  # q, lengths, k, multioutput...: small, and they
+            if _is_dask(value) and name not in arrays_in:  # fix the output's shape
+                a[name] = value.compute()
         x = da.asarray(a[spec.main])
         self.shape = x.shape  # as given (the derivatives have this shape)
-        arrays = {name: da.asarray(a[name]) for name in spec.aligned
+        arrays = {name: _check_known(name, da.asarray(a[name])) for name in spec.aligned
                   if a.get(name) is not None}
+        if arrays or spec.kind in ("loss", "metric"):  # shapes compared, rows counted
+            _check_known(spec.main, x)
         if spec.kind == "metric":  # (samples, outputs): one correlation per column
             x, arrays = _columns(x), {name: _columns(v) for name, v in arrays.items()}
         self._layout(x, 0 if spec.kind == "metric" else a["axis"], a.get("lengths"))
@@ -162,6 +167,8 @@ class _Plan:
         self.ragged = lengths is not None
         self.whole = axis is None or self.ragged  # all in one block
         self.ax = None
+        if self.whole:
+            _check_known(self.spec.main, x)
         if self.ragged:
             self.lengths = _check_lengths(x, lengths)
             n = int(self.lengths.min()) if self.lengths.size else 0  # the shortest row
@@ -172,6 +179,8 @@ class _Plan:
             if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
                 raise TypeError(f"axis must be an integer or None, got {axis!r}.")
             self.ax = ax = normalize_axis_index(int(axis), x.ndim)
+            if math.isnan(x.shape[ax]):  # (the other axes may be unknown)
+                _check_known(self.spec.main, x)
             x = x.rechunk({ax: -1})  # every row in one block
             n = x.shape[ax]
             batch_shape = x.shape[:ax] + x.shape[ax + 1:]
@@ -190,25 +199,26 @@ class _Plan:
             if name == "weights" and v.shape == (self.n,) != x.shape:  # one row's
                 self.inputs[name], self.shared = (v.rechunk(-1), ("shared",)), (name,)
             elif v.shape != x.shape:
-                raise ValueError(f"{name} must have {spec.main}'s shape {x.shape}, got "
-                                 f"{v.shape}.")
+                raise ValueError(f"{name} must have the shape of {spec.main}, {x.shape}, "
+                                 f"got {v.shape}.")
             else:
                 self.inputs[name] = (v.rechunk(x.chunks), self.ind)
         for name in spec.per_row:
             v = a[name]
             if name == _STRENGTH and np.ndim(v) == 0 and not _is_dask(v):
                 continue  # a scalar strength stays as it is (the probe checks it)
-            v, shape = da.asarray(v), self.batch_shape
+            v, shape = _check_known(name, da.asarray(v)), self.batch_shape
+            _check_known(spec.main, x)  # a per-row array needs the rows counted
             if name == _STRENGTH:  # broadcast, as NumPy does
                 try:
                     v = da.broadcast_to(v, shape)
                 except ValueError:
                     raise ValueError(f"{name} must be a scalar or an array of shape "
-                                     f"{shape} ({spec.main}'s shape without the operated "
-                                     f"axis), got shape {v.shape}.") from None
+                                     f"{shape} (the shape of {spec.main} without the "
+                                     f"operated axis), got shape {v.shape}.") from None
             elif v.shape != shape:
-                raise ValueError(f"{name} must have shape {shape} ({spec.main}'s shape "
-                                 f"without the operated axis), got {v.shape}.")
+                raise ValueError(f"{name} must have shape {shape} (the shape of "
+                                 f"{spec.main} without the operated axis), got {v.shape}.")
             self.inputs[name] = (v.rechunk(self.row_chunks), self.row_ind)
         self.fixed = {k: v for k, v in a.items() if k not in self.inputs}
 
@@ -270,8 +280,8 @@ class _Plan:
             fn, out_ind, *pairs, dtype=dtype, concatenate=True,
             new_axes=self.new_axes if out_ind == self.out_ind else None,
             adjust_chunks={i: 1 for i in out_ind} if loss and op == "value" else None,
-            token=self.spec.fun.__name__,  # meta: x's kind of array (NumPy, CuPy...)
-            meta=meta_from_array(self.x, ndim=len(out_ind), dtype=dtype))
+            token=self.spec.fun.__name__,
+            meta=meta_from_array(self.x, ndim=len(out_ind), dtype=dtype))  # x's kind of array
 
     def _weights(self):
         """soft_spearman's weights of the outputs (None: raw values)."""
@@ -283,6 +293,9 @@ class _Plan:
 
     def value(self):
         kind = self.spec.kind
+        if self.x.size == 0:  # nothing to compute: NumPy's result, or its error, at once
+            kw = {**self.fixed, **{name: v.compute() for name, (v, _) in self.inputs.items()}}
+            return da.asarray(np.asarray(self.spec.fun(**kw)))
         dtype = np.asarray(_quietly(self.spec.fun, **self.probe)).dtype
         out = self._map("value", self.out_ind, np.float64 if kind == "metric" else dtype)
         if kind == "loss":  # the blocks' shares of the mean
@@ -298,7 +311,7 @@ class _Plan:
         value = self.value()
 
         def vjp_fn(cotangent):
-            g = da.asarray(cotangent)
+            g = _check_known("the cotangent", da.asarray(cotangent))
             if g.shape != value.shape:
                 raise ValueError(f"the cotangent must have the value's shape "
                                  f"{value.shape}, got {g.shape}.")
@@ -318,7 +331,7 @@ class _Plan:
         return value, vjp_fn
 
     def jvp(self, tangent):
-        t = da.asarray(tangent)
+        t = _check_known("the tangent", da.asarray(tangent))
         if t.shape != self.shape:
             raise ValueError(f"the tangent must have x's shape {self.shape}, got {t.shape}.")
         probe = dict(self.probe)

@@ -583,3 +583,31 @@ def test_benchmark_runs(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "| soft_quantile(0.9) |" in proc.stdout
+
+
+def test_review_cases():
+    """Small dask arguments are computed (no recursion), a loss's cotangent share is
+    float64, empty inputs give NumPy's error at call time, and unknown chunk sizes
+    work where they can and say so where they cannot."""
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    dx = da.from_array(x, chunks=(1, 5))
+    np.testing.assert_allclose(skrank.soft_trimmed_mean(dx, da.asarray(0.2)).compute(),
+                               skrank.soft_trimmed_mean(x, 0.2), rtol=1e-12)
+    np.testing.assert_allclose(skrank.soft_trimmed_mean(x, da.asarray(0.2)).compute(),
+                               skrank.soft_trimmed_mean(x, 0.2), rtol=1e-12)
+    y_true = np.arange(20.0).reshape(4, 5)
+    got = skrank.vjp(losses.spearman_loss, y_true, dx, argnums=1)[1](np.float32(1))
+    want = skrank.vjp(losses.spearman_loss, y_true, x, argnums=1)[1](np.float32(1))
+    np.testing.assert_allclose(got.compute(), want, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="at least one list"):
+        losses.spearman_loss(np.ones((0, 5)), da.ones((0, 5)))
+    with pytest.raises(ValueError, match="k must lie"):
+        skrank.soft_topk_mask(da.ones((0, 5)), 1)
+    unknown = dx[dx[:, 0] > -10]  # all rows, but dask does not know how many
+    np.testing.assert_allclose(skrank.soft_rank(unknown).compute(), skrank.soft_rank(x),
+                               rtol=1e-12)
+    for call in (lambda: losses.spearman_loss(unknown, unknown),
+                 lambda: skrank.soft_rank(unknown, axis=0),
+                 lambda: skrank.vjp(skrank.soft_rank, unknown)[1](unknown)):
+        with pytest.raises(ValueError, match="unknown chunk sizes"):
+            call()

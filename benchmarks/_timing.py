@@ -1,4 +1,5 @@
-"""What every benchmark here shares: the median of repeated timings, the CPU's name."""
+"""What the benchmarks here share: the median of repeated timings, the CPU's name,
+markdown tables."""
 
 import platform
 import statistics
@@ -28,3 +29,18 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+class Table:
+    """Markdown table with fixed column widths, printed row by row."""
+
+    def __init__(self, out, columns):
+        self.out = out
+        self.columns = columns  # (title, width, "<" or ">")
+        self.row([title for title, _, _ in columns])
+        self.out("|" + "|".join(("-" * (w + 1) + ":") if a == ">" else
+                                ("-" * (w + 2)) for _, w, a in columns) + "|")
+
+    def row(self, values):
+        cells = (f" {str(v):{a}{w}} " for v, (_, w, a) in zip(values, self.columns))
+        self.out("|" + "|".join(cells) + "|")

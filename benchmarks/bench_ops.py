@@ -53,7 +53,7 @@ import scipy
 import scipy.optimize
 
 import skrank
-from _timing import cpu_model, median_time as _median_time  # benchmarks/_timing.py
+from _timing import Table, cpu_model, median_time as _median_time  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -105,21 +105,6 @@ def fmt_time(seconds):
 
 def fmt_ratio(num, den):
     return "-" if num is None or den is None else f"{num / den:.2f}"
-
-
-class Table:
-    """Markdown table with fixed column widths, printed row by row."""
-
-    def __init__(self, out, columns):
-        self.out = out
-        self.columns = columns  # (title, width, "<" or ">")
-        self.row([title for title, _, _ in columns])
-        self.out("|" + "|".join(("-" * (w + 1) + ":") if a == ">" else
-                                ("-" * (w + 2)) for _, w, a in columns) + "|")
-
-    def row(self, values):
-        cells = (f" {str(v):{a}{w}} " for v, (_, w, a) in zip(values, self.columns))
-        self.out("|" + "|".join(cells) + "|")
 
 
 def openmp_limits(threads):

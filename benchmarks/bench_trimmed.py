@@ -57,7 +57,7 @@ from sklearn.linear_model import (
 
 import skrank
 from skrank.linear_model import SoftTrimmedRegressor
-from _timing import cpu_model  # benchmarks/_timing.py
+from _timing import Table, cpu_model  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -111,21 +111,6 @@ def fmt_time(seconds):
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
     return f"{seconds:.2f} s"
-
-
-class Table:
-    """Markdown table with fixed column widths, printed row by row."""
-
-    def __init__(self, out, columns):
-        self.out = out
-        self.columns = columns  # (title, width, "<" or ">")
-        self.row([title for title, _, _ in columns])
-        self.out("|" + "|".join(("-" * (w + 1) + ":") if a == ">" else
-                                ("-" * (w + 2)) for _, w, a in columns) + "|")
-
-    def row(self, values):
-        cells = (f" {str(v):{a}{w}} " for v, (_, w, a) in zip(values, self.columns))
-        self.out("|" + "|".join(cells) + "|")
 
 
 def machine_info(args):

@@ -106,9 +106,10 @@ class _Layout:
             return w[w.size - self.m[self.row] + self.local]
         return w.reshape(-1)
 
-    def sort(self, X, sign):
-        """(perm, y): each row's descending order of sign * X (indices within the
-        row) and sign * X in that order, in float64."""
+    def sorted(self, X, sign, soft_rows):
+        """(perm, order, y, e): each row's descending order of sign * X (indices
+        within the row, and in the flat rows), sign * X in that order in float64,
+        divided by 2^e, e the row's shift where soft_rows (see shift), else 0."""
         cp = _cupy()
         key = X * X.dtype.type(-sign)  # ascending order of -sign * x
         if self.uniform:
@@ -118,7 +119,9 @@ class _Layout:
             by_value = cp.argsort(key, kind="stable")
             order = by_value[cp.argsort(self.row[by_value], kind="stable")]
             perm = order - self.first
-        return perm.astype(np.int64, copy=False), sign * X[order].astype(np.float64)
+        y = sign * X[order].astype(np.float64)
+        e = self.shift(y, soft_rows)
+        return perm.astype(np.int64, copy=False), order, cp.ldexp(y, -e[self.row]), e
 
     def shift(self, y, soft_rows):
         """Per-row power of two e that keeps a row's block sums and differences
@@ -236,13 +239,11 @@ def forward(X, offsets, eps, w, w_layout, sign, kl, sort_form, out, perm=None,
     """skrank._pav.forward on the device (same arguments)."""
     cp = _cupy()
     L = _Layout(offsets)
-    p, y = L.sort(X, sign)
     eps = cp.asarray(np.asarray(eps, dtype=np.float64))
     # as _pav.pyx: rank rows are rescaled (l2 and kl: only y / eps matters), and
     # l2 sort rows (kl sort rows depend on y itself)
-    e = L.shift(y, (eps > 0.0) if not (kl and sort_form) else cp.zeros(L.n_rows, dtype=bool))
-    y = cp.ldexp(y, -e[L.row])
-    order = L.first + p
+    p, order, y, e = L.sorted(X, sign, (eps > 0.0) if not (kl and sort_form)
+                              else cp.zeros(L.n_rows, dtype=bool))
     if sort_form:
         with np.errstate(over="ignore"):  # an overflowing eps is capped, as on the CPU
             eps_s = cp.minimum(cp.ldexp(eps, e), _DBL_MAX)
@@ -288,11 +289,8 @@ def masks_forward(X, offsets, eps, W, w_layout, out, perm, start, nblocks):
     """skrank._pav.masks_forward on the device (same arguments)."""
     cp = _cupy()
     L = _Layout(offsets)
-    p, y = L.sort(X, 1.0)
     eps = cp.asarray(np.asarray(eps, dtype=np.float64))
-    e = L.shift(y, (eps > 0.0).any(axis=0))
-    y = cp.ldexp(y, -e[L.row])
-    order = L.first + p
+    p, order, y, e = L.sorted(X, 1.0, (eps > 0.0).any(axis=0))
     perm[...] = p
     for j in range(eps.shape[0]):
         eps_s = cp.minimum(cp.ldexp(eps[j], -e), _DBL_MAX)

@@ -67,13 +67,17 @@ def _is_dask(a):
     return type(a).__module__.partition(".")[0] == "dask"
 
 
+def has_dask(values):
+    return any(map(_is_dask, values))
+
+
 def dispatch(fun):
     """Let a public function take arrays of any Array API namespace, or dask arrays."""
 
     @functools.wraps(fun)
     def wrapper(*args, **kwargs):
         values = list(args) + list(kwargs.values())
-        if any(_is_dask(a) for a in values):
+        if has_dask(values):
             from . import _dask  # dask arrays: lazily, block by block
 
             return _dask.apply(fun, args, kwargs)

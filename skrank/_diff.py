@@ -30,10 +30,6 @@ def _public_name(fun):
     return f"{fun.__module__}.{fun.__name__}" if in_module else f"skrank.{fun.__name__}"
 
 
-def _has_dask(args, kwargs):
-    return any(_array_api._is_dask(a) for a in (*args, *kwargs.values()))
-
-
 def _lookup(fun, args, argnums):
     try:
         forward, arg_names, diff = _DIFFERENTIABLE[fun]
@@ -99,7 +95,7 @@ def vjp(fun, *args, argnums=0, **kwargs):
     >>> vjp_fn(np.array([0., 1., 0.]))
     array([ 0.  ,  0.25, -0.25])
     """
-    if _has_dask(args, kwargs):  # lazily, block by block
+    if _array_api.has_dask((*args, *kwargs.values())):  # lazily, block by block
         _lookup(fun, args, argnums)
         from . import _dask
 
@@ -159,7 +155,7 @@ def jvp(fun, x, tangent, **kwargs):
             f"jvp is for the array operators; differentiate {fun.__name__} with "
             "skrank.vjp(..., argnums=1)."
         )
-    if _has_dask((x, tangent), kwargs):  # lazily, block by block
+    if _array_api.has_dask((x, tangent, *kwargs.values())):  # lazily, block by block
         _lookup(fun, (x,), 0)
         from . import _dask
 

@@ -21,7 +21,7 @@ soft and hard Spearman scores agree to about 1e-4 here. Mind the printed fold-to
 standard deviation: on 442 samples most differences in the grid are within noise.
 
 Run it as a script or in a notebook (it needs matplotlib: ``pip install matplotlib``,
-or ``pip install skrank[examples]``).
+or ``pip install -e ".[examples]"`` from the skrank checkout).
 """
 
 import os

@@ -29,7 +29,7 @@ the steps visible. The printed table gives the spread of the outputs and how far
 move from the strength-0 map in the bottom and top quarters.
 
 Run it as a script or in a notebook (it needs matplotlib: ``pip install matplotlib``,
-or ``pip install skrank[examples]``).
+or ``pip install -e ".[examples]"`` from the skrank checkout).
 """
 
 import os

@@ -22,7 +22,7 @@ table is for ``n = 2000`` samples and ``p = 10`` features, scored on clean test 
 with least squares on the inliers alone (an oracle) as the reference.
 
 Run it as a script or in a notebook (it needs matplotlib: ``pip install matplotlib``,
-or ``pip install skrank[examples]``).
+or ``pip install -e ".[examples]"`` from the skrank checkout).
 """
 
 import os

@@ -1,16 +1,41 @@
 """Demo: ``python -m skrank`` shows soft ranks and soft sorts beside the hard ones, then
 the scikit-learn estimators and the soft Spearman metric on the bundled diabetes data."""
 
+import argparse
+
 import numpy as np
 
 import skrank
+
+_DESCRIPTION = """\
+Demo of skrank: soft ranks and soft sorts beside the hard ones, their exact
+gradient, the outlier-robust soft median and trimmed mean, then the scikit-learn
+estimators (SoftRankTransformer, SoftTrimmedRegressor) and the soft Spearman
+metric on scikit-learn's bundled diabetes data. Nothing is downloaded."""
+
+_EPILOG = """\
+Tests: pip install -e ".[test]" && pytest.  Examples: the scripts in examples/.
+Versions, for a bug report: python -c "import skrank; skrank.show_versions()"."""
 
 
 def _row(label, values):
     return f"  {label:<22}" + " ".join(f"{v:7.3f}" for v in values)
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m skrank", description=_DESCRIPTION,
+                                     epilog=_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--operators-only", action="store_true",
+                        help="show the array operators only, not the estimators "
+                             "(which import scikit-learn)")
+    args = parser.parse_args(argv)
+    operators()
+    if not args.operators_only:
+        estimators()
+
+
+def operators():
     x = np.array([2.9, 0.1, 1.2, 3.0, 1.1, -0.5])
     print(f"skrank {skrank.__version__}: fast differentiable sorting and ranking")
     print(_row("x", x))
@@ -38,10 +63,10 @@ def main():
         med = skrank.soft_median(y, regularization_strength=eps)
         tm = skrank.soft_trimmed_mean(y, 0.2, regularization_strength=eps)
         print(f"  strength {eps:<5g} soft_median {med:.4f}   soft_trimmed_mean(20%) {tm:.4f}")
-    print(f"  (the mean is {y.mean():.1f}; the l2 soft sort's middle value at strength 0.01 is "
-          f"{skrank.soft_sort(y, regularization_strength=0.01)[2]:.1f})")
-
-    estimators()
+    middle = skrank.soft_sort(y, regularization_strength=0.01)[2]
+    print(f"  The outlier gets weight exactly 0 in both. Not so in the mean ({y.mean():.1f}),\n"
+          f"  nor in the middle entry of a soft sort ({middle:.1f} at strength 0.01): a soft\n"
+          f"  sort averages values that lie far apart, so the outlier leaks in.")
 
 
 def estimators():

@@ -16,8 +16,11 @@ from ._cupy import is_cupy_array
 
 
 def _foreign(a):
-    """True for an Array API array that is neither NumPy's nor CuPy's."""
-    return (not isinstance(a, np.ndarray) and not is_cupy_array(a)
+    """True for an Array API array that is neither NumPy's nor CuPy's. NumPy
+    scalars (np.int64(2), np.str_("kl")) carry __array_namespace__ too, but stand
+    for the Python numbers and strings options are given as: they are not arrays
+    to convert."""
+    return (not isinstance(a, (np.ndarray, np.generic)) and not is_cupy_array(a)
             and hasattr(a, "__array_namespace__"))
 
 

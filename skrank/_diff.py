@@ -39,8 +39,10 @@ def _lookup(fun, args, argnums):
             f"fun must be a skrank function with derivatives ({names}); got {fun!r}."
         ) from None
     if not diff + 1 <= len(args) <= len(arg_names):
+        low, high = diff + 1, len(arg_names)
+        count = f"{low}" if low == high else f"{low} to {high}"
         raise TypeError(
-            f"{fun.__name__} takes {diff + 1} to {len(arg_names)} positional argument(s) "
+            f"{fun.__name__} takes {count} positional argument{'s' * (high > 1)} "
             f"({', '.join(arg_names)}), got {len(args)}."
         )
     if isinstance(argnums, bool) or argnums != diff:
@@ -115,7 +117,7 @@ def vjp(fun, *args, argnums=0, **kwargs):
             _array_api._Converted(structure.vjp, xp, device))
 
 
-def jvp(fun, x, tangent, **kwargs):
+def jvp(fun, x, tangent, *args, **kwargs):
     """Value and Jacobian-vector product of a skrank array operator.
 
     Parameters
@@ -126,8 +128,11 @@ def jvp(fun, x, tangent, **kwargs):
         The point at which to differentiate.
     tangent : array-like
         Direction, of ``x``'s shape.
+    *args
+        ``fun``'s other positional arguments, after ``x`` (``k``, ``q`` or
+        ``proportiontocut``), as for :func:`vjp`; they may also be given by keyword.
     **kwargs
-        The other arguments of ``fun``, by keyword (``k=``, ``q=``, strength, ...).
+        Keyword arguments of ``fun`` (strength, regularization, axis, ...).
 
     Returns
     -------
@@ -149,12 +154,21 @@ def jvp(fun, x, tangent, **kwargs):
     (array([1., 2., 3.]), array([0., 0., 1.]))
     >>> skrank.jvp(skrank.soft_sort, x, np.array([1., 0., 0.]), regularization_strength=2.0)[1]
     array([0.33333333, 0.33333333, 0.33333333])
+    >>> skrank.jvp(skrank.soft_quantile, x, np.array([1., 0., 0.]), 0.5,
+    ...            regularization_strength=0.0)
+    (np.float64(2.0), np.float64(0.0))
     """
     if fun in _DIFFERENTIABLE and _DIFFERENTIABLE[fun][2] != 0:
         raise TypeError(
             f"jvp is for the array operators; differentiate {fun.__name__} with "
             "skrank.vjp(..., argnums=1)."
         )
+    if args:  # positional extras (k, q, proportiontocut) become keywords
+        _lookup(fun, (x, *args), 0)
+        for name, value in zip(_DIFFERENTIABLE[fun][1][1:], args):
+            if name in kwargs:
+                raise TypeError(f"{fun.__name__} got multiple values for argument {name!r}.")
+            kwargs[name] = value
     if _array_api.has_dask((x, tangent, *kwargs.values())):  # lazily, block by block
         _lookup(fun, (x,), 0)
         from . import _dask

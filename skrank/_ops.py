@@ -54,8 +54,10 @@ def _as_float_array(x, name="x", xp=np):
         raise TypeError(
             f"{name} must hold real numbers; got an array of dtype {x.dtype}."
         )
-    if x.dtype != np.float32 and x.dtype != np.float64:
+    if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
         x = x.astype(np.float64)
+    elif not x.dtype.isnative:  # big-endian float32 stays float32, in native order
+        x = x.astype(x.dtype.newbyteorder("="))
     return x
 
 
@@ -78,6 +80,11 @@ class _Rows:
             ):
                 raise TypeError(f"axis must be an integer or None, got {axis!r}.")
             ndim = len(shape)
+            if ndim == 0:
+                raise np.exceptions.AxisError(
+                    "the input is a scalar (a 0-d array) and has no axis to operate "
+                    "along: pass a 1-D array, or axis=None to treat it as one row."
+                )
             if not -ndim <= axis < ndim:
                 raise np.exceptions.AxisError(int(axis), ndim)
             self.axis = int(axis) % ndim
@@ -185,7 +192,7 @@ class _RaggedRows:
         """Sums over each row of A (..., total) -> (..., n_rows); empty rows sum to 0."""
         xp, shape = self.xp, A.shape[:-1] + (self.n_rows,)
         sums = [xp.bincount(self.row_of, weights=a, minlength=self.n_rows)
-                for a in A.reshape(-1, A.shape[-1])]
+                for a in A.reshape(math.prod(A.shape[:-1]), A.shape[-1])]
         if not sums:
             return xp.zeros(shape, A.dtype)
         return xp.stack(sums).astype(A.dtype).reshape(shape)
@@ -248,15 +255,15 @@ def _strengths(strength, rows):
     return eps
 
 
-def _finite_rows(rows, X, nan_policy):
-    """None if X is finite; else the boolean mask of rows to set to NaN."""
+def _finite_rows(rows, X, nan_policy, name="x"):
+    """None if X is finite; else the boolean mask of rows to set to NaN. name is
+    the caller's argument; only callers with a nan_policy (name "x") offer it."""
     if rows.xp.isfinite(X).all():
         return None
     if nan_policy == "raise":
-        raise ValueError(
-            "x contains NaN or infinity; pass nan_policy='propagate' to get NaN "
-            "in the affected rows instead."
-        )
+        hint = ("; pass nan_policy='propagate' to get NaN in the affected rows instead"
+                if name == "x" else "")
+        raise ValueError(f"{name} contains NaN or infinity{hint}.")
     return rows.bad_rows(X)
 
 
@@ -362,17 +369,18 @@ def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
 
 
 def _forward(op, x, regularization_strength, regularization, direction, axis,
-             nan_policy, keep_structure=True, lengths=None):
-    """Validate, run the kernel; return (value, structure or None)."""
+             nan_policy, keep_structure=True, lengths=None, name="x"):
+    """Validate, run the kernel; return (value, structure or None). name: the
+    caller's name for x, in error messages."""
     _check_choice("regularization", regularization, _REGULARIZATIONS)
     _check_choice("direction", direction, _DIRECTIONS)
     _check_choice("nan_policy", nan_policy, _NAN_POLICIES)
     xp = _namespace(x)
-    x = _as_float_array(x, xp=xp)
+    x = _as_float_array(x, name, xp=xp)
     rows = _make_rows(x.shape, axis, lengths, xp)
     eps = _strengths(regularization_strength, rows)
-    X = rows.to_rows(x)
-    bad = _finite_rows(rows, X, nan_policy)
+    X = rows.to_rows(x, name=name)
+    bad = _finite_rows(rows, X, nan_policy, name)
     if bad is not None:
         X = X.copy()
         rows.set_rows(X, bad, 0.0)
@@ -636,6 +644,10 @@ def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
             W = rows.to_rows(w, name="weights").astype(np.float64, copy=False)
         if not (xp.isfinite(W).all() and (W > 0).all()):
             raise ValueError("weights must be finite and positive.")
+        top = float(W.max()) if W.size else 0.0
+        if top > 2.0 ** 960:  # a power of two keeps the ratios exact and the block
+            W = W * 2.0 ** -math.frexp(top)[1]  # sums (<= n max w) finite
+
     if not increasing:
         Y = -Y  # a decreasing fit of y is minus the increasing fit of -y
     out = xp.empty_like(Y)

@@ -57,6 +57,61 @@ cdef extern from *:
 
 cnp.import_array()
 
+# Per-phase timers for the benchmarks (benchmarks/bench_pav.py): off by default, a
+# flag test per row when off. While on, the entry points run on one thread, so the
+# accumulators below are written by one thread only.
+cdef extern from *:
+    """
+    #include <time.h>
+    static double skrank_now(void) {  /* C11: seconds, ns resolution where the OS has it */
+        struct timespec t;
+        timespec_get(&t, TIME_UTC);
+        return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    }
+    """
+    double skrank_now() nogil
+
+cdef enum:
+    PHASE_SORT = 0   # sorting a row (keys, radix or NumPy's argsort)
+    PHASE_PAV = 1    # the PAV merge loop
+    PHASE_OUT = 2    # everything else: outputs, structure, scaling
+    N_PHASES = 3
+
+cdef bint _timing = False
+cdef double _phase_seconds[3]
+
+
+def set_phase_timing(bint enabled):
+    """Turn the per-phase timers on or off, and reset them. While on, every kernel
+    call runs on one thread."""
+    global _timing
+    _timing = enabled
+    for i in range(N_PHASES):
+        _phase_seconds[i] = 0.0
+
+
+def phase_times():
+    """Seconds spent in each phase since the timers were turned on: a dict with
+    "sort", "pav" and "other" (outputs, structure, scaling; whole kernel calls
+    minus the first two)."""
+    return {"sort": _phase_seconds[PHASE_SORT], "pav": _phase_seconds[PHASE_PAV],
+            "other": _phase_seconds[PHASE_OUT]}
+
+
+cdef inline double _tick() noexcept nogil:
+    return skrank_now() if _timing else 0.0
+
+
+cdef inline void _tock(int phase, double since) noexcept nogil:
+    # add the time since `since` to phase (and take it from PHASE_OUT, which the
+    # entry points charge with their whole duration)
+    cdef double dt
+    if _timing:
+        dt = skrank_now() - since
+        _phase_seconds[phase] += dt
+        if phase != PHASE_OUT:
+            _phase_seconds[PHASE_OUT] -= dt
+
 # NumPy's own argsort kernel (SIMD sorting networks where the CPU has them) is the
 # fastest sort for short rows; it touches no Python object, so it runs without the
 # GIL inside our parallel loops. Long rows use the radix sort below.
@@ -97,9 +152,9 @@ def built_with_openmp():
 
 
 cdef inline int _n_threads(Py_ssize_t n_rows, Py_ssize_t size) noexcept nogil:
-    # Small batches are not worth waking a thread team for.
+    # Small batches are not worth waking a thread team for (nor timed phases).
     cdef int nt = skrank_max_threads()
-    if size < 4096:
+    if size < 4096 or _timing:
         return 1
     if nt > n_rows:
         nt = <int>n_rows
@@ -410,11 +465,13 @@ cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w, bint kl
     """PAV and outputs of the rank form for a row already in s.ys (sorted, and
     divided by 2^e): P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w)."""
     cdef Py_ssize_t b, i, st, en, nb
-    cdef double a, mD, mR, v, scale, lo, hi, inv_eps
+    cdef double a, mD, mR, v, scale, lo, hi, inv_eps, t0
     if e != 0:
         eps = fmin(ldexp(eps, -e), DBL_MAX)
     inv_eps = 1.0 / eps
+    t0 = _tick()
     nb = _pav_rank(n, w, eps, kl, s, start)
+    _tock(PHASE_PAV, t0)
     nblocks[0] = nb
     lo = w[n - 1]
     hi = w[0]
@@ -444,7 +501,9 @@ cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w, bint kl
 cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
                     const double* w, bint kl, Scratch* s, floating* out,
                     int64_t* perm, int64_t* start, int64_t* nblocks) noexcept nogil:
+    cdef double t0 = _tick()  # (a declaration at the top of the function)
     _sort_row(x, n, sign, s, perm)
+    _tock(PHASE_SORT, t0)
     # rows near the float64 limits are rescaled (never at strength 0: exact); the rank
     # form depends on y / eps only, so this holds for kl as well (where y_1 - y_n
     # would overflow otherwise)
@@ -529,18 +588,22 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
                        int64_t* start, int64_t* nblocks) noexcept nogil:
     cdef Py_ssize_t b, i, st, en, nb
     cdef int e
-    cdef double a, k, mrho, base, v, lo, hi, inv_eps = 1.0 / eps
+    cdef double a, k, mrho, base, v, lo, hi, inv_eps = 1.0 / eps, t0
     if n == 0:
         nblocks[0] = 0
         return
+    t0 = _tick()
     _sort_row(x, n, sign, s, perm)
+    _tock(PHASE_SORT, t0)
     e = 0
     if not kl and eps > 0.0:  # l2: P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
         e = _scale_row(s, n)
         if e != 0:
             eps = fmin(ldexp(eps, e), DBL_MAX)
             inv_eps = 1.0 / eps
+    t0 = _tick()
     nb = _pav_sort(n, eps, kl, s, start)
+    _tock(PHASE_PAV, t0)
     nblocks[0] = nb
     lo = s.ys[n - 1]
     hi = s.ys[0]
@@ -619,6 +682,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     cdef int64_t* p
     cdef int64_t* b
     cdef int64_t* c
+    cdef double t_call = _tick()
     with nogil, parallel(num_threads=nt):
         s = _scratch_new(n, not keep)
         if s == NULL:
@@ -643,6 +707,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
             elif keep:
                 nblocks[r] = 0
         _scratch_free(s)
+    _tock(PHASE_OUT, t_call)
     if failed:
         raise MemoryError()
 
@@ -660,6 +725,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     cdef int* fail = &failed
     cdef Scratch* s
     cdef bint soft
+    cdef double t0, t_call = _tick()
     with nogil, parallel(num_threads=nt):
         s = _scratch_new(n, False)
         if s == NULL:
@@ -668,7 +734,9 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
             lo = offsets[r]
             m = offsets[r + 1] - lo
             if s != NULL and m > 0:
+                t0 = _tick()
                 _sort_row(&X[lo], m, 1.0, s, &perm[lo])
+                _tock(PHASE_SORT, t0)
                 soft = False
                 for j in range(n_w):
                     soft = soft or eps[j, r] > 0.0
@@ -683,6 +751,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                 for j in range(n_w):
                     nblocks[j, r] = 0
         _scratch_free(s)
+    _tock(PHASE_OUT, t_call)
     if failed:
         raise MemoryError()
 
@@ -815,14 +884,24 @@ def sort_derivative(const int64_t[::1] offsets, const floating[::1] X,
 # Weighted l2 isotonic regression (increasing), for isotonic_regression.
 # --------------------------------------------------------------------------
 
+cdef inline double _pool_mean(double a, double b, double wa, double wb) noexcept nogil:
+    """Weighted mean of a and b: a + (b - a) wb / (wa + wb), exact for a == b;
+    when b - a overflows (a and b of opposite signs near the float64 limits), the
+    convex combination, whose terms cannot overflow."""
+    cdef double d = b - a, s = wa + wb
+    if fabs(d) <= DBL_MAX:
+        return a + d * (wb / s)
+    return a * (wa / s) + b * (wb / s)
+
+
 cdef void _isotonic_row(const floating* y, const double* wt, Py_ssize_t n,
                         double* M, double* W, int64_t* start,
                         floating* out) noexcept nogil:
     # M: block weighted means, W: block weights (wt == NULL: unit weights).
-    # Means, not sums of w * y: no overflow or underflow whatever the scale of
-    # y or of the weights.
+    # Means, not sums of w * y, pooled by _pool_mean: no overflow or underflow
+    # whatever the scale of y (the caller scales weights so sums stay finite).
     cdef Py_ssize_t i, b, nb = 0, st, en
-    cdef double m, ww
+    cdef double m, ww, t0 = _tick()
     for i in range(n):
         m = y[i]
         ww = wt[i] if wt != NULL else 1.0
@@ -830,13 +909,14 @@ cdef void _isotonic_row(const floating* y, const double* wt, Py_ssize_t n,
         # pool while the previous block's mean is >= the current one (ties merge)
         while nb > 0 and M[nb - 1] >= m:
             nb -= 1
-            m = M[nb] + (m - M[nb]) * (ww / (ww + W[nb]))
+            m = _pool_mean(M[nb], m, W[nb], ww)
             ww += W[nb]
             st = start[nb]
         start[nb] = st
         M[nb] = m
         W[nb] = ww
         nb += 1
+    _tock(PHASE_PAV, t0)
     for b in range(nb):
         st = start[b]
         en = start[b + 1] if b + 1 < nb else n
@@ -855,6 +935,7 @@ def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
     cdef double* M
     cdef double* W
     cdef int64_t* start
+    cdef double t_call = _tick()
     with nogil, parallel(num_threads=nt):
         M = <double*>malloc(n * sizeof(double))
         W = <double*>malloc(n * sizeof(double))
@@ -866,5 +947,6 @@ def isotonic_increasing(const floating[:, ::1] Y, const double[:, ::1] Wt,
                 _isotonic_row(&Y[r, 0], NULL if unit else &Wt[r, 0], n, M, W, start,
                               &out[r, 0])
         free(M); free(W); free(start)
+    _tock(PHASE_OUT, t_call)
     if failed:
         raise MemoryError()

@@ -110,8 +110,10 @@ __device__ Block sk_pool(const Problem* p, const Block* L, const Block* U) {
     B.st = L->st;
     B.en = U->en;
     B.R = L->R + U->R;
-    if (p->mode == SK_ISO) {
-        B.D = L->D + (U->D - L->D) * (U->R / B.R);
+    if (p->mode == SK_ISO) {  // weighted mean; convex form where U - L overflows
+        double d = U->D - L->D;
+        if (fabs(d) <= SK_DBL_MAX) B.D = L->D + d * (U->R / B.R);
+        else B.D = L->D * (L->R / B.R) + U->D * (U->R / B.R);
         return B;
     }
     ta = p->y[L->st];

@@ -19,8 +19,8 @@ import numbers
 import numpy as np
 
 from . import _array_api, _pav
-from ._ops import (_as_float_array, _asarray, _host, _make_rows, _namespace, _run_kernel,
-                   _split_flat_blocks, _strengths, _Structure)
+from ._ops import (_as_float_array, _asarray, _host, _make_rows, _namespace, _Rows,
+                   _run_kernel, _split_flat_blocks, _strengths, _Structure)
 
 
 def _prepare(x, regularization_strength, axis, lengths=None):
@@ -43,7 +43,7 @@ class _Masks:
         self.rows, self.X, self.eps, self.with_gradient = rows, X, eps, with_gradient
         self.m = np.diff(rows.offsets)  # row lengths
         self._cache = {}
-        self._sorted = None
+        self._sorted = self._extremes = self._frame_cache = None
 
     @staticmethod
     def _normal(k):
@@ -83,6 +83,9 @@ class _Masks:
                                              start.reshape(-1), nblocks, mask.reshape(-1),
                                              eps, 1.0, False, self._centred().reshape(-1),
                                              jx.reshape(-1))
+                scale = self._frame()[0]
+                if (scale != 1.0).any():
+                    jx /= rows.expand(scale).astype(X.dtype)
         self._cache[key] = (mask, jx, perm, start, nblocks, eps)
 
     def prepare(self, ks):
@@ -121,13 +124,65 @@ class _Masks:
         self.prepare([k])
         return self._cache[self._key(k)]
 
+    def _frame(self):
+        """(scale, c) per row, float64: rows whose values come within 2^23 of
+        float64's limit are scaled by 2^-24 (exactly), and c is the row's first
+        scaled entry. In the frame X * scale - c a constant row is exactly 0, a
+        large common offset cancels exactly, and no difference overflows."""
+        if self._frame_cache is None:
+            X, rows, xp = self.X, self.rows, self.rows.xp
+            first = X.reshape(-1)[xp.asarray(np.minimum(rows.offsets[:-1],
+                                                        max(X.size - 1, 0)))]
+            scale = xp.ones(rows.n_rows)
+            if X.dtype == np.float64 and X.size:
+                lo, hi = self.extremes()
+                scale[xp.maximum(-lo, hi) > 2.0 ** 1000] = 2.0 ** -24
+            self._frame_cache = scale, first.astype(np.float64) * scale
+        return self._frame_cache
+
     def _centred(self):
-        """X minus one of its own entries per row: J X = J (X - c) since J 1 = 0,
-        and a large common offset then cancels exactly instead of in J's sums."""
-        X, rows = self.X, self.rows
-        first = X.reshape(-1)[rows.xp.asarray(np.minimum(rows.offsets[:-1],
-                                                         max(X.size - 1, 0)))]
-        return X - rows.expand(first).astype(X.dtype, copy=False)
+        """X in its frame, in X's dtype: J X = J (X * scale - c) / scale since J 1 = 0."""
+        scale, c = self._frame()
+        rows = self.rows
+        return (self.X * rows.expand(scale) - rows.expand(c)).astype(self.X.dtype,
+                                                                       copy=False)
+
+    def extremes(self):
+        """Each row's (min, max), in X's dtype: a soft order statistic or trimmed
+        mean is a convex combination of the row, clipped to this range against
+        rounding."""
+        if self._extremes is None:
+            rows, X, xp = self.rows, self.X, self.rows.xp
+            if X.size == 0:
+                empty = xp.empty(rows.n_rows, X.dtype)
+                self._extremes = empty, empty
+            elif isinstance(rows, _Rows):
+                self._extremes = X.min(axis=1), X.max(axis=1)
+            elif xp is np:  # ragged rows, all non-empty here
+                starts = rows.offsets[:-1]
+                self._extremes = (np.minimum.reduceat(X, starts),
+                                  np.maximum.reduceat(X, starts))
+            else:
+                S = self.sorted()
+                self._extremes = (S[xp.asarray(rows.offsets[:-1])],
+                                  S[xp.asarray(rows.offsets[1:] - 1)])
+        return self._extremes
+
+    def sorted(self):
+        """The rows, each sorted (flat)."""
+        if self._sorted is None:
+            self._sorted = self.rows.sort_rows(self.X).reshape(-1)
+        return self._sorted
+
+    def mean(self, w, total):
+        """Per-row sum(w x) / total, for weights w >= 0 summing to total: formed in
+        float64 in the rows' frame, and within each row's [min, max], in X's dtype."""
+        rows, X = self.rows, self.X
+        scale, c = self._frame()
+        centred = X.astype(np.float64) * rows.expand(scale) - rows.expand(c)
+        value = (rows.row_sums(w * centred) / total + c) / scale
+        lo, hi = self.extremes()
+        return rows.xp.clip(value.astype(X.dtype), lo, hi)
 
     def weights(self, k_hi, k_lo):
         """Weights M(k_hi) - M(k_lo) and their gradient rows (None without gradient)."""
@@ -137,22 +192,16 @@ class _Masks:
         grad = (w + jx_hi - jx_lo) if self.with_gradient else None
         return w, grad
 
-    def dot(self, w):
-        """Per-row <w, x>."""
-        return self.rows.row_sums(w * self.X)
-
     def order_statistic(self, i):
         """The soft (i + 1)-th smallest value of each row (i: an int or one per
         row), and its gradient rows."""
         w, grad = self.weights(self.m - i, self.m - i - 1)
-        value = self.dot(w)
+        value = self.mean(w, 1.0)
         hard = self.eps == 0.0
         if hard.any():  # exact, where shared weights of tied entries would round
             xp = self.rows.xp
-            if self._sorted is None:
-                self._sorted = self.rows.sort_rows(self.X).reshape(-1)
             hard = xp.asarray(hard)
-            value[hard] = self._sorted[xp.asarray(self.rows.offsets[:-1] + i)][hard]
+            value[hard] = self.sorted()[xp.asarray(self.rows.offsets[:-1] + i)][hard]
         return value, grad
 
 
@@ -183,10 +232,23 @@ class _Reduction:
 
 def _lerp(a, b, t, xp):
     # numpy.quantile's interpolation, written the same way so that strength 0
-    # reproduces it exactly (t: one fraction per row)
-    diff = b - a
-    t = xp.asarray(t)
-    return xp.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
+    # reproduces it exactly (t: one fraction per row); where b - a overflows, the
+    # convex combination, whose terms cannot
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = b - a
+        t = xp.asarray(t)
+        value = xp.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
+        overflow = ~xp.isfinite(diff)
+        if overflow.any():
+            value = xp.where(overflow, a * (1.0 - t) + b * t, value)
+    return value
+
+
+def _midpoint(a, b, xp):
+    # numpy.median's mean of the two middle values, halved first where a + b overflows
+    with np.errstate(over="ignore"):
+        mid = (a + b) / 2
+    return xp.where(xp.isfinite(mid), mid, a / 2 + b / 2)
 
 
 def _check_q(q):
@@ -231,9 +293,10 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
         b, grad_b = masks.order_statistic(np.minimum(j + 1, m - 1))
         value = _lerp(a, b, t, xp).astype(X.dtype, copy=False)
         if median:  # as numpy.median: the mean of the two middle values
-            value = xp.where(xp.asarray(t == 0.5), (a + b) / 2,
+            value = xp.where(xp.asarray(t == 0.5), _midpoint(a, b, xp),
                              value).astype(X.dtype, copy=False)
-        values.append(value)
+        lo, hi = masks.extremes()
+        values.append(xp.clip(value, lo, hi))
         if with_gradient:
             tt = rows.expand(t)
             grads.append((1.0 - tt) * grad_a + tt * grad_b)
@@ -264,7 +327,7 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     masks.prepare([m - k, k])
     w, grad = masks.weights(m - k, k)
     kept = rows.xp.asarray((m - 2 * k).astype(X.dtype))
-    value = (masks.dot(w) / kept).reshape(rows.batch_shape)[()]
+    value = masks.mean(w, kept).reshape(rows.batch_shape)[()]
     structure = None
     if with_gradient:
         structure = _Reduction((grad / rows.expand(kept))[None], rows, rows.batch_shape)
@@ -275,11 +338,14 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None)
     rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an integer, got {k!r}.")
-    shortest = int(np.diff(rows.offsets).min()) if rows.n_rows else 0
-    if not 0 <= k <= shortest:
-        raise ValueError(
-            f"k must lie in [0, {shortest}] (the length of the shortest row), got {k}."
-        )
+    if rows.n_rows:
+        shortest = int(np.diff(rows.offsets).min())
+    else:  # no rows: (0, n) rows still have length n; no ragged row bounds k
+        shortest = rows.n if isinstance(rows, _Rows) else None
+    if k < 0 or (shortest is not None and k > shortest):
+        bound = "k must be non-negative" if shortest is None else (
+            f"k must lie in [0, {shortest}] (the length of the shortest row)")
+        raise ValueError(f"{bound}, got {k}.")
     masks = _Masks(rows, X, eps, with_gradient)
     mask, _, perm, start, nblocks, eps_used = masks.structure(int(k))
     structure = None
@@ -465,9 +531,9 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
     >>> float(skrank.soft_trimmed_mean([1., 2., 3., 4., 1e6], 0.2,  # outlier: weight 0
     ...                                regularization_strength=0.5))
     3.0
-    >>> float(skrank.soft_trimmed_mean([1., 2., 3., 4., 1000.], 0.2,
-    ...                                regularization_strength=10.0))
-    2.6666666666666665
+    >>> round(float(skrank.soft_trimmed_mean([1., 2., 3., 4., 1000.], 0.2,
+    ...                                      regularization_strength=10.0)), 12)
+    2.666666666667
     """
     return _trimmed_mean(x, proportiontocut, regularization_strength, axis, False,
                          lengths)[0]

@@ -37,7 +37,10 @@ try:
     import jax
     import jax.numpy as jnp
 except ImportError as exc:  # pragma: no cover
-    raise ImportError("skrank.jax needs JAX: pip install 'skrank[jax]'.") from exc
+    raise ImportError(
+        "skrank.jax needs JAX: `pip install jax`, or `pip install -e \".[jax]\"` from "
+        "the skrank checkout."
+    ) from exc
 
 from . import _ops, _stats, _structure
 

@@ -56,11 +56,11 @@ def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
 
 
 def _soft_ranks(y_pred, rows, regularization_strength, regularization, direction, axis,
-                lengths, with_gradient):
+                lengths, with_gradient, name="y_pred"):
     """Soft ranks of y_pred as rows (float64) and their structure."""
     ranks, structure = _ops._forward("rank", y_pred, regularization_strength, regularization,
                                      direction, axis, "raise", keep_structure=with_gradient,
-                                     lengths=lengths)
+                                     lengths=lengths, name=name)
     return rows.to_rows(ranks, out_space=True, name="ranks").astype(np.float64), structure
 
 
@@ -157,7 +157,7 @@ def _topk(labels, scores, k, regularization_strength, regularization, axis, with
     if rows.n_rows == 0 or (m == 0).any():
         raise ValueError("topk_loss needs at least one sample, and classes for each.")
     R, structure = _soft_ranks(scores, rows, regularization_strength, regularization,
-                               "descending", axis, lengths, with_gradient)
+                               "descending", axis, lengths, with_gradient, name="scores")
     k = _check_k(k, int(m.min()), cutoff=False)
     labels = np.asarray(_ops._host(labels))
     if labels.dtype.kind not in "iu":

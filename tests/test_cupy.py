@@ -7,6 +7,8 @@ is missing). Chunk sizes far below the default make every row a long row, so the
 parallel merge over chunk boundaries is exercised on small inputs.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,23 +20,41 @@ from skrank import _cupy, _pav, losses, metrics
 import _fake_cupy
 
 
-def _real_cupy():
-    cupy = pytest.importorskip("cupy")
+def _why_no_gpu():
+    """None when real CuPy and a GPU are here, else the reason (checked once, at
+    collection: without them the gpu variants are not generated, and the one test
+    below reports the skip, instead of a skip line per test)."""
+    if importlib.util.find_spec("cupy") is None:
+        return "CuPy is not installed"
     try:
+        import cupy
+
         if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise RuntimeError("no GPU")
+            return "CuPy sees no GPU"
     except Exception as exc:  # CuPy without a driver or a device
-        pytest.skip(f"CuPy has no GPU here: {exc}")
-    return cupy
+        return f"CuPy has no GPU here: {exc}"
+    return None
 
 
-@pytest.fixture(params=["fake", "gpu"])
+NO_GPU = _why_no_gpu()
+
+
+def test_real_cupy_on_a_gpu():
+    """The gpu variants of every test below run only where this one does not skip."""
+    if NO_GPU:
+        pytest.skip(f"{NO_GPU}: the tests run on the CuPy stand-in only")
+    import cupy
+
+    assert cupy.cuda.runtime.getDeviceCount() >= 1
+
+
+@pytest.fixture(params=["fake"] + ([] if NO_GPU else ["gpu"]))
 def cp(request, monkeypatch):
     if request.param == "fake":
         _fake_cupy.install(monkeypatch)
         module = _fake_cupy.module
     else:
-        module = _real_cupy()
+        import cupy as module
     yield module
     _fake_cupy.uninstall()
 
@@ -154,6 +174,28 @@ def test_isotonic_regression(cp, chunk):
                         skrank.isotonic_regression(y, weights=weights, **kw))
     assert_same(skrank.isotonic_regression(cp.asarray(y.astype(np.float32)), axis=0),
                 skrank.isotonic_regression(y.astype(np.float32), axis=0))
+
+
+def test_extreme_isotonic_statistics_and_empty_batches(cp, chunk):
+    """Block means that cannot overflow, statistics within each row's [min, max],
+    and no rows at all, as on the host."""
+    y = np.array([[1e308, 1.5e308, -1e308, 1.7e308, -1.7e308, 0.0]] * 2)
+    w = np.array([1e308, 1.0, 1.7e308, 2.0, 1e-300, 3.0])
+    for weights in (None, w):
+        got = skrank.isotonic_regression(cp.asarray(y), weights=weights)
+        assert np.isfinite(host(got)).all()
+        assert_same(got, skrank.isotonic_regression(y, weights=weights))
+    x = np.array([[1.7e308, 1.6e308, 1.5e308, 1.79e308], [2.5] * 4])
+    for eps in (0.0, 1.0, 1e300):
+        assert_same(skrank.soft_median(cp.asarray(x), regularization_strength=eps),
+                    skrank.soft_median(x, regularization_strength=eps))
+    assert host(skrank.soft_median(cp.asarray(x)))[1] == 2.5
+    lengths = [4, 4]
+    assert_same(skrank.soft_trimmed_mean(cp.asarray(x.ravel()), 0.25, lengths=lengths),
+                skrank.soft_trimmed_mean(x.ravel(), 0.25, lengths=lengths))
+    assert_same(skrank.soft_quantile(cp.asarray(np.empty(0)), 0.5, lengths=[]),
+                np.empty(0))
+    assert_same(skrank.soft_topk_mask(cp.asarray(np.zeros((0, 3))), 1), np.zeros((0, 3)))
 
 
 def test_statistics(cp, chunk):

@@ -70,3 +70,18 @@ def test_keyword_only_options(name):
     fun = getattr(skrank, name)
     with pytest.raises(TypeError):
         fun(np.array([1.0, 2.0]), 1.0)  # regularization_strength is keyword-only
+
+
+def test_demo_help_and_operators_only():
+    run = [sys.executable, "-m", "skrank"]
+    res = subprocess.run(run + ["--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("usage: python -m skrank")
+    assert "soft_rank" not in res.stdout  # usage only: the demo did not run
+    res = subprocess.run(run + ["--operators-only"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "soft_rank" in res.stdout and "weight exactly 0" in res.stdout
+    assert "diabetes" not in res.stdout
+    res = subprocess.run(run + ["--nope"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "unrecognized arguments" in res.stderr

@@ -125,19 +125,18 @@ class _Masks:
         return self._cache[self._key(k)]
 
     def _frame(self):
-        """(scale, c) per row, float64: rows whose values come within 2^23 of
-        float64's limit are scaled by 2^-24 (exactly), and c is the row's first
-        scaled entry. In the frame X * scale - c a constant row is exactly 0, a
-        large common offset cancels exactly, and no difference overflows."""
+        """(scale, c) per row, float64: c is the row's value closest to 0 within its
+        [min, max] (0 where the row spans 0), and rows whose values come within 2^23
+        of float64's limit are scaled by 2^-24 (exactly). In the frame X * scale - c
+        a constant row is exactly 0, a large common offset cancels, and neither
+        x - c nor a sum of w (x - c) with sum(w) = 1 overflows."""
         if self._frame_cache is None:
             X, rows, xp = self.X, self.rows, self.rows.xp
-            first = X.reshape(-1)[xp.asarray(np.minimum(rows.offsets[:-1],
-                                                        max(X.size - 1, 0)))]
+            lo, hi = (a.astype(np.float64) for a in self.extremes())
             scale = xp.ones(rows.n_rows)
             if X.dtype == np.float64 and X.size:
-                lo, hi = self.extremes()
                 scale[xp.maximum(-lo, hi) > 2.0 ** 1000] = 2.0 ** -24
-            self._frame_cache = scale, first.astype(np.float64) * scale
+            self._frame_cache = scale, xp.minimum(xp.maximum(lo, 0.0), hi) * scale
         return self._frame_cache
 
     def _centred(self):

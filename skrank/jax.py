@@ -426,14 +426,32 @@ class _Masks:
             self._masks[k] = _rank_rows(self.X, self.eps, 1.0, False, k)
         return self._masks[k]
 
-    def dot(self, k_hi, k_lo):
-        """Per row, <M(k_hi) - M(k_lo), x>."""
-        return ((self.mask(k_hi) - self.mask(k_lo)) * self.X).sum(-1)
+    def within_rows(self, value):
+        """value (one per row) clipped to its row's [min, max], where a convex
+        combination of the row lies in exact arithmetic; the derivative stays the
+        unclipped one's."""
+        lo, hi = self.X.min(-1), self.X.max(-1)
+        return value + _sg(jnp.clip(value, lo, hi) - value)
+
+    def mean(self, k_hi, k_lo, total):
+        """Per row <M(k_hi) - M(k_lo), x> / total (the weights sum to total): about c,
+        the row's value closest to 0 within its range (scaled by 2^-24 near the
+        dtype's limit), so that nothing overflows, derivatives included, and a
+        constant row gives its value exactly; within the row's range."""
+        X = _sg(self.X)
+        lo, hi = X.min(-1, keepdims=True), X.max(-1, keepdims=True)
+        near_limit = jnp.maximum(-lo, hi) > jnp.finfo(X.dtype).max * 2.0 ** -23
+        scale = jnp.where(near_limit, 2.0 ** -24, 1.0).astype(X.dtype)
+        c = jnp.clip(jnp.zeros_like(lo), lo, hi) * scale  # sum(w) = total: c's own
+        X = self.X  # derivative is 0
+        w = self.mask(k_hi) - self.mask(k_lo)
+        value = ((w * (X * scale - c)).sum(-1, keepdims=True) / total + c) / scale
+        return self.within_rows(value[:, 0])
 
     def order_statistic(self, i):
         """The soft (i + 1)-th smallest value of each row: <M(n - i) - M(n - i - 1), x>."""
         n = self.X.shape[-1]
-        value = self.dot(n - i, n - i - 1)
+        value = self.mean(n - i, n - i - 1, 1.0)
         if self._sorted is None:
             self._sorted = jnp.sort(_sg(self.X), axis=-1)
         # strength 0: exactly the sorted value, as NumPy (the shared weights of tied
@@ -457,10 +475,14 @@ def _quantile(x, q, strength, axis, median):
             values.append(a)
             continue
         b = masks.order_statistic(min(j + 1, n - 1))
-        if median and t == 0.5:  # as numpy.median: the mean of the two middle values
-            values.append((a + b) / 2)
-        else:  # numpy.quantile's interpolation, written as it writes it
-            values.append(b - (b - a) * (1.0 - t) if t >= 0.5 else a + (b - a) * t)
+        if median and t == 0.5:  # as numpy.median: the mean of the two middle values,
+            value = jnp.where(jnp.isfinite(a + b), (a + b) / 2, a / 2 + b / 2)  # halved
+        else:  # first where a + b overflows; numpy.quantile's interpolation, written as
+            d = b - a  # it writes it, or the convex combination where b - a overflows
+            value = jnp.where(jnp.isfinite(d),
+                              b - d * (1.0 - t) if t >= 0.5 else a + d * t,
+                              a * (1.0 - t) + b * t)
+        values.append(masks.within_rows(value))
     out = back(jnp.stack(values) if values else jnp.zeros((0, X.shape[0]), X.dtype),
                reduced=True)
     return out.reshape(q.shape + out.shape[1:])
@@ -564,7 +586,7 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
     if n == 0:
         raise ValueError("cannot take a trimmed mean of an empty row.")
     k = int(proportiontocut * n)  # cut from each end, as scipy's trim_mean
-    return back((_Masks(X, eps).dot(n - k, k) / (n - 2 * k))[None], reduced=True)[0]
+    return back(_Masks(X, eps).mean(n - k, k, n - 2 * k)[None], reduced=True)[0]
 
 
 soft_trimmed_mean.__doc__ = f"""Soft trimmed mean of a JAX array along ``axis``.

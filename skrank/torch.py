@@ -391,13 +391,45 @@ spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged ov
     """
 
 
+def _within_rows(value, R):
+    """value (one per row) clipped to its row's [min, max], where a convex combination
+    of the row lies in exact arithmetic; the derivative stays the unclipped one's."""
+    lo, hi = R.amin(-1).to(value.dtype), R.amax(-1).to(value.dtype)
+    return value + (torch.clamp(value, lo, hi) - value).detach()
+
+
+def _convex_mean(w, R, total):
+    """Per row sum(w x) / total, for weights w >= 0 summing to total: in float64, about
+    c, the row's value closest to 0 within its range (scaled by 2^-24 near float64's
+    limit), so that nothing overflows, derivatives included, and a constant row gives
+    its value exactly; within the row's range."""
+    X = R.double()
+    lo, hi = X.amin(-1, keepdim=True), X.amax(-1, keepdim=True)
+    scale = torch.where(torch.maximum(-lo, hi) > 2.0 ** 1000, 2.0 ** -24, 1.0)
+    c = (torch.clamp(torch.zeros_like(lo), lo, hi) * scale).detach()  # sum(w) = total:
+    # c's own derivative is 0
+    value = (((w * (X * scale - c)).sum(-1, keepdim=True) / total + c) / scale)[:, 0]
+    return _within_rows(value, R)
+
+
+def _lerp(a, b, t):
+    """a + (b - a) t, or the convex combination where b - a overflows."""
+    d = b - a
+    return torch.where(torch.isfinite(d), a + d * t, a * (1.0 - t) + b * t)
+
+
+def _midpoint(a, b):
+    """(a + b) / 2 as numpy.median forms it, halved first where a + b overflows."""
+    return torch.where(torch.isfinite(a + b), (a + b) / 2, a / 2 + b / 2)
+
+
 def _order_statistic(R, i, regularization_strength, batch):
     """The soft (i + 1)-th smallest value of each row: <M(n - i) - M(n - i - 1), x>
     with M(k) the soft top-k mask (DESIGN section 13)."""
     n, eps = R.shape[1], _per_row(regularization_strength, batch)
     w = (soft_topk_mask(R, n - i, regularization_strength=eps)
          - soft_topk_mask(R, n - i - 1, regularization_strength=eps))
-    return (w * R).sum(-1).reshape(batch)
+    return _convex_mean(w, R, 1.0).reshape(batch)
 
 
 def soft_quantile(x, q, *, regularization_strength=1.0, dim=-1):
@@ -490,7 +522,8 @@ def _quantile(x, q, regularization_strength, dim, median):
             values.append(a)
             continue
         b = _order_statistic(R, min(j + 1, n - 1), regularization_strength, batch)
-        values.append((a + b) / 2 if median and frac == 0.5 else a + (b - a) * frac)
+        value = _midpoint(a, b) if median and frac == 0.5 else _lerp(a, b, frac)
+        values.append(_within_rows(value.reshape(-1), R).reshape(batch))
     out = torch.stack(values) if qs.ndim else values[0]
     return _in_dtype_of(out, x)
 
@@ -506,7 +539,7 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1
     k, eps = int(proportiontocut * n), _per_row(regularization_strength, batch)
     w = (soft_topk_mask(R, n - k, regularization_strength=eps)
          - soft_topk_mask(R, k, regularization_strength=eps))
-    out = ((w * R).sum(-1) / (n - 2 * k)).reshape(batch)
+    out = _convex_mean(w, R, n - 2 * k).reshape(batch)
     return _in_dtype_of(out, x)
 
 

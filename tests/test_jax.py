@@ -532,3 +532,28 @@ def test_losses_under_jit_with_traced_targets():
 def test_statistics_and_losses_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(jnp.ones((2, 4)))
+
+
+@pytest.mark.parametrize("fun, args", [(sj.soft_median, ()), (sj.soft_quantile, ([0.3, 0.5],)),
+                                       (sj.soft_trimmed_mean, (0.2,))])
+def test_statistics_stay_within_each_row(fun, args):
+    """Convex combinations of the row, as the NumPy twins: a constant row gives the
+    constant exactly, values near the float limits do not overflow, float32 too."""
+    for value, dtype in [(2.5, jnp.float64), (0.1, jnp.float32), (3.4e38, jnp.float32),
+                         (1.7e308, jnp.float64)]:
+        x = jnp.full((2, 9), value, dtype=dtype)
+        for eps in (0.0, 1.0, 1e3):
+            got = fun(x, *args, regularization_strength=eps)
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, np.full(got.shape, value, dtype))
+    x = jnp.array([[1.7e308, 1.6e308, 1.5e308, 1.79e308], [-1.79e308, 1e-300, 0.0, 1.79e308]])
+    got = fun(x, *args, regularization_strength=1.0)
+    assert jnp.isfinite(got).all()
+    assert ((got >= x.min(-1)) & (got <= x.max(-1))).all()
+    np.testing.assert_allclose(got, getattr(skrank, fun.__name__)(np.asarray(x), *args),
+                               rtol=1e-14)
+    # derivatives: finite for one statistic (with several, the cotangents of masks
+    # shared between them, about the row's values, can add up past float64's limit)
+    one = (args[0][:1],) if args and isinstance(args[0], list) else args
+    grad = jax.grad(lambda x: fun(x, *one, regularization_strength=1.0).sum())(x)
+    assert jnp.isfinite(grad).all()

@@ -2,10 +2,13 @@
 w = (1, ..., 1, 0, ..., 0) it is the projection onto the capped simplex (the soft top-k
 mask of DESIGN section 13), which later operators build on."""
 
+import time
+
 import numpy as np
 import pytest
 
 import _reference as ref
+import skrank
 from skrank import _pav
 
 
@@ -78,3 +81,25 @@ def test_masks_forward_shares_one_sort_and_equals_separate_calls(dtype):
         np.testing.assert_array_equal(nblocks[j], nb1)
         for r in range(n_rows):
             np.testing.assert_array_equal(start[j, r * n:r * n + nb1[r]], s1[r, :nb1[r]])
+
+
+def test_phase_timers_add_up_and_change_nothing():
+    """The benchmarks' per-phase timers: off by default; on, they split each call's
+    time into sort, PAV and the rest, on one thread, with the same results."""
+    x = np.random.default_rng(0).normal(size=(8, 3000))
+    want = skrank.soft_rank(x, regularization_strength=0.1)
+    assert _pav.phase_times() == {"sort": 0.0, "pav": 0.0, "other": 0.0}
+    _pav.set_phase_timing(True)
+    try:
+        t0 = time.perf_counter()
+        got = skrank.soft_rank(x, regularization_strength=0.1)
+        wall = time.perf_counter() - t0
+        phases = _pav.phase_times()
+        skrank.isotonic_regression(x)
+        assert _pav.phase_times()["pav"] > phases["pav"]  # isotonic PAV counted too
+    finally:
+        _pav.set_phase_timing(False)
+    np.testing.assert_array_equal(got, want)
+    assert phases["sort"] > 0 and phases["pav"] > 0 and phases["other"] >= 0
+    assert sum(phases.values()) <= wall
+    assert _pav.phase_times() == {"sort": 0.0, "pav": 0.0, "other": 0.0}

@@ -327,3 +327,28 @@ def test_spearman_loss_under_torch_compile():
     want = st.spearman_loss(y, x.detach(), regularization_strength=0.37)
     assert value.item() == pytest.approx(want.item(), abs=1e-12)
     assert torch.isfinite(x.grad).all() and x.grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("fun, args", [(st.soft_median, ()), (st.soft_quantile, ([0.3, 0.5],)),
+                                       (st.soft_trimmed_mean, (0.2,))])
+def test_statistics_stay_within_each_row(fun, args):
+    """Convex combinations of the row, as the NumPy twins: a constant row gives the
+    constant exactly, values near the float limits do not overflow, float32 too."""
+    for value, dtype in [(2.5, torch.float64), (0.1, torch.float32), (3.4e38, torch.float32),
+                         (1.7e308, torch.float64)]:
+        x = torch.full((2, 9), value, dtype=dtype)
+        for eps in (0.0, 1.0, 1e3):
+            got = fun(x, *args, regularization_strength=eps)
+            assert got.dtype == dtype
+            assert torch.equal(got, torch.full_like(got, value))
+    x = torch.tensor([[1.7e308, 1.6e308, 1.5e308, 1.79e308], [-1.79e308, 1e-300, 0.0, 1.79e308]],
+                     dtype=torch.float64, requires_grad=True)
+    got = fun(x, *args, regularization_strength=1.0)
+    assert torch.isfinite(got).all()
+    lo, hi = x.detach().amin(-1), x.detach().amax(-1)
+    assert ((got >= lo) & (got <= hi)).all()
+    np.testing.assert_allclose(got.detach().numpy(),
+                               getattr(skrank, fun.__name__)(x.detach().numpy(), *args),
+                               rtol=1e-14)
+    got.sum().backward()
+    assert torch.isfinite(x.grad).all()

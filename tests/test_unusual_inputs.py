@@ -122,6 +122,10 @@ def test_statistics_near_overflow_stay_finite_and_in_range(fun, args, eps):
         got = fun(x, *args, regularization_strength=eps)
     assert np.isfinite(got).all()
     assert np.all(got >= x.min(axis=-1)) and np.all(got <= x.max(axis=-1))
+    value, vjp_fn = skrank.vjp(fun, x, *args, regularization_strength=eps)
+    np.testing.assert_array_equal(value, got)
+    with np.errstate(all="raise"):
+        assert np.isfinite(vjp_fn(np.ones(value.shape))).all()
     if eps == 0.0 and fun is skrank.soft_median:
         np.testing.assert_allclose(got, [1.65e308, 0.0, 1e-300 / 2], rtol=1e-15)
 
@@ -238,3 +242,44 @@ def test_scalar_input_says_what_to_do():
 def test_metric_accepts_numpy_scalar_options():
     y = np.array([1.0, 3.0, 2.0, 5.0])
     assert metrics.soft_spearman(y, y, regularization_strength=np.float64(0.0)) == 1.0
+
+
+# --- every dtype, byte order and layout, property-based ------------------------------
+OPERATORS = [
+    (skrank.soft_rank, (), {}),
+    (skrank.soft_sort, (), {"regularization": "kl"}),
+    (skrank.soft_topk_mask, (1,), {}),
+    (skrank.soft_quantile, ([0.25, 0.5],), {}),
+    (skrank.soft_median, (), {}),
+    (skrank.soft_trimmed_mean, (0.2,), {}),
+    (skrank.isotonic_regression, (), {}),
+]
+DTYPES = ["?", "i1", "u2", "<i8", ">i4", "e", "<f4", ">f4", "<f8", ">f8", "g"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(range(len(OPERATORS))), st.sampled_from(DTYPES),
+       st.tuples(st.integers(0, 3), st.integers(1, 6)),
+       st.sampled_from(["C", "F", "strided", "readonly"]), st.data())
+def test_any_dtype_and_layout(which, code, shape, layout, data):
+    """Every real dtype and byte order, C/F order, strided and read-only views: the
+    result equals the float64 computation (float32 kept as float32, everything else
+    float64), and the input is never modified."""
+    fun, args, kw = OPERATORS[which]
+    dtype = np.dtype(code)
+    values = data.draw(hnp.arrays(np.float64, shape, elements=st.sampled_from(
+        [0.0, -0.0, 1.0, 2.0, 2.0, -3.0, 0.5, 7.0, 100.0])))
+    x = values.astype(dtype)
+    if layout == "F":
+        x = np.asfortranarray(x)
+    elif layout == "strided":
+        x = np.repeat(x, 2, axis=-1)[..., ::2]
+    elif layout == "readonly":
+        x.flags.writeable = False
+    before = x.copy()
+    got = fun(x, *args, **kw)
+    np.testing.assert_array_equal(x, before)
+    float32 = dtype.kind == "f" and dtype.itemsize == 4
+    assert got.dtype == (np.float32 if float32 else np.float64)
+    want = fun(x.astype(np.float32 if float32 else np.float64), *args, **kw)
+    np.testing.assert_array_equal(got, want)

@@ -23,12 +23,11 @@ import inspect
 import math
 import numbers
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from . import _diff, _ops, _stats, losses, metrics
+from . import _diff, _registry, _rows
 from ._array_api import _is_dask
 
 try:  # skrank imports this module only for dask arrays; pytest's doctest collection
@@ -38,36 +37,7 @@ except ImportError:  # pragma: no cover
     da = meta_from_array = None
 
 _PROBE = 16  # the probe's row length (k is clipped to it)
-_STRENGTH = "regularization_strength"
-
-
-@dataclass(frozen=True)
-class _Spec:
-    """How a function's arguments and output relate to its main array's blocks."""
-
-    fun: object  # the public function (blocks call it: it pickles by reference)
-    main: str  # the array whose rows are operated on
-    # "same": output aligned with main (1-D with axis=None); "drop": the operated axis
-    # removed (after q's dimensions for soft_quantile); "loss": the mean over rows;
-    # "metric": one value per column of 2-D (samples, outputs) arrays, then averaged
-    kind: str
-    aligned: tuple = ()  # arrays of main's shape (isotonic weights: or one row's)
-    per_row: tuple = (_STRENGTH,)  # main's shape without the axis (strengths broadcast)
-
-
-_SPECS = {spec.fun.__wrapped__: spec for spec in [
-    _Spec(_ops.soft_rank, "x", "same"),
-    _Spec(_ops.soft_sort, "x", "same"),
-    _Spec(_ops.isotonic_regression, "y", "same", aligned=("weights",), per_row=()),
-    _Spec(_stats.soft_topk_mask, "x", "same"),
-    _Spec(_stats.soft_quantile, "x", "drop"),
-    _Spec(_stats.soft_median, "x", "drop"),
-    _Spec(_stats.soft_trimmed_mean, "x", "drop"),
-    _Spec(losses.spearman_loss, "y_pred", "loss", aligned=("y_true",)),
-    _Spec(losses.ndcg_loss, "y_pred", "loss", aligned=("y_true",)),
-    _Spec(losses.topk_loss, "scores", "loss", per_row=("labels", _STRENGTH)),
-    _Spec(metrics.soft_spearman, "y_pred", "metric", aligned=("y_true",), per_row=()),
-]}
+_STRENGTH = _registry.STRENGTH
 
 
 def _columns(y):
@@ -76,7 +46,7 @@ def _columns(y):
 
 def _check_lengths(x, lengths):
     """Ragged rows' lengths, validated as the NumPy path validates them."""
-    return _ops._RaggedRows(x.shape, lengths).lengths
+    return _rows.RaggedRows(x.shape, lengths).lengths
 
 
 def _check_known(name, v):
@@ -130,7 +100,8 @@ class _Plan:
     (main's axes are "a0", "a1", ...), the probe's arguments, the output's indices."""
 
     def __init__(self, fun, args, kwargs):
-        self.spec = spec = _SPECS.get(getattr(fun, "__wrapped__", fun))
+        # the function's record: the roles of its arguments, its output's kind
+        self.spec = spec = _registry.lookup(fun)
         if spec is None:
             raise TypeError(f"{fun.__name__} does not take dask arrays.")
         signature = inspect.signature(spec.fun)

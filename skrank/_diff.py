@@ -6,38 +6,24 @@ block-diagonal Jacobian of DESIGN section 4 in O(n) per row, without sorting
 again and without ever forming an n x n matrix.
 """
 
-from . import _array_api, _ops, _stats, losses, metrics
-
-# Public function -> (value-and-structure form, names of its positional arguments,
-# index of the one differentiable argument).
-_DIFFERENTIABLE = {
-    _ops.soft_rank: (_ops._soft_rank_structured, ("x",), 0),
-    _ops.soft_sort: (_ops._soft_sort_structured, ("x",), 0),
-    _stats.soft_topk_mask: (_stats._soft_topk_mask_structured, ("x", "k"), 0),
-    _stats.soft_quantile: (_stats._soft_quantile_structured, ("x", "q"), 0),
-    _stats.soft_median: (_stats._soft_median_structured, ("x",), 0),
-    _stats.soft_trimmed_mean: (_stats._soft_trimmed_mean_structured,
-                               ("x", "proportiontocut"), 0),
-    losses.spearman_loss: (losses._spearman_loss_structured, ("y_true", "y_pred"), 1),
-    losses.ndcg_loss: (losses._ndcg_loss_structured, ("y_true", "y_pred"), 1),
-    losses.topk_loss: (losses._topk_loss_structured, ("labels", "scores"), 1),
-    metrics.soft_spearman: (metrics._soft_spearman_structured, ("y_true", "y_pred"), 1),
-}
+from . import _array_api, _registry
 
 
-def _public_name(fun):
-    in_module = fun.__module__ in (losses.__name__, metrics.__name__)
-    return f"{fun.__module__}.{fun.__name__}" if in_module else f"skrank.{fun.__name__}"
+def _record(fun):
+    """The registry's record of a public function with derivatives."""
+    record = _registry.lookup(fun)
+    if record is None or record.structured is None or record.fun is not fun:
+        names = ", ".join(r.public_name for r in _registry.records() if r.structured)
+        raise TypeError(
+            f"fun must be a skrank function with derivatives ({names}); got {fun!r}."
+        )
+    return record
 
 
 def _lookup(fun, args, argnums):
-    try:
-        forward, arg_names, diff = _DIFFERENTIABLE[fun]
-    except (KeyError, TypeError):
-        names = ", ".join(_public_name(f) for f in _DIFFERENTIABLE)
-        raise TypeError(
-            f"fun must be a skrank function with derivatives ({names}); got {fun!r}."
-        ) from None
+    """The value-and-structure form of fun, for these positional args and argnums."""
+    record = _record(fun)
+    arg_names, diff = record.positional, record.argnum
     if not diff + 1 <= len(args) <= len(arg_names):
         low, high = diff + 1, len(arg_names)
         count = f"{low}" if low == high else f"{low} to {high}"
@@ -50,7 +36,7 @@ def _lookup(fun, args, argnums):
             f"argnums must be {diff}: {fun.__name__} is differentiable in "
             f"{arg_names[diff]} only, got {argnums!r}."
         )
-    return forward
+    return record.structured
 
 
 def vjp(fun, *args, argnums=0, **kwargs):
@@ -158,14 +144,15 @@ def jvp(fun, x, tangent, *args, **kwargs):
     ...            regularization_strength=0.0)
     (np.float64(2.0), np.float64(0.0))
     """
-    if fun in _DIFFERENTIABLE and _DIFFERENTIABLE[fun][2] != 0:
+    record = _record(fun)
+    if record.argnum != 0:
         raise TypeError(
             f"jvp is for the array operators; differentiate {fun.__name__} with "
             "skrank.vjp(..., argnums=1)."
         )
     if args:  # positional extras (k, q, proportiontocut) become keywords
         _lookup(fun, (x, *args), 0)
-        for name, value in zip(_DIFFERENTIABLE[fun][1][1:], args):
+        for name, value in zip(record.positional[1:], args):
             if name in kwargs:
                 raise TypeError(f"{fun.__name__} got multiple values for argument {name!r}.")
             kwargs[name] = value

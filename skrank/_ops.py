@@ -15,7 +15,9 @@ import numbers
 
 import numpy as np
 
-from . import _array_api, _cupy, _pav
+from . import _cupy, _pav
+from ._registry import operator
+from ._rows import Rows, host, make_rows
 
 _REGULARIZATIONS = ("l2", "kl")
 _DIRECTIONS = ("ascending", "descending")
@@ -32,18 +34,9 @@ def _namespace(*arrays):
     return _cupy._cupy() if any(map(_cupy.is_cupy_array, arrays)) else np
 
 
-def _kernels(xp):
-    return _pav if xp is np else _cupy
-
-
-def _host(a):
-    """Metadata (strengths, lengths, k, q) as NumPy, also when given on the GPU."""
-    return a.get() if _cupy.is_cupy_array(a) else a
-
-
 def _asarray(a, xp):
     """a as an array of xp: data follows the main array, to the host or the GPU."""
-    return xp.asarray(_host(a) if xp is np else a)
+    return xp.asarray(host(a) if xp is np else a)
 
 
 def _as_float_array(x, name="x", xp=np):
@@ -61,167 +54,9 @@ def _as_float_array(x, name="x", xp=np):
     return x
 
 
-class _Rows:
-    """Map an array to C-contiguous rows along `axis` (a 2-D view or copy) and back.
-
-    ``axis=None`` flattens the input into one row, as ``np.sort`` does; the
-    operator's output is then 1-D while derivatives with respect to the input
-    take the input's shape.
-    """
-
-    def __init__(self, shape, axis, xp=np):
-        self.shape, self.xp, self.kernels = shape, xp, _kernels(xp)
-        if axis is None:
-            self.axis = None
-            self.moved = (math.prod(shape),)
-        else:
-            if isinstance(axis, (bool, np.bool_)) or not isinstance(
-                axis, (numbers.Integral, np.integer)
-            ):
-                raise TypeError(f"axis must be an integer or None, got {axis!r}.")
-            ndim = len(shape)
-            if ndim == 0:
-                raise np.exceptions.AxisError(
-                    "the input is a scalar (a 0-d array) and has no axis to operate "
-                    "along: pass a 1-D array, or axis=None to treat it as one row."
-                )
-            if not -ndim <= axis < ndim:
-                raise np.exceptions.AxisError(int(axis), ndim)
-            self.axis = int(axis) % ndim
-            self.moved = shape[: self.axis] + shape[self.axis + 1 :] + (shape[self.axis],)
-        # moving the last axis to the end is a no-op: skip np.moveaxis then
-        self.last = self.axis is None or self.axis == len(shape) - 1
-        self.batch_shape = self.moved[:-1]
-        self.n = self.moved[-1]
-        self.n_rows = math.prod(self.batch_shape)
-
-    def to_rows(self, a, out_space=False, name="x"):
-        """a (the input's shape; the output's shape if out_space) as 2-D rows."""
-        expected = self.out_shape if out_space else self.shape
-        if a.shape != expected:
-            raise ValueError(f"{name} must have shape {expected}, got {a.shape}.")
-        if not self.last:
-            a = self.xp.moveaxis(a, self.axis, -1)
-        return self.xp.ascontiguousarray(a).reshape(self.n_rows, self.n)
-
-    def from_rows(self, a, out_space=True):
-        """Inverse of to_rows."""
-        if self.axis is None:
-            return a.reshape(self.out_shape if out_space else self.shape)
-        if self.last:
-            return a.reshape(self.shape)
-        return self.xp.moveaxis(a.reshape(self.moved), -1, self.axis)
-
-    @property
-    def out_shape(self):
-        return self.moved if self.axis is None else self.shape
-
-    @property
-    def offsets(self):
-        """Where each row starts in the flat (C-order) rows, and the end."""
-        return np.arange(self.n_rows + 1, dtype=np.int64) * self.n
-
-    def bad_rows(self, X):
-        """Rows of X holding NaN or infinity."""
-        return ~self.xp.isfinite(X).all(axis=1)
-
-    def set_rows(self, A, rows, value):
-        A[rows] = value
-
-    def row_sums(self, A):
-        """Sums over each row of A (..., n_rows, n) -> (..., n_rows)."""
-        return A.sum(axis=-1)
-
-    def sort_rows(self, X):
-        return self.xp.sort(X, axis=-1)
-
-    def positions(self):
-        """Each entry's position within its row."""
-        return self.xp.broadcast_to(self.xp.arange(self.n), (self.n_rows, self.n))
-
-    def expand(self, v):
-        """Per-row values (..., n_rows) broadcast against the rows."""
-        return self.xp.asarray(v)[..., None]
-
-
-class _RaggedRows:
-    """Rows of different lengths, concatenated in a 1-D array (``lengths=``): the
-    same interface as _Rows, with flat 1-D rows."""
-
-    def __init__(self, shape, lengths, xp=np):
-        if len(shape) != 1:
-            raise ValueError(f"with lengths, x must be 1-D, got shape {shape}.")
-        self.xp, self.kernels = xp, _kernels(xp)
-        lengths = np.asarray(_host(lengths))
-        if lengths.size == 0:  # [] comes as float64
-            lengths = lengths.astype(np.int64)
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}.")
-        if lengths.ndim != 1:
-            raise ValueError(f"lengths must be 1-D, got shape {lengths.shape}.")
-        if (lengths < 0).any() or lengths.sum() != shape[0]:
-            raise ValueError(
-                f"lengths must be non-negative and sum to the size of x ({shape[0]}), "
-                f"got a sum of {lengths.sum()}."
-            )
-        self.shape = self.out_shape = shape
-        self.lengths = lengths.astype(np.int64)
-        self.n_rows = len(lengths)
-        self.batch_shape = (self.n_rows,)
-        self.n = int(lengths.max()) if self.n_rows else 0
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-        # each entry's row
-        self.row_of = xp.asarray(np.repeat(np.arange(self.n_rows), self.lengths))
-
-    def to_rows(self, a, out_space=False, name="x"):
-        if a.shape != self.shape:
-            raise ValueError(f"{name} must have shape {self.shape}, got {a.shape}.")
-        return self.xp.ascontiguousarray(a)
-
-    def from_rows(self, a, out_space=True):
-        return a
-
-    def bad_rows(self, X):
-        bad_entries = ~self.xp.isfinite(X)
-        return self.xp.bincount(self.row_of[bad_entries], minlength=self.n_rows) > 0
-
-    def set_rows(self, A, rows, value):
-        A[rows[self.row_of]] = value
-
-    def row_sums(self, A):
-        """Sums over each row of A (..., total) -> (..., n_rows); empty rows sum to 0."""
-        xp, shape = self.xp, A.shape[:-1] + (self.n_rows,)
-        sums = [xp.bincount(self.row_of, weights=a, minlength=self.n_rows)
-                for a in A.reshape(math.prod(A.shape[:-1]), A.shape[-1])]
-        if not sums:
-            return xp.zeros(shape, A.dtype)
-        return xp.stack(sums).astype(A.dtype).reshape(shape)
-
-    def expand(self, v):
-        """Per-row values (..., n_rows) repeated over each row's entries."""
-        return self.xp.take(self.xp.asarray(v), self.row_of, axis=-1)
-
-    def sort_rows(self, X):
-        xp = self.xp
-        by_value = xp.argsort(X, kind="stable")
-        return X[by_value[xp.argsort(self.row_of[by_value], kind="stable")]]
-
-    def positions(self):
-        """Each entry's position within its row."""
-        return self.xp.arange(self.offsets[-1]) - self.xp.asarray(self.offsets)[self.row_of]
-
-
-def _make_rows(shape, axis, lengths, xp=np):
-    if lengths is None:
-        return _Rows(shape, axis, xp)
-    if axis not in (-1, 0):
-        raise ValueError(f"with lengths, x is 1-D and axis must be -1 or 0, got {axis!r}.")
-    return _RaggedRows(shape, lengths, xp)
-
-
 def _strengths(strength, rows):
     """Per-row strengths as a float64 array of length n_rows, validated."""
-    strength = _host(strength)
+    strength = host(strength)
     if isinstance(strength, numbers.Real) and not isinstance(strength, (bool, np.bool_)):
         try:
             value = float(strength)
@@ -377,7 +212,7 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
     _check_choice("nan_policy", nan_policy, _NAN_POLICIES)
     xp = _namespace(x)
     x = _as_float_array(x, name, xp=xp)
-    rows = _make_rows(x.shape, axis, lengths, xp)
+    rows = make_rows(x.shape, axis, lengths, xp)
     eps = _strengths(regularization_strength, rows)
     X = rows.to_rows(x, name=name)
     bad = _finite_rows(rows, X, nan_policy, name)
@@ -447,7 +282,7 @@ def _soft_sort_structured(x, *, regularization_strength=1.0, regularization="l2"
                     nan_policy, lengths=lengths)
 
 
-@_array_api.dispatch
+@operator(main="x", kind="same", differentiable="x", structured=_soft_rank_structured)
 def soft_rank(
     x,
     *,
@@ -519,7 +354,7 @@ soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
     """
 
 
-@_array_api.dispatch
+@operator(main="x", kind="same", differentiable="x", structured=_soft_sort_structured)
 def soft_sort(
     x,
     *,
@@ -584,7 +419,7 @@ soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
     """
 
 
-@_array_api.dispatch
+@operator(main="y", kind="same", aligned=("weights",), per_row=())
 def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
     """Least-squares isotonic regression along an axis, batched.
 
@@ -630,7 +465,7 @@ def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
         raise TypeError(f"increasing must be a bool, got {increasing!r}.")
     xp = _namespace(y)
     y = _as_float_array(y, "y", xp)
-    rows = _Rows(y.shape, axis, xp)
+    rows = Rows(y.shape, axis, xp)
     Y = rows.to_rows(y, name="y")
     if not xp.isfinite(Y).all():
         raise ValueError("y contains NaN or infinity.")

@@ -18,15 +18,17 @@ import numbers
 
 import numpy as np
 
-from . import _array_api, _pav
-from ._ops import (_as_float_array, _asarray, _host, _make_rows, _namespace, _Rows,
-                   _run_kernel, _split_flat_blocks, _strengths, _Structure)
+from . import _pav
+from ._ops import (_as_float_array, _asarray, _namespace, _run_kernel, _split_flat_blocks,
+                   _strengths, _Structure)
+from ._registry import operator
+from ._rows import Rows, host, make_rows
 
 
 def _prepare(x, regularization_strength, axis, lengths=None):
     xp = _namespace(x)
     x = _as_float_array(x, xp=xp)
-    rows = _make_rows(x.shape, axis, lengths, xp)
+    rows = make_rows(x.shape, axis, lengths, xp)
     eps = _strengths(regularization_strength, rows)
     X = rows.to_rows(x)
     if not xp.isfinite(X).all():
@@ -155,7 +157,7 @@ class _Masks:
             if X.size == 0:
                 empty = xp.empty(rows.n_rows, X.dtype)
                 self._extremes = empty, empty
-            elif isinstance(rows, _Rows):
+            elif isinstance(rows, Rows):
                 self._extremes = X.min(axis=1), X.max(axis=1)
             elif xp is np:  # ragged rows, all non-empty here
                 starts = rows.offsets[:-1]
@@ -251,7 +253,7 @@ def _midpoint(a, b, xp):
 
 
 def _check_q(q):
-    q = np.asarray(_host(q))
+    q = np.asarray(host(q))
     if q.dtype.kind not in "biuf":
         raise TypeError(f"q must hold real numbers, got dtype {q.dtype}.")
     if q.ndim > 1:
@@ -310,7 +312,7 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
 
 def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradient,
                   lengths=None):
-    proportiontocut = _host(proportiontocut)
+    proportiontocut = host(proportiontocut)
     if np.ndim(proportiontocut) == 0 and np.asarray(proportiontocut).dtype.kind in "iuf":
         proportiontocut = float(proportiontocut)  # numpy scalars and 0-d arrays too
     if not isinstance(proportiontocut, numbers.Real) or not 0 <= proportiontocut < 0.5:
@@ -340,7 +342,7 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None)
     if rows.n_rows:
         shortest = int(np.diff(rows.offsets).min())
     else:  # no rows: (0, n) rows still have length n; no ragged row bounds k
-        shortest = rows.n if isinstance(rows, _Rows) else None
+        shortest = rows.n if isinstance(rows, Rows) else None
     if k < 0 or (shortest is not None and k > shortest):
         bound = "k must be non-negative" if shortest is None else (
             f"k must lie in [0, {shortest}] (the length of the shortest row)")
@@ -372,7 +374,8 @@ def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength
     return _trimmed_mean(x, proportiontocut, regularization_strength, axis, True, lengths)
 
 
-@_array_api.dispatch
+@operator(main="x", kind="same", differentiable="x",
+          structured=_soft_topk_mask_structured)
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
     """Soft mask of the k largest entries along an axis.
 
@@ -419,7 +422,8 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
     return _topk_mask(x, k, regularization_strength, axis, False, lengths)[0]
 
 
-@_array_api.dispatch
+@operator(main="x", kind="drop", differentiable="x",
+          structured=_soft_quantile_structured)
 def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
     """Soft (differentiable, outlier-robust) quantiles along an axis.
 
@@ -471,7 +475,8 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
     return _quantile(x, q, regularization_strength, axis, False, lengths)[0]
 
 
-@_array_api.dispatch
+@operator(main="x", kind="drop", differentiable="x",
+          structured=_soft_median_structured)
 def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None):
     """Soft median along an axis: :func:`soft_quantile` at ``q = 0.5`` (same
     keywords, ragged rows included).
@@ -487,7 +492,8 @@ def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None):
     return _quantile(x, 0.5, regularization_strength, axis, False, lengths, median=True)[0]
 
 
-@_array_api.dispatch
+@operator(main="x", kind="drop", differentiable="x",
+          structured=_soft_trimmed_mean_structured)
 def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1,
                       lengths=None):
     """Soft trimmed mean along an axis.

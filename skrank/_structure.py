@@ -13,7 +13,7 @@ Everything here works on NumPy rows: ``X`` of shape (n_rows, n), C-contiguous, f
 
 import numpy as np
 
-from . import _ops, _pav
+from . import _ops, _pav, _rows
 
 
 def _segments(start, nblocks, n):
@@ -35,7 +35,7 @@ def rank_form(X, eps, w, sign, kl):
     ``sign * X[r]``, ``segment[r, i]`` the global block id of sorted position ``i``, and
     ``value`` the operator computed by the kernel (the output for rows where ``eps`` is
     0, whose derivative is 0)."""
-    rows = _ops._Rows(X.shape, -1)
+    rows = _rows.Rows(X.shape, -1)
     value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, w, sign, kl, False, True,
                                                    _pav.WEIGHTS_PREFIX)
     # tied entries where w is flat (a mask's kept or dropped part) are locally constant
@@ -46,7 +46,7 @@ def rank_form(X, eps, w, sign, kl):
 def sort_form(X, eps, sign, kl):
     """Structure of sign * P(rho / eps, sort_desc(sign * x)) for every row (soft sorts);
     returned as by :func:`rank_form`."""
-    rows = _ops._Rows(X.shape, -1)
+    rows = _rows.Rows(X.shape, -1)
     value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, None, sign, kl, True, True)
     return perm, _segments(start, nblocks, rows.n), value
 

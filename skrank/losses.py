@@ -13,7 +13,8 @@ import numbers
 
 import numpy as np
 
-from . import _array_api, _ops, _stats
+from . import _ops, _rows, _stats
+from ._registry import operator
 
 __all__ = ["ndcg_loss", "spearman_loss", "topk_loss"]
 
@@ -27,7 +28,7 @@ class _LossStructure:
         self.grad = grad
 
     def vjp(self, cotangent):
-        g = np.asarray(_ops._host(cotangent))
+        g = np.asarray(_rows.host(cotangent))
         if g.shape != ():
             raise ValueError(f"the cotangent of a scalar loss must be a scalar, got {g.shape}.")
         if g.dtype.kind not in "biuf":
@@ -45,7 +46,7 @@ def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
             f"{true_name} and y_pred must have the same shape, got {y_true.shape} and "
             f"{y_pred.shape}."
         )
-    rows = _ops._make_rows(y_pred.shape, axis, lengths, xp)
+    rows = _rows.make_rows(y_pred.shape, axis, lengths, xp)
     m = np.diff(rows.offsets)
     if rows.n_rows == 0 or (m == 0).any():
         raise ValueError("the losses need at least one list, and no empty list.")
@@ -152,14 +153,14 @@ def _topk(labels, scores, k, regularization_strength, regularization, axis, with
           lengths=None):
     xp = _ops._namespace(scores)
     scores = _ops._as_float_array(scores, "scores", xp)
-    rows = _ops._make_rows(scores.shape, axis, lengths, xp)
+    rows = _rows.make_rows(scores.shape, axis, lengths, xp)
     m = np.diff(rows.offsets)  # classes per sample
     if rows.n_rows == 0 or (m == 0).any():
         raise ValueError("topk_loss needs at least one sample, and classes for each.")
     R, structure = _soft_ranks(scores, rows, regularization_strength, regularization,
                                "descending", axis, lengths, with_gradient, name="scores")
     k = _check_k(k, int(m.min()), cutoff=False)
-    labels = np.asarray(_ops._host(labels))
+    labels = np.asarray(_rows.host(labels))
     if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}.")
     if labels.shape != rows.batch_shape:
@@ -176,6 +177,26 @@ def _topk(labels, scores, k, regularization_strength, regularization, axis, with
     dloss[where] = r_true > k
     return _finish(xp.maximum(0.0, r_true - k), dloss.reshape(R.shape), structure, rows,
                    with_gradient)
+
+
+# value-and-structure forms, for skrank.vjp (differentiable in the second argument)
+def _spearman_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
+                              regularization="l2", axis=-1, lengths=None):
+    return _spearman(y_true, y_pred, regularization_strength, regularization, axis, True,
+                     lengths)
+
+
+def _ndcg_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
+                          regularization="l2", axis=-1, k=None, gains="linear",
+                          lengths=None):
+    return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
+                 True, lengths)
+
+
+def _topk_loss_structured(labels, scores, *, k=1, regularization_strength=1.0,
+                          regularization="l2", axis=-1, lengths=None):
+    return _topk(labels, scores, k, regularization_strength, regularization, axis, True,
+                 lengths)
 
 
 _PARAMS = """\
@@ -195,7 +216,8 @@ _LENGTHS = """\
 """
 
 
-@_array_api.dispatch
+@operator(main="y_pred", kind="loss", aligned=("y_true",), differentiable="y_pred",
+          structured=_spearman_loss_structured)
 def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
                   axis=-1, lengths=None):
     return _spearman(y_true, y_pred, regularization_strength, regularization, axis, False,
@@ -235,7 +257,8 @@ spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged ov
     """
 
 
-@_array_api.dispatch
+@operator(main="y_pred", kind="loss", aligned=("y_true",), differentiable="y_pred",
+          structured=_ndcg_loss_structured)
 def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
               axis=-1, k=None, gains="linear", lengths=None):
     return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
@@ -279,7 +302,8 @@ ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
     """
 
 
-@_array_api.dispatch
+@operator(main="scores", kind="loss", per_row=("labels", "regularization_strength"),
+          differentiable="scores", structured=_topk_loss_structured)
 def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
               axis=-1, lengths=None):
     return _topk(labels, scores, k, regularization_strength, regularization, axis, False,
@@ -318,23 +342,3 @@ topk_loss.__doc__ = f"""Soft top-k classification loss, averaged over samples.
     ...           regularization_strength=0.0)
     1.0
     """
-
-
-# value-and-structure forms, for skrank.vjp (differentiable in the second argument)
-def _spearman_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
-                              regularization="l2", axis=-1, lengths=None):
-    return _spearman(y_true, y_pred, regularization_strength, regularization, axis, True,
-                     lengths)
-
-
-def _ndcg_loss_structured(y_true, y_pred, *, regularization_strength=1.0,
-                          regularization="l2", axis=-1, k=None, gains="linear",
-                          lengths=None):
-    return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
-                 True, lengths)
-
-
-def _topk_loss_structured(labels, scores, *, k=1, regularization_strength=1.0,
-                          regularization="l2", axis=-1, lengths=None):
-    return _topk(labels, scores, k, regularization_strength, regularization, axis, True,
-                 lengths)

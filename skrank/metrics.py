@@ -14,7 +14,8 @@ import warnings
 
 import numpy as np
 
-from . import _array_api, _ops
+from . import _ops, _rows
+from ._registry import operator
 
 __all__ = ["soft_spearman", "soft_spearman_scorer", "spearman_scorer"]
 
@@ -91,7 +92,7 @@ def _hard_correlations(ranks_true, ranks_pred, ok, xp):
     ranks, then numpy.corrcoef with rowvar=False), so that strength 0 gives its value
     bit for bit (the ranks are exact: integers and halves); NaN where not ``ok``."""
     corr = xp.full(ranks_true.shape[1], np.nan)
-    for j in np.flatnonzero(_ops._host(ok)):
+    for j in np.flatnonzero(_rows.host(ok)):
         ranked = xp.column_stack((ranks_true[:, j].astype(np.float64),
                                   ranks_pred[:, j].astype(np.float64)))
         corr[j] = xp.corrcoef(ranked, rowvar=False)[1, 0]
@@ -113,7 +114,7 @@ def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_g
     top = xp.abs(Zc).max(axis=0)
     sd_scaled = top * xp.sqrt(((Zc / xp.where(top > 0, top, 1.0)) ** 2).mean(axis=0))
     U = Zc / xp.where(sd_scaled > 0, sd_scaled, np.nan)  # standardised y_pred
-    sd = _ops._host(xp.ldexp(sd_scaled, e))  # at most max |y_pred|: finite
+    sd = _rows.host(xp.ldexp(sd_scaled, e))  # at most max |y_pred|: finite
     if strength == 0.0:  # hard ranks: no eps to form
         eps = np.zeros_like(sd)
     else:
@@ -134,7 +135,7 @@ def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_g
 
         warnings.warn(
             f"soft_spearman: y_true or y_pred is constant in output(s) "
-            f"{np.flatnonzero(_ops._host(~ok))}"
+            f"{np.flatnonzero(_rows.host(~ok))}"
             " (a single sample, or soft ranks made constant by an extreme strength, count "
             "as constant); the correlation is not defined there (NaN).",
             ConstantInputWarning, stacklevel=4)
@@ -155,7 +156,15 @@ def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_g
                                    else np.shape(y_pred))
 
 
-@_array_api.dispatch
+def _soft_spearman_structured(y_true, y_pred, *, regularization_strength=0.001,
+                              regularization="l2", multioutput="uniform_average"):
+    """soft_spearman's value and the structure of its gradient in y_pred."""
+    return _soft_spearman(y_true, y_pred, regularization_strength, regularization,
+                          multioutput, True)
+
+
+@operator(main="y_pred", kind="metric", aligned=("y_true",), per_row=(),
+          differentiable="y_pred", structured=_soft_spearman_structured)
 def soft_spearman(y_true, y_pred, *, regularization_strength=0.001, regularization="l2",
                   multioutput="uniform_average"):
     """Soft (differentiable) Spearman rank correlation, scikit-learn style.
@@ -267,13 +276,6 @@ def soft_spearman(y_true, y_pred, *, regularization_strength=0.001, regularizati
     """
     return _soft_spearman(y_true, y_pred, regularization_strength, regularization,
                           multioutput, False)[0]
-
-
-def _soft_spearman_structured(y_true, y_pred, *, regularization_strength=0.001,
-                              regularization="l2", multioutput="uniform_average"):
-    """soft_spearman's value and the structure of its gradient in y_pred."""
-    return _soft_spearman(y_true, y_pred, regularization_strength, regularization,
-                          multioutput, True)
 
 
 _SCORER_DOCS = {

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from . import _ops, _structure
+from ._rows import Rows
 
 __all__ = ["ndcg_loss", "soft_median", "soft_quantile", "soft_rank", "soft_sort",
            "soft_topk_mask", "soft_trimmed_mean", "spearman_loss", "topk_loss"]
@@ -73,7 +74,7 @@ class _Blocks:
         if isinstance(regularization_strength, torch.Tensor):
             regularization_strength = regularization_strength.detach().cpu().numpy()
         eps = _ops._strengths(regularization_strength,
-                              _ops._Rows(tuple(batch) + (R.shape[-1],), -1))
+                              Rows(tuple(batch) + (R.shape[-1],), -1))
         if form == "rank":
             perm, segment, value = _structure.rank_form(_host(R), eps, w, sign, kl)
             self.inverse = self._tensor(_structure.inverse_permutation(perm), R)

@@ -10,7 +10,7 @@ Both transformers use n_quantiles=1000 and subsample=10,000 (their defaults) on 
 normal data. Each line gives the median time of fit + transform, of transform alone, and
 of inverse_transform, with the ratio to QuantileTransformer's time for the same step in
 the same run. Strengths: 0 (the step map), 1 (about one reference spacing: few merges per
-value), and the large-strength regime of DESIGN section 9 (10 and 300: the strength pools
+value), and the large-strength regime of design notes section 8 (10 and 300: the strength pools
 most of the reference, so each value merges with many blocks), for l2 and kl.
 
 Goal (issue "Estimators"): fit + transform no slower than QuantileTransformer (ratio <= 1).

@@ -5,11 +5,11 @@ same contract, so the Python layer (``_ops``, ``_stats``) runs unchanged over
 either: row metadata (offsets, strengths, weights) comes as NumPy arrays, the data
 (``X``, outputs, the kept structure) as CuPy arrays on the input's device.
 
-The architecture of DESIGN section 8: CuPy sorts, the PAV kernels of
-``skrank/_pav_cuda.cu`` (compiled at run time by NVRTC, so installing skrank
+The architecture of design notes (doc/design.rst) section 6: CuPy sorts, the PAV
+kernels of ``skrank/_pav_cuda.cu`` (compiled at run time by NVRTC, so installing skrank
 never needs a CUDA toolkit) find the blocks, and the values and derivatives are
 elementwise CuPy arithmetic on that structure, in the cancellation-free forms of
-DESIGN section 7. Long rows are cut into chunks solved in parallel and merged
+design notes section 5. Long rows are cut into chunks solved in parallel and merged
 over the chunk boundaries (see the .cu file). All accumulation is in float64.
 """
 
@@ -217,7 +217,7 @@ def _soft_eps(eps):
 
 
 def _rank_values(L, y, wv, eps, kl, blocks):
-    """P(y / eps, w) in sorted order (DESIGN section 7), from the blocks."""
+    """P(y / eps, w) in sorted order (design notes, section 5), from the blocks."""
     cp = _cupy()
     bid, gst, gen, gD, gR = blocks[:5]
     st, size = gst[bid], (gen - gst)[bid]
@@ -262,7 +262,7 @@ def forward(X, offsets, eps, w, w_layout, sign, kl, sort_form, out, perm=None,
 
 
 def _sort_values(L, X, y, order, eps, e, sign, kl, blocks):
-    """sign * P(rho / eps, y) in sorted order (DESIGN section 7)."""
+    """sign * P(rho / eps, y) in sorted order (design notes, section 5)."""
     cp = _cupy()
     bid, gst, gen, gD = blocks[:4]
     pos = cp.arange(L.total, dtype=np.float64)

@@ -2,7 +2,7 @@
 
 ``skrank.vjp`` and ``skrank.jvp`` run the operator's forward pass once, keep the
 integer structure it found (sorting permutation and PAV blocks), and apply the
-block-diagonal Jacobian of DESIGN section 4 in O(n) per row, without sorting
+block-diagonal Jacobian (design notes, section 4) in O(n) per row, without sorting
 again and without ever forming an n x n matrix.
 """
 

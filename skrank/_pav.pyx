@@ -2,16 +2,17 @@
 #
 # The kernels find the integer structure of a soft operator -- the sorting
 # permutation of each row and the PAV block partition -- and write the outputs in
-# the cancellation-free forms of DESIGN section 7. Derivative kernels reuse that
-# structure and never sort again. Rows are independent and run in parallel with
-# OpenMP; each row's result is the same for any thread count.
+# the cancellation-free forms of the design notes (doc/design.rst), section 5.
+# Derivative kernels reuse that structure and never sort again. Rows are
+# independent and run in parallel with OpenMP; each row's result is the same for
+# any thread count.
 #
 # Notation (one row of length n, positions i = 0..n-1 in descending sorted order):
 #   y      the sign-adjusted input (sign * x), sorted descending,
 #   w      a descending weight vector (rho = n, n-1, ..., 1 for ranks).
 # "rank form": P(y / eps, w)    (soft_rank, soft top-k masks)
 # "sort form": P(rho / eps, y)  (soft_sort)
-# PAV solves the decreasing isotonic problem of DESIGN section 3 on the blocks.
+# PAV solves the decreasing isotonic problem of design notes section 3 on the blocks.
 #
 # Block statistics are kept relative to the block's first (largest) element a,
 # so blocks of tied values are represented exactly (D = 0 / E = k), and the merge
@@ -758,7 +759,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
 
 # --------------------------------------------------------------------------
 # Derivatives over the kept structure: O(n) per row, no sorting. In sorted
-# coordinates the Jacobians are block diagonal (DESIGN section 4):
+# coordinates the Jacobians are block diagonal (design notes, section 4):
 #   rank l2:  (sign / eps) (I - 1 1^T / |B|)
 #   rank kl:  (sign / eps) diag(r) (I - 1 softmax_B^T),  softmax_B = r_B / sum r_B
 #   sort l2:  1 1^T / |B|

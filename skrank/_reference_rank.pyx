@@ -1,4 +1,4 @@
-# Soft rank of new values against a fitted reference (DESIGN section 9), the
+# Soft rank of new values against a fitted reference (design notes, section 8), the
 # kernel under skrank.preprocessing.SoftRankTransformer.
 #
 # For one feature, the reference holds m values; a new value x is soft-ranked in
@@ -193,7 +193,7 @@ cdef inline Block _rank_block(double x, const double* a, Py_ssize_t m, double ep
 
 
 cdef inline double _rank(const Block* b, bint kl) noexcept nogil:
-    # DESIGN section 7 forms with the anchor at x: exact for the singleton {x}
+    # the block forms of design notes section 5, anchored at x: exact for the singleton {x}
     if kl:
         return exp(-b.S) * b.W
     return (b.W - b.S) / b.C

@@ -5,8 +5,8 @@ main array; the modules that serve every function the same way read these record
 never name a function: the Array API and CuPy dispatch (applied by the decorator), the
 Dask path (:mod:`skrank._dask`, by roles and output kind) and the derivative API
 (:mod:`skrank._diff`, by the differentiable argument and the value-and-structure form).
-This module imports no operator, so any module may import it (design notes, section
-"The operator registry").
+This module imports no operator, so any module may import it (design notes,
+doc/design.rst, section 11).
 """
 
 import inspect

@@ -1,10 +1,11 @@
-"""The integer structure of a soft operator, for the autograd adapters (DESIGN section 8).
+"""The integer structure of a soft operator, for the autograd adapters (design notes,
+doc/design.rst, section 6).
 
 For fixed input, a soft operator's output is closed-form given two integer objects: the
 permutation that sorts each row and the PAV block partition. The kernel finds them; an
 adapter (:mod:`skrank.torch`, :mod:`skrank.jax`) recomputes the value from them with its
-framework's own ops (gathers, segment sums and log-sum-exps, in the forms of DESIGN
-section 7), and the framework differentiates that, to any order, with no hand-written
+framework's own ops (gathers, segment sums and log-sum-exps, in the forms of the design
+notes, section 5), and the framework differentiates that, to any order, with no hand-written
 backward pass. The structure itself carries no gradient, which is right: within a fixed
 structure the operator is smooth.
 

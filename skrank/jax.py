@@ -416,7 +416,7 @@ spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged ov
 # ---------------------------------------------------------------- statistics, losses
 class _Masks:
     """Soft top-k masks of the rows X (l2, strengths eps), each k computed once, and the
-    soft statistics weighted by their differences (DESIGN section 13)."""
+    soft statistics weighted by their differences (design notes, section 7)."""
 
     def __init__(self, X, eps):
         self.X, self.eps, self._masks, self._sorted = X, eps, {}, None

@@ -426,7 +426,7 @@ def _midpoint(a, b):
 
 def _order_statistic(R, i, regularization_strength, batch):
     """The soft (i + 1)-th smallest value of each row: <M(n - i) - M(n - i - 1), x>
-    with M(k) the soft top-k mask (DESIGN section 13)."""
+    with M(k) the soft top-k mask (design notes, section 7)."""
     n, eps = R.shape[1], _per_row(regularization_strength, batch)
     w = (soft_topk_mask(R, n - i, regularization_strength=eps)
          - soft_topk_mask(R, n - i - 1, regularization_strength=eps))

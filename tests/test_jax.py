@@ -294,7 +294,7 @@ def test_non_finite_rows_give_nan(rng):
 
 
 def test_large_offsets_are_exact():
-    # DESIGN section 7: forms that cancel nothing
+    # design notes, section 5: forms that cancel nothing
     x = jnp.array([3e16, 1e16, 2e16, -1e16])
     np.testing.assert_array_equal(sj.soft_rank(x), [4.0, 2.0, 3.0, 1.0])
     for reg in REGS:

@@ -1,6 +1,6 @@
 """The kernel's rank form accepts any descending w, not only (n, ..., 1): with
 w = (1, ..., 1, 0, ..., 0) it is the projection onto the capped simplex (the soft top-k
-mask of DESIGN section 13), which later operators build on."""
+mask of the design notes, section 7), which later operators build on."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""SoftTrimmedRegressor: soft least trimmed squares (DESIGN section 10).
+"""SoftTrimmedRegressor: soft least trimmed squares (design notes, section 9).
 
 References written here, independently of the estimator: a FAST-LTS-style hard LTS fit
 (random elemental subsets, C-steps to convergence, best of many) and the soft objective's

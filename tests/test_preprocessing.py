@@ -1,5 +1,5 @@
 """SoftRankTransformer: the exact per-value kernel against the brute-force definition
-(DESIGN section 9), its limits, inverse, and the scikit-learn estimator contract."""
+(design notes, section 8), its limits, inverse, and the scikit-learn estimator contract."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Soft top-k masks, quantiles, medians and trimmed means (DESIGN section 13).
+"""Soft top-k masks, quantiles, medians and trimmed means (design notes, section 7).
 
 The reference mask is computed independently of PAV: the projection of z onto the capped
 simplex {y in [0, 1]^n, sum y = k} is clip(z - tau, 0, 1) with tau found by bisection."""

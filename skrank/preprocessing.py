@@ -109,7 +109,7 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         less than "l2" at the same strength in the body of the distribution.
     n_quantiles : int, default=1000
         Number of reference quantiles per feature; ``min(n_quantiles, n_samples)``
-        are used.
+        are used (recorded in ``n_quantiles_``), without a warning.
     subsample : int or None, default=10_000
         Maximum number of samples used to compute the quantiles (a random
         subsample, as in QuantileTransformer). None uses all of them.
@@ -240,11 +240,8 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
             )
         X = self._check_X(X, reset=True)
         n_samples = X.shape[0]
-        if self.n_quantiles > n_samples:
-            warnings.warn(
-                f"n_quantiles ({self.n_quantiles}) is greater than the total number of "
-                f"samples ({n_samples}). n_quantiles is set to n_samples."
-            )
+        # fewer samples than quantiles: each sample is a quantile (no warning, unlike
+        # QuantileTransformer: the default is 1000, and small data sets are common)
         self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
         self.references_ = np.linspace(0, 1, self.n_quantiles_, endpoint=True)
         if self.subsample is not None and self.subsample < n_samples:

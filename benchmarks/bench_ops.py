@@ -20,6 +20,12 @@ Main table columns:
   ``skrank.jvp(op, x, t)``, forward included.
 * ``argsort``: median time of ``np.argsort(x, axis=-1)`` on the same array in
   the same run (numpy sorts on one thread).
+* ``sort``, ``packed``: the plain-sort floors, same array, same run: ``np.sort(x,
+  axis=-1)`` (the sorted values alone), and for float32 ``np.sort`` of packed uint64
+  keys, the order-preserving bits of each value above its 32-bit index (one plain
+  sort that yields both the sorted values and the permutation a soft operator needs;
+  the keys are built before timing). ``/sort 1t`` and ``/packed 1t`` divide the
+  single-threaded skrank time by them.
 * ``time Nt``: median time of the skrank call with the OpenMP thread pool
   limited to N threads (``threadpoolctl.threadpool_limits(N, "openmp")``).
 * ``/argsort Nt``: ``time Nt`` divided by the (single-threaded) argsort time.
@@ -147,6 +153,15 @@ def machine_info(args):
 
 # -------------------------------------------------------------- benchmarks --
 
+def packed_keys(x):
+    """float32 rows as uint64 keys that sort like (value, index): the value's bits made
+    order-preserving (-0.0 as 0.0; negative values bit-flipped, positive ones with the
+    sign bit set) in the high 32 bits, the index within the row in the low 32."""
+    bits = (x + np.float32(0.0)).view(np.uint32)  # -0.0 + 0.0 is 0.0
+    key = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000)).astype(np.uint64)
+    return (key << np.uint64(32)) | np.arange(x.shape[-1], dtype=np.uint64)
+
+
 def make_call(op, reg, mode, x, strength, rng):
     """Return the zero-argument callable timed for one table cell."""
     fun = getattr(skrank, op)
@@ -165,10 +180,11 @@ def bench_main(args, out, errors):
     """Main table.  Returns (times, floors) keyed by (shape, dtype, ...)."""
     threads = args.threads
     columns = [("shape", 10, "<"), ("dtype", 7, "<"), ("op", 9, "<"), ("reg", 3, "<"),
-               ("mode", 7, "<"), ("argsort", 9, ">")]
+               ("mode", 7, "<"), ("argsort", 9, ">"), ("sort", 9, ">"), ("packed", 9, ">")]
     for k in threads:
         columns += [(f"time {k}t", 9, ">"), (f"/argsort {k}t", 11, ">")]
     columns += [(f"{threads[0]}t/{k}t", 6, ">") for k in threads[1:]]
+    columns += [(f"/sort {threads[0]}t", 8, ">"), (f"/packed {threads[0]}t", 10, ">")]
     table = Table(out, columns)
 
     times, floors = {}, {}
@@ -178,6 +194,13 @@ def bench_main(args, out, errors):
             x = rng.standard_normal(shape).astype(dtype)
             floor = median_time(lambda: np.argsort(x, axis=-1), args.budget)
             floors[shape, dtype] = floor
+            sort = median_time(lambda: np.sort(x, axis=-1), args.budget)
+            floors[shape, dtype, "sort"] = sort
+            packed = None
+            if dtype == "float32":
+                keys = packed_keys(x)
+                packed = median_time(lambda: np.sort(keys, axis=-1), args.budget)
+                floors[shape, dtype, "packed"] = packed
             for op in [o for o in args.ops if o in OPS]:
                 for reg in args.regs:
                     for mode in args.modes:
@@ -192,11 +215,14 @@ def bench_main(args, out, errors):
                                           f"{type(exc).__name__}: {exc}")
                         for k, t in row.items():
                             times[shape, dtype, op, reg, mode, k] = t
-                        values = [shape_label(shape), dtype, op, reg, mode, fmt_time(floor)]
+                        values = [shape_label(shape), dtype, op, reg, mode, fmt_time(floor),
+                                  fmt_time(sort), fmt_time(packed) if packed else "-"]
                         for k in threads:
                             values += [fmt_time(row.get(k)), fmt_ratio(row.get(k), floor)]
                         values += [fmt_ratio(row.get(threads[0]), row.get(k))
                                    for k in threads[1:]]
+                        first = row.get(threads[0])
+                        values += [fmt_ratio(first, sort), fmt_ratio(first, packed)]
                         table.row(values)
     return times, floors
 
@@ -260,6 +286,10 @@ def goal_lines(times, floors, iso_ratios):
     def quotient(a, b):
         return None if a is None or b is None else a / b
 
+    def vs_floor(shape, dtype, op, kind):  # the single-threaded l2 forward over a floor
+        return quotient(t(shape, dtype, op, "l2", "forward", 1), floors.get((shape, dtype,
+                                                                             kind)))
+
     goals = [("soft_rank l2 forward 1x1e6 float32, 1t: x argsort",
               vs_argsort(n6, "float32", "soft_rank", "l2", "forward"), "<=", 1.3)]
     for op in OPS:
@@ -283,6 +313,12 @@ def goal_lines(times, floors, iso_ratios):
         for dtype in ("float32", "float64"):
             goals.append((f"{op} l2 forward 1x1000 {dtype}, 1t: x argsort",
                           vs_argsort(small, dtype, op, "l2", "forward"), "<=", 3.0))
+    # the plain-sort floors (issue 17)
+    goals.append(("soft_rank l2 forward 1x1e6 float32, 1t: x packed key-index sort",
+                  vs_floor(n6, "float32", "soft_rank", "packed"), "<=", 1.0))
+    for op in OPS:
+        goals.append((f"{op} l2 forward 1000x100 float32, 1t: x np.sort",
+                      vs_floor(batch, "float32", op, "sort"), "<=", 2.0))
     goals.append(("isotonic_regression 1e6 float64: skrank / scipy",
                   iso_ratios.get(10**6), "<=", 1.0))
     return goals

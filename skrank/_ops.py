@@ -10,7 +10,6 @@ permutation and PAV blocks) in a :class:`_Structure`, which :mod:`skrank._diff`
 uses for exact O(n) Jacobian-vector products.
 """
 
-import math
 import numbers
 
 import numpy as np
@@ -479,9 +478,11 @@ def isotonic_regression(y, *, weights=None, increasing=True, axis=-1):
             W = rows.to_rows(w, name="weights").astype(np.float64, copy=False)
         if not (xp.isfinite(W).all() and (W > 0).all()):
             raise ValueError("weights must be finite and positive.")
-        top = float(W.max()) if W.size else 0.0
-        if top > 2.0 ** 960:  # a power of two keeps the ratios exact and the block
-            W = W * 2.0 ** -math.frexp(top)[1]  # sums (<= n max w) finite
+        if W.size and float(W.max()) > 2.0 ** 960:  # rows with weights that large are
+            # scaled by a power of two, just enough for finite block sums (<= n max w):
+            # the ratios stay exact, and small weights do not underflow
+            excess = xp.maximum(xp.frexp(W.max(axis=1))[1] - 960, 0)
+            W = xp.ldexp(W, -excess[:, None].astype(np.int32))
 
     if not increasing:
         Y = -Y  # a decreasing fit of y is minus the increasing fit of -y

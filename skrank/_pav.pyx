@@ -60,7 +60,8 @@ cnp.import_array()
 
 # Per-phase timers for the benchmarks (benchmarks/bench_pav.py): off by default, a
 # flag test per row when off. While on, the entry points run on one thread, so the
-# accumulators below are written by one thread only.
+# accumulators below are written by one thread only, as long as one Python thread
+# at a time calls the kernels (a benchmark's business).
 cdef extern from *:
     """
     #include <time.h>
@@ -890,6 +891,8 @@ cdef inline double _pool_mean(double a, double b, double wa, double wb) noexcept
     when b - a overflows (a and b of opposite signs near the float64 limits), the
     convex combination, whose terms cannot overflow."""
     cdef double d = b - a, s = wa + wb
+    if s == 0.0:  # two weights that underflowed: no preference
+        return 0.5 * a + 0.5 * b
     if fabs(d) <= DBL_MAX:
         return a + d * (wb / s)
     return a * (wa / s) + b * (wb / s)

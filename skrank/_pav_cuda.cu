@@ -112,7 +112,8 @@ __device__ Block sk_pool(const Problem* p, const Block* L, const Block* U) {
     B.R = L->R + U->R;
     if (p->mode == SK_ISO) {  // weighted mean; convex form where U - L overflows
         double d = U->D - L->D;
-        if (fabs(d) <= SK_DBL_MAX) B.D = L->D + d * (U->R / B.R);
+        if (B.R == 0.0) B.D = 0.5 * L->D + 0.5 * U->D;  // underflowed weights
+        else if (fabs(d) <= SK_DBL_MAX) B.D = L->D + d * (U->R / B.R);
         else B.D = L->D * (L->R / B.R) + U->D * (U->R / B.R);
         return B;
     }

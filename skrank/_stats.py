@@ -128,8 +128,8 @@ class _Masks:
 
     def _frame(self):
         """(scale, c) per row, float64: c is the row's value closest to 0 within its
-        [min, max] (0 where the row spans 0), and rows whose values come within 2^23
-        of float64's limit are scaled by 2^-24 (exactly). In the frame X * scale - c
+        [min, max] (0 where the row spans 0), and rows with values beyond 2^1000
+        are scaled by 2^-24 (exactly). In the frame X * scale - c
         a constant row is exactly 0, a large common offset cancels, and neither
         x - c nor a sum of w (x - c) with sum(w) = 1 overflows."""
         if self._frame_cache is None:
@@ -159,14 +159,18 @@ class _Masks:
                 self._extremes = empty, empty
             elif isinstance(rows, Rows):
                 self._extremes = X.min(axis=1), X.max(axis=1)
-            elif xp is np:  # ragged rows, all non-empty here
-                starts = rows.offsets[:-1]
-                self._extremes = (np.minimum.reduceat(X, starts),
-                                  np.maximum.reduceat(X, starts))
-            else:
-                S = self.sorted()
-                self._extremes = (S[xp.asarray(rows.offsets[:-1])],
-                                  S[xp.asarray(rows.offsets[1:] - 1)])
+            else:  # ragged rows; an empty one (a top-k mask's k = 0) gets (0, 0)
+                full = self.m > 0
+                starts = rows.offsets[:-1][full]
+                lo, hi = xp.zeros(rows.n_rows, X.dtype), xp.zeros(rows.n_rows, X.dtype)
+                if xp is np:  # the empty rows between two starts hold no entry
+                    lo[full] = np.minimum.reduceat(X, starts)
+                    hi[full] = np.maximum.reduceat(X, starts)
+                else:
+                    S, full_dev = self.sorted(), xp.asarray(full)
+                    lo[full_dev] = S[xp.asarray(starts)]
+                    hi[full_dev] = S[xp.asarray(rows.offsets[1:][full] - 1)]
+                self._extremes = lo, hi
         return self._extremes
 
     def sorted(self):
@@ -176,12 +180,16 @@ class _Masks:
         return self._sorted
 
     def mean(self, w, total):
-        """Per-row sum(w x) / total, for weights w >= 0 summing to total: formed in
-        float64 in the rows' frame, and within each row's [min, max], in X's dtype."""
+        """Per-row sum(w x) / total, for weights w >= 0 summing to total (a scalar
+        or one per row): formed in float64 in the rows' frame, the weights divided by
+        total first (so no partial sum exceeds the row's range), and within each
+        row's [min, max], in X's dtype."""
         rows, X = self.rows, self.X
         scale, c = self._frame()
         centred = X.astype(np.float64) * rows.expand(scale) - rows.expand(c)
-        value = (rows.row_sums(w * centred) / total + c) / scale
+        share = w / total if isinstance(total, float) else w / rows.expand(total)
+        with np.errstate(under="ignore"):  # tiny shares of tiny values: harmless
+            value = (rows.row_sums(share * centred) + c) / scale
         lo, hi = self.extremes()
         return rows.xp.clip(value.astype(X.dtype), lo, hi)
 

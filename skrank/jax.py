@@ -445,7 +445,7 @@ class _Masks:
         c = jnp.clip(jnp.zeros_like(lo), lo, hi) * scale  # sum(w) = total: c's own
         X = self.X  # derivative is 0
         w = self.mask(k_hi) - self.mask(k_lo)
-        value = ((w * (X * scale - c)).sum(-1, keepdims=True) / total + c) / scale
+        value = (((w / total) * (X * scale - c)).sum(-1, keepdims=True) + c) / scale
         return self.within_rows(value[:, 0])
 
     def order_statistic(self, i):

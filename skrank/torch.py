@@ -409,7 +409,7 @@ def _convex_mean(w, R, total):
     scale = torch.where(torch.maximum(-lo, hi) > 2.0 ** 1000, 2.0 ** -24, 1.0)
     c = (torch.clamp(torch.zeros_like(lo), lo, hi) * scale).detach()  # sum(w) = total:
     # c's own derivative is 0
-    value = (((w * (X * scale - c)).sum(-1, keepdim=True) / total + c) / scale)[:, 0]
+    value = ((((w / total) * (X * scale - c)).sum(-1, keepdim=True) + c) / scale)[:, 0]
     return _within_rows(value, R)
 
 

@@ -283,3 +283,25 @@ def test_any_dtype_and_layout(which, code, shape, layout, data):
     assert got.dtype == (np.float32 if float32 else np.float64)
     want = fun(x.astype(np.float32 if float32 else np.float64), *args, **kw)
     np.testing.assert_array_equal(got, want)
+
+
+# --- found in review ----------------------------------------------------------------
+def test_huge_weights_in_one_row_leave_the_others_and_small_weights_exact():
+    y = np.array([[0.0, 1.0], [2.0, 1.0]])
+    w = np.array([[1e300, 1.0], [1e-300, 1e-300]])
+    np.testing.assert_allclose(skrank.isotonic_regression(y, weights=w),
+                               [exact_isotonic(r, v) for r, v in zip(y, w)], rtol=1e-13)
+    got = skrank.isotonic_regression([2.0, 1.0, 0.0], weights=[1e-300, 1e-300, 1e300])
+    np.testing.assert_array_equal(got, exact_isotonic([2.0, 1.0, 0.0], [1e-300, 1e-300, 1e300]))
+
+
+def test_derivatives_of_masks_with_an_empty_ragged_row():
+    x = np.array([1.0, 2.0, 3.0, 0.5])
+    for lengths in ([3, 0, 1], [4, 0], [0, 4]):
+        value, vjp_fn = skrank.vjp(skrank.soft_topk_mask, x, 0, lengths=lengths)
+        np.testing.assert_array_equal(value, np.zeros(4))
+        np.testing.assert_array_equal(vjp_fn(np.ones(4)), np.zeros(4))
+        np.testing.assert_array_equal(
+            skrank.jvp(skrank.soft_topk_mask, x, np.ones(4), 0, lengths=lengths)[1],
+            np.zeros(4))
+

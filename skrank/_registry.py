@@ -64,12 +64,12 @@ def operator(*, main, kind, aligned=(), per_row=(STRENGTH,), differentiable=None
 
     def register(fun):
         public = _array_api.dispatch(fun)
-        parameters = inspect.signature(fun).parameters.values()
-        positional = tuple(p.name for p in parameters
+        parameters = inspect.signature(fun).parameters
+        positional = tuple(p.name for p in parameters.values()
                            if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
         for name in (main, *aligned, *per_row, *(() if differentiable is None
                                                  else (differentiable,))):
-            if name not in inspect.signature(fun).parameters:
+            if name not in parameters:
                 raise ValueError(f"{fun.__name__} has no argument {name!r}")
         record = Operator(public, main, kind, positional, tuple(aligned), tuple(per_row),
                           differentiable, structured)

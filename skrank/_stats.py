@@ -45,7 +45,7 @@ class _Masks:
         self.rows, self.X, self.eps, self.with_gradient = rows, X, eps, with_gradient
         self.m = np.diff(rows.offsets)  # row lengths
         self._cache = {}
-        self._sorted = self._extremes = self._frame_cache = None
+        self._sorted = self._extremes = self._frame_cache = self._framed = None
 
     @staticmethod
     def _normal(k):
@@ -141,12 +141,18 @@ class _Masks:
             self._frame_cache = scale, xp.minimum(xp.maximum(lo, 0.0), hi) * scale
         return self._frame_cache
 
+    def _framed_rows(self):
+        """X * scale - c in float64, formed once for every mask and statistic."""
+        if self._framed is None:
+            scale, c = self._frame()
+            rows = self.rows
+            self._framed = (self.X.astype(np.float64) * rows.expand(scale)
+                            - rows.expand(c))
+        return self._framed
+
     def _centred(self):
         """X in its frame, in X's dtype: J X = J (X * scale - c) / scale since J 1 = 0."""
-        scale, c = self._frame()
-        rows = self.rows
-        return (self.X * rows.expand(scale) - rows.expand(c)).astype(self.X.dtype,
-                                                                       copy=False)
+        return self._framed_rows().astype(self.X.dtype, copy=False)
 
     def extremes(self):
         """Each row's (min, max), in X's dtype: a soft order statistic or trimmed
@@ -186,10 +192,9 @@ class _Masks:
         row's [min, max], in X's dtype."""
         rows, X = self.rows, self.X
         scale, c = self._frame()
-        centred = X.astype(np.float64) * rows.expand(scale) - rows.expand(c)
         share = w / total if isinstance(total, float) else w / rows.expand(total)
         with np.errstate(under="ignore"):  # tiny shares of tiny values: harmless
-            value = (rows.row_sums(share * centred) + c) / scale
+            value = (rows.row_sums(share * self._framed_rows()) + c) / scale
         lo, hi = self.extremes()
         return rows.xp.clip(value.astype(X.dtype), lo, hi)
 

@@ -14,7 +14,8 @@ from sklearn.linear_model import HuberRegressor, LinearRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from _reference import topk_mask as ref_mask
-from skrank.linear_model import SoftTrimmedRegressor, _soft_lts_objective
+from skrank import _lts
+from skrank.linear_model import SoftTrimmedRegressor
 
 
 # --------------------------------------------------------------------------- references
@@ -87,7 +88,7 @@ def test_huge_strength_is_least_squares(fit_intercept, alpha):
     # minimiser of Ridge(alpha=n * alpha) (LinearRegression at alpha = 0)
     X, y, *_ = contaminated(n=300, frac_vertical=0.05, frac_leverage=0.0, seed=1)
     n = X.shape[0]
-    reg = SoftTrimmedRegressor(regularization_strength=1e9, alpha=alpha,
+    reg = SoftTrimmedRegressor(regularization_strength=1e9, alpha=alpha, refit=None,
                                fit_intercept=fit_intercept, random_state=0).fit(X, y)
     if alpha == 0.0:
         ref = LinearRegression(fit_intercept=fit_intercept).fit(X, y)
@@ -114,7 +115,7 @@ def test_tiny_strength_reaches_hard_lts(strength):
     h = n_kept(200, 0.25)
     _, _, ref_obj = lts_reference(X, y, h, n_starts=500)
     reg = SoftTrimmedRegressor(regularization_strength=strength, random_state=0).fit(X, y)
-    obj = hard_lts_objective(X, y, reg.coef_, reg.intercept_, h)
+    obj = hard_lts_objective(X, y, reg.raw_coef_, reg.raw_intercept_, h)
     assert obj <= 1.01 * ref_obj, (obj, ref_obj)
 
 
@@ -147,7 +148,7 @@ def test_inlier_mask_flags_the_planted_outliers():
     X, y, _, _, out = contaminated(seed=6)
     n = len(y)
     h = n_kept(n, 0.25)
-    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    reg = SoftTrimmedRegressor(refit=None, random_state=0).fit(X, y)
     assert reg.inlier_mask_.dtype == bool and reg.inlier_mask_.shape == (n,)
     assert reg.inlier_mask_.sum() == h
     assert not reg.inlier_mask_[out].any()
@@ -184,25 +185,25 @@ def test_objective_value_and_gradient(eps, alpha):
     rng = np.random.default_rng(9)
     w = np.r_[coef, intercept] + 0.3 * rng.normal(size=p + 1)
 
-    value, grad, mask, loss = _soft_lts_objective(w, Z, y, h, eps, penalty)
+    value, mask, r, loss = _lts.objective(w, Z, y, h, eps, penalty)
+    grad = _lts.gradient(w, Z, mask, r, h, penalty)
     ref_value, ref_y = soft_objective_reference(w[:p], w[p], X, y, h, eps, alpha)
     assert value == pytest.approx(ref_value, rel=1e-9)
     np.testing.assert_allclose(mask, ref_y, atol=1e-9)
     assert mask.sum() == pytest.approx(h)
-    # Danskin: dL/dl = y*/h
-    r = y - Z @ w
-    np.testing.assert_allclose(grad, -2.0 / h * Z.T @ (mask * r) + 2 * penalty * w,
-                               rtol=1e-12, atol=1e-12)
-    # the optimiser's form differs by the constant eps h / (2n) only
-    inner = _soft_lts_objective(w, Z, y, h, eps, penalty, False, True)
-    assert inner[0] == pytest.approx(value - 0.5 * eps * h / n, rel=1e-9, abs=1e-12)
-    np.testing.assert_array_equal(inner[1], grad)
+    np.testing.assert_allclose(r, y - Z @ w, rtol=1e-12)
+    np.testing.assert_allclose(loss, r * r, rtol=1e-12)
+    # the weighted form with unit weights is the same mask and value
+    w_value, w_mask, _, _ = _lts.objective(w, Z, y, h, eps, penalty, np.ones(n))
+    assert w_value == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(w_mask, mask, atol=1e-12)
 
     def f(v):
-        return _soft_lts_objective(v, Z, y, h, eps, penalty)[0]
+        return _lts.objective(v, Z, y, h, eps, penalty)[0]
 
     def g(v):
-        return _soft_lts_objective(v, Z, y, h, eps, penalty)[1]
+        _, u, res, _ = _lts.objective(v, Z, y, h, eps, penalty)
+        return _lts.gradient(v, Z, u, res, h, penalty)
 
     for _ in range(3):
         v = w + 0.1 * rng.normal(size=p + 1)
@@ -217,15 +218,15 @@ def test_solution_is_stationary_at_the_requested_strength(strength):
     h = n_kept(n, 0.25)
     alpha = 0.01
     reg = SoftTrimmedRegressor(regularization_strength=strength, alpha=alpha,
-                               tol=1e-8, random_state=0).fit(X, y)
+                               refit=None, tol=1e-8, random_state=0).fit(X, y)
     eps = strength * reg.loss_scale_
     Z = np.hstack([X, np.ones((n, 1))])
     penalty = np.r_[np.full(p, alpha), 0.0]
     w = np.r_[reg.coef_, reg.intercept_]
-    _, grad, mask, _ = _soft_lts_objective(w, Z, y, h, eps, penalty)
+    _, mask, r, _ = _lts.objective(w, Z, y, h, eps, penalty)
+    grad = _lts.gradient(w, Z, mask, r, h, penalty)
     np.testing.assert_allclose(mask, reg.weights_, atol=1e-8)
     # every component of the gradient is negligible next to the sizes of its terms
-    r = y - Z @ w
     size = 2.0 / h * np.abs(Z).T @ np.abs(mask * r) + 2 * penalty * np.abs(w)
     assert np.all(np.abs(grad) <= 1e-6 * size), np.abs(grad) / size
 
@@ -258,8 +259,14 @@ def test_small_samples(n):
     rng = np.random.default_rng(13)
     X = rng.normal(size=(n, 10))
     y = rng.normal(size=n)
-    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
-    assert reg.inlier_mask_.all()
+    if n < 11:  # fewer samples than parameters: said so
+        with pytest.warns(UserWarning, match=f"{n} samples .* for 11 parameters"):
+            reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    assert reg.inlier_mask_.all() and not reg.outlier_mask_.any()
     assert np.all(np.isfinite(reg.coef_)) and np.isfinite(reg.intercept_)
     expected = y if n <= 11 else LinearRegression().fit(X, y).predict(X)
     np.testing.assert_allclose(reg.predict(X), expected, atol=1e-6)
@@ -267,11 +274,29 @@ def test_small_samples(n):
 
 # --------------------------------------------------------------- warnings, output, API
 def test_convergence_warning_at_max_iter_1():
+    # the warning says which stage stopped, at which strength, and what was returned
     X, y, *_ = contaminated(seed=14)
-    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
-        reg = SoftTrimmedRegressor(max_iter=1, regularization_strength=0.01,
+    with pytest.warns(ConvergenceWarning, match=r"trimmed fit at strength 0.5 did not "
+                      r"converge within max_iter=1 .* last iterate is returned and no "
+                      r"refit was made"):
+        reg = SoftTrimmedRegressor(max_iter=1, regularization_strength=0.5,
                                    random_state=0).fit(X, y)
     assert reg.n_iter_ == 1
+    np.testing.assert_array_equal(reg.coef_, reg.raw_coef_)
+
+
+def test_convergence_warning_of_the_mm_step():
+    # the trimmed fit converges; the MM step gets what is left of max_iter
+    X, y, *_ = contaminated(seed=14)
+    full = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    trimmed = SoftTrimmedRegressor(refit=None, random_state=0).fit(X, y)
+    assert full.n_iter_ > trimmed.n_iter_ + 1
+    with pytest.warns(ConvergenceWarning, match=r"MM step did not converge within "
+                      rf"max_iter={trimmed.n_iter_ + 1} steps"):
+        reg = SoftTrimmedRegressor(max_iter=trimmed.n_iter_ + 1,
+                                   random_state=0).fit(X, y)
+    assert reg.n_iter_ == trimmed.n_iter_ + 1
+    np.testing.assert_array_equal(reg.raw_coef_, trimmed.raw_coef_)
 
 
 def test_silent_at_verbose_0_and_talks_at_verbose_1(capsys):
@@ -283,7 +308,15 @@ def test_silent_at_verbose_0_and_talks_at_verbose_1(capsys):
     assert captured.out == "" and captured.err == ""
     SoftTrimmedRegressor(regularization_strength=0.01, verbose=1, random_state=0).fit(X, y)
     out = capsys.readouterr().out
-    assert "strength 0.01" in out and "robust start" in out
+    assert "strength 0.01" in out and "robust start" in out and "MM step" in out
+    assert "residual scale" in out and "step 1:" not in out
+    # verbose=2 adds one line per solver step
+    reg = SoftTrimmedRegressor(regularization_strength=0.01, verbose=2,
+                               random_state=0).fit(X, y)
+    detail = capsys.readouterr().out
+    assert detail.count("soft C-step step ") + detail.count("MM step ") == reg.n_iter_
+    assert "soft C-step step 1: objective" in detail
+    assert "MM step 1: fitted values moved" in detail
 
 
 def test_feature_names_in_with_pandas():

@@ -174,11 +174,12 @@ MAX_DOUBLINGS = 20
 
 def _factor(Z, u, ridge):
     """Upper-triangular R with ``R^T R = Z^T diag(u) Z + diag(ridge)`` (rows with
-    ``u > 0`` only): a Cholesky factor of the normal equations when they are well
-    conditioned (cond below about 1e10), else the R of a QR factorisation of
-    ``[sqrt(u) Z; sqrt(ridge)]``, which does not square the condition number. None
-    when the system is numerically singular or overflows (rows of ``Z`` beyond about
-    1e154)."""
+    ``u > 0`` only), and whether the normal equations may be solved with it: a Cholesky
+    factor when they are well conditioned (cond below about 1e10); otherwise the R of
+    a QR factorisation of ``[sqrt(u) Z; sqrt(ridge)]`` (which does not square the
+    condition number), good for a step that is tested before it is taken but not for
+    solving the normal equations. (None, False) when the system is numerically
+    singular or overflows (rows of ``Z`` beyond about 1e154)."""
     keep = u > 0
     if not keep.all():
         Z, u = Z[keep], u[keep]
@@ -187,19 +188,19 @@ def _factor(Z, u, ridge):
         G = A.T @ A
         G[np.diag_indices_from(G)] += ridge
     if not np.isfinite(G).all():
-        return None
+        return None, False
     try:
         R = np.linalg.cholesky(G).T
         d = np.abs(np.diagonal(R))
         if d.min() > 1e-5 * d.max():
-            return R
+            return R, True
     except np.linalg.LinAlgError:
         pass
     R = np.linalg.qr(np.vstack([A, np.diag(np.sqrt(ridge))]), mode="r")
     d = np.abs(np.diagonal(R))
     if R.shape[0] < R.shape[1] or not d.min() > 1e-12 * d.max():
-        return None
-    return R
+        return None, False
+    return R, False
 
 
 def _solve_normal(R, b):
@@ -207,18 +208,19 @@ def _solve_normal(R, b):
     return solve_triangular(R, solve_triangular(R, b, trans="T"))
 
 
-def weighted_ridge_solve(Z, y, u, ridge):
-    """``argmin_theta sum_i u_i (y_i - z_i theta)^2 + sum_j ridge_j theta_j^2`` (see
-    :func:`_factor`); the minimum-norm least-squares solution, by LAPACK, when the
-    system is singular or its normal equations overflow."""
-    R = _factor(Z, u, ridge)
+def weighted_ridge_solve(Z, y, u, ridge, factor=None):
+    """``argmin_theta sum_i u_i (y_i - z_i theta)^2 + sum_j ridge_j theta_j^2``: by
+    the normal equations where they are well conditioned (see :func:`_factor`;
+    ``factor`` is its result when already known), else by LAPACK's least squares on
+    ``[sqrt(u) Z; sqrt(ridge)]`` (the minimum-norm solution when singular)."""
+    R, normal = _factor(Z, u, ridge) if factor is None else factor
     keep = u > 0
     if not keep.all():
         Z, y, u = Z[keep], y[keep], u[keep]
-    root = np.sqrt(u)
     with overflow_handled():
-        if R is not None:
+        if normal:
             return _solve_normal(R, Z.T @ (u * y))
+        root = np.sqrt(u)
         A = np.vstack([Z * root[:, None], np.diag(np.sqrt(ridge))])
     return np.linalg.lstsq(A, np.r_[y * root, np.zeros(Z.shape[1])], rcond=None)[0]
 
@@ -276,15 +278,12 @@ def csteps(Z, y, theta, h, eps, penalty, sw=None, max_steps=100, tol=0.0, log=No
     value, u, r, _ = objective(theta, Z, y, h, eps, penalty, sw)
     ridge = h * penalty
     for step in range(1, max_steps + 1):
-        R = _factor(Z, u, ridge)
-        if R is None:
-            new = weighted_ridge_solve(Z, y, u, ridge)
-        else:
-            with overflow_handled():
-                rhs = Z.T @ (u * r) - ridge * theta
-            new = theta + _solve_normal(R, rhs)
+        factor = R, normal = _factor(Z, u, ridge)
+        new = weighted_ridge_solve(Z, y, u, ridge, factor)
         new_value, new_u, new_r, _ = objective(new, Z, y, h, eps, penalty, sw)
         if eps > 0 and R is not None:
+            with overflow_handled():
+                rhs = Z.T @ (u * r) - ridge * theta
             direction = _newton_direction(R, Z, u, r, rhs, eps, sw)
             newton = direction is not None
             if newton:
@@ -339,25 +338,39 @@ def bisquare_weights(loss, scale):
     return v * v
 
 
+def _bisquare_objective(loss, scale, theta, ridge, sw):
+    """``sum_i sw_i scale^2 rho(r_i / scale) + sum_j ridge_j theta_j^2`` with Tukey's
+    bisquare ``rho(t) = (c^2 / 3) (1 - (1 - (t / c)^2)^3)``, constant beyond ``c``."""
+    with overflow_handled():
+        v = 1.0 - np.minimum(loss / (BISQUARE_C * scale) ** 2, 1.0)
+    rho = (BISQUARE_C * scale) ** 2 / 3.0 * (1.0 - v * v * v)
+    return float(np.sum(rho if sw is None else sw * rho) + ridge @ (theta * theta))
+
+
 def mm_step(Z, y, theta, scale, ridge, sw=None, max_steps=100, tol=0.0, log=None):
     """Tukey's bisquare M-estimate with the scale held fixed, started at theta, by
-    iteratively reweighted (ridge) least squares: ``sum_i sw_i rho(r_i / scale) scale^2
-    + sum_j ridge_j theta_j^2`` never increases. Stops when a step moves the fitted
-    values by at most ``tol`` scales (root mean square over the weights). Returns
-    (theta, steps, converged)."""
+    iteratively reweighted (ridge) least squares, which never increases its objective
+    (:func:`_bisquare_objective`). Stops when a step moves the fitted values by at most
+    ``tol`` scales (root mean square over the weights) or the objective stops
+    decreasing (rounding). Returns (theta, steps, converged)."""
     sw1 = 1.0 if sw is None else sw
+    with overflow_handled():
+        loss = residuals_and_losses(Z, y, theta)[1]
+    value = _bisquare_objective(loss, scale, theta, ridge, sw)
     for step in range(1, max_steps + 1):
-        with overflow_handled():
-            loss = residuals_and_losses(Z, y, theta)[1]
         wts = sw1 * bisquare_weights(loss, scale)
         if not wts.any():  # every residual beyond the cutoff: nothing to refit
             return theta, step - 1, True
         new = weighted_ridge_solve(Z, y, wts, ridge)
         with overflow_handled():
+            new_loss = residuals_and_losses(Z, y, new)[1]
             moved = Z @ (new - theta)
             moved = math.sqrt(float(wts @ np.minimum(moved * moved, LOSS_CAP))
                               / float(np.sum(wts))) / scale
-        theta = new
+        new_value = _bisquare_objective(new_loss, scale, new, ridge, sw)
+        if not new_value <= value:  # no progress in floating point: a fixed point
+            return theta, step, True
+        theta, loss, value = new, new_loss, new_value
         if log is not None:
             log(step, moved)
         if moved <= tol:

@@ -427,8 +427,10 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         if n < n_params:
             warnings.warn(
                 f"SoftTrimmedRegressor: {n} samples (with positive weight) for "
-                f"{n_params} parameters; the fit is not unique (the minimum-norm "
-                "solution is returned) and nothing can be trimmed.", UserWarning)
+                f"{n_params} parameters: nothing can be trimmed, and "
+                + ("the ridge penalty alone decides the fit." if self.alpha > 0 else
+                   "the fit is not unique (the minimum-norm solution is returned)."),
+                UserWarning)
         total = n if sw is None else float(np.sum(sw))
         integral = sw is None or bool(np.all(sw == np.round(sw)))
         h = _kept_weight(total, self.trim_fraction, integral)
@@ -504,7 +506,11 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         hard = _lts.trimming_mask(loss, h, 0.0, sw)
         scale = math.sqrt(float(hard @ loss) / h)
         scale *= _lts.consistency_factor(h / total)
-        scale *= _lts.small_sample_factor(round(total), p, self.fit_intercept, h)
+        # the sample size of the small-sample factor: the repeated sample's for
+        # integer weights, else the number of samples (h in proportion)
+        n_eff = round(total) if integral else n
+        scale *= _lts.small_sample_factor(n_eff, p, self.fit_intercept,
+                                          h * n_eff / total)
         scale = max(scale, _S2_FLOOR / unit)
         if self.verbose:
             self._log(f"residual scale {scale * unit * y_scale:.6g}")

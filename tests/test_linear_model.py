@@ -363,6 +363,8 @@ def test_predict_before_fit_and_wrong_width():
         reg.predict(X[:, :2])
 
 
+# the checks fit 30 features on 15 samples, and are told so
+@pytest.mark.filterwarnings("ignore:.*samples .* for .* parameters:UserWarning")
 @parametrize_with_checks([
     SoftTrimmedRegressor(),
     SoftTrimmedRegressor(fit_intercept=False, alpha=0.1),
@@ -480,3 +482,233 @@ def test_coefficients_overflowing_float64_warn():
     with pytest.warns(RuntimeWarning, match="overflow float64"):
         reg = SoftTrimmedRegressor(random_state=0).fit(X * 1e-300, y * 1e300)
     assert np.isinf(reg.coef_).all()
+
+
+# ----------------------------------------------------------- the solver: soft C-steps
+def collinear_design(n=400, p=6, condition=1e9, seed=40):
+    """Features whose robustly standardised design (with the intercept column) has a
+    condition number of at least 1e8."""
+    rng = np.random.default_rng(seed)
+    U, _, Vt = np.linalg.svd(rng.normal(size=(n, p)), full_matrices=False)
+    X = U @ np.diag(np.logspace(0, -np.log10(condition), p)) @ Vt
+    center = np.median(X, axis=0)
+    X = (X - center) / _lts.robust_scale(X, center)
+    assert np.linalg.cond(np.c_[X - np.median(X, axis=0), np.ones(n)]) >= 1e8
+    return X, rng
+
+
+@pytest.mark.parametrize("strength", [0.0, 1.0, 10.0])
+def test_converges_on_a_collinear_design(strength):
+    # L-BFGS-B ran out of iterations on such designs; the C-steps solve each weighted
+    # least squares exactly and do not care how X is conditioned
+    X, rng = collinear_design()
+    beta = rng.normal(size=X.shape[1])
+    y = X @ beta + 0.1 * rng.normal(size=len(X))
+    y[:80] += 30.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = SoftTrimmedRegressor(regularization_strength=strength,
+                                   random_state=0).fit(X, y)
+        tight = SoftTrimmedRegressor(regularization_strength=strength, tol=1e-12,
+                                     random_state=0).fit(X, y)
+    assert reg.outlier_mask_[:80].all() and not reg.outlier_mask_[80:].any()
+    # the fitted values are those of the converged fit, to tol residual scales
+    for a, b in ((reg.predict(X), tight.predict(X)),
+                 (X @ reg.raw_coef_ + reg.raw_intercept_,
+                  X @ tight.raw_coef_ + tight.raw_intercept_)):
+        assert np.sqrt(np.mean((a - b)[80:] ** 2)) <= 1e-5 * reg.scale_
+    assert np.sqrt(np.mean((reg.predict(X) - X @ beta)[80:] ** 2)) < 0.05
+
+
+def test_converges_on_star98():
+    sm = pytest.importorskip("statsmodels.api")
+    data = sm.datasets.star98.load_pandas()
+    X = data.exog.to_numpy(dtype=float)
+    y = (data.endog["NABOVE"] / data.endog.sum(axis=1)).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    assert reg.n_iter_ < 100
+
+
+def test_c_steps_never_raise_the_objective():
+    X, y, *_ = contaminated(n=150, p=3, seed=41)
+    n, p = X.shape
+    Z = np.hstack([X, np.ones((n, 1))])
+    h, penalty = n_kept(n, 0.25), np.r_[np.full(p, 0.01), 0.0]
+    values = []
+    theta = np.zeros(p + 1)
+    for eps in (0.5, 5.0):
+        _lts.csteps(Z, y, theta, h, eps, penalty, max_steps=50,
+                    log=lambda step, value, moved: values.append(value))
+        assert np.all(np.diff(values) <= 1e-12 * np.abs(values[:-1]))
+        values.clear()
+
+
+# ---------------------------------------------------------------- the efficiency step
+def test_scale_is_consistent_at_the_normal_model():
+    rng = np.random.default_rng(42)
+    X = rng.normal(size=(4000, 3))
+    y = X @ [1.0, -2.0, 0.5] + 2.0 * rng.normal(size=4000)
+    for trim in (0.1, 0.25, 0.5):
+        reg = SoftTrimmedRegressor(trim_fraction=trim, random_state=0).fit(X, y)
+        assert reg.scale_ == pytest.approx(2.0, rel=0.05), trim
+
+
+def test_mm_refit_on_clean_data_is_close_to_least_squares():
+    # what the efficiency step is for: the trimmed fit alone loses to OLS on clean data
+    rng = np.random.default_rng(43)
+    X = rng.normal(size=(3000, 5))
+    y = X @ np.arange(1.0, 6.0) + rng.normal(size=3000)
+    ols = LinearRegression().fit(X, y)
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    raw_error = np.abs(reg.raw_coef_ - ols.coef_).max()
+    mm_error = np.abs(reg.coef_ - ols.coef_).max()
+    assert mm_error < 0.01 and mm_error < raw_error / 2, (mm_error, raw_error)
+    assert reg.outlier_mask_.sum() <= 3
+
+
+@pytest.mark.parametrize("refit", ["mm", "reweighted", None])
+def test_refit_options_and_outlier_mask(refit):
+    X, y, coef, intercept, out = contaminated(n=300, seed=44)
+    reg = SoftTrimmedRegressor(refit=refit, alpha=0.01, random_state=0).fit(X, y)
+    raw = SoftTrimmedRegressor(refit=None, alpha=0.01, random_state=0).fit(X, y)
+    # the trimmed fit, its masks and scale do not depend on the refit
+    np.testing.assert_array_equal(reg.raw_coef_, raw.coef_)
+    assert reg.raw_intercept_ == raw.intercept_ and reg.scale_ == raw.scale_
+    np.testing.assert_array_equal(reg.inlier_mask_, raw.inlier_mask_)
+    np.testing.assert_array_equal(reg.weights_, raw.weights_)
+    assert reg.outlier_mask_[out].all()
+    r_raw = y - X @ reg.raw_coef_ - reg.raw_intercept_
+    if refit is None:
+        np.testing.assert_array_equal(reg.coef_, reg.raw_coef_)
+        np.testing.assert_array_equal(reg.outlier_mask_, ~reg.inlier_mask_)
+    elif refit == "reweighted":
+        keep = np.abs(r_raw) <= 2.241402727604947 * reg.scale_
+        np.testing.assert_array_equal(reg.outlier_mask_, ~keep)
+        ref = Ridge(alpha=keep.sum() * 0.01).fit(X[keep], y[keep])
+        np.testing.assert_allclose(reg.coef_, ref.coef_, rtol=1e-8)
+        assert reg.intercept_ == pytest.approx(ref.intercept_, rel=1e-8)
+    else:
+        r = y - reg.predict(X)
+        np.testing.assert_array_equal(reg.outlier_mask_,
+                                      np.abs(r) >= 4.685 * reg.scale_)
+        # a fixed point of the bisquare's reweighted (ridge) least squares
+        w = np.clip(1 - (r / (4.685 * reg.scale_)) ** 2, 0, None) ** 2
+        ref = Ridge(alpha=len(y) * 0.01).fit(X, y, sample_weight=w)
+        np.testing.assert_allclose(reg.coef_, ref.coef_, rtol=1e-5)
+    assert np.abs(reg.coef_ - coef).max() < 0.1
+
+
+# ------------------------------------------------------------------------ sample weights
+def weighted_mask_reference(loss, h, eps, sw):
+    """argmin <u, loss> + eps/2 sum u^2 / sw over {0 <= u <= sw, sum u = h}, by
+    bisection on the threshold (no sort)."""
+    lo, hi = loss.min() - eps - 1.0, loss.max() + eps + 1.0
+    for _ in range(200):
+        tau = 0.5 * (lo + hi)
+        if np.sum(sw * np.clip((tau - loss) / eps, 0, 1)) < h:
+            lo = tau
+        else:
+            hi = tau
+    return sw * np.clip((0.5 * (lo + hi) - loss) / eps, 0, 1)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.3, 3.0])
+def test_weighted_trimming_mask(eps):
+    rng = np.random.default_rng(45)
+    loss = rng.exponential(size=40)
+    loss[:5] = loss[5]  # ties
+    sw = rng.uniform(0.2, 3.0, size=40)
+    h = 0.7 * sw.sum()
+    u = _lts.trimming_mask(loss, h, eps, sw)
+    assert u.sum() == pytest.approx(h, rel=1e-12)
+    assert np.all(u >= 0) and np.all(u <= sw)
+    if eps > 0:
+        np.testing.assert_allclose(u, weighted_mask_reference(loss, h, eps, sw),
+                                   atol=1e-9)
+    else:  # the smallest losses whole, one sample partly
+        order = np.argsort(loss, kind="stable")
+        assert np.sum((u > 0) & (u < sw)) <= 1
+        assert np.all(np.diff(u[order] / sw[order]) <= 0)
+    # integer weights: the mask of the repeated sample, summed over the copies
+    counts = rng.integers(1, 4, size=40)
+    h = int(0.75 * counts.sum())
+    u = _lts.trimming_mask(loss, h, eps, counts.astype(float))
+    repeated = _lts.trimming_mask(np.repeat(loss, counts), h, eps)
+    if eps > 0:
+        np.testing.assert_allclose(u, np.add.reduceat(repeated, np.r_[0, np.cumsum(
+            counts)[:-1]]), atol=1e-9)
+
+
+@pytest.mark.parametrize("refit", ["mm", "reweighted", None])
+@pytest.mark.parametrize("strength", [0.0, 1.0])
+def test_integer_weights_are_repeated_samples(refit, strength):
+    X, y, *_ = contaminated(n=120, p=3, seed=46)
+    counts = np.random.default_rng(47).integers(0, 4, size=len(y))
+    params = dict(refit=refit, regularization_strength=strength, alpha=0.01, tol=1e-10,
+                  random_state=0)
+    weighted = SoftTrimmedRegressor(**params).fit(X, y, sample_weight=counts)
+    repeated = SoftTrimmedRegressor(**params).fit(np.repeat(X, counts, axis=0),
+                                                  np.repeat(y, counts))
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6)
+    assert weighted.intercept_ == pytest.approx(repeated.intercept_, rel=1e-6)
+    np.testing.assert_allclose(weighted.raw_coef_, repeated.raw_coef_, rtol=1e-6)
+    assert weighted.scale_ == pytest.approx(repeated.scale_, rel=1e-6)
+    assert weighted.loss_scale_ == pytest.approx(repeated.loss_scale_, rel=1e-6)
+    # per-sample attributes: a sample is an outlier when all its copies are (the
+    # hard mask may keep some copies of a sample at the trimming boundary)
+    used = counts > 0
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    copies_out = np.logical_and.reduceat(repeated.outlier_mask_, starts[used])
+    np.testing.assert_array_equal(weighted.outlier_mask_[used], copies_out)
+    assert not weighted.outlier_mask_[~used].any()
+    assert not weighted.inlier_mask_[~used].any()
+    assert np.all(weighted.weights_[~used] == 0)
+    assert weighted.weights_.sum() == pytest.approx(repeated.weights_.sum())
+
+
+def test_fractional_weights_keep_a_fraction_of_the_total():
+    X, y, *_ = contaminated(n=200, p=3, seed=48)
+    sw = np.random.default_rng(49).uniform(0.1, 2.0, size=200)
+    reg = SoftTrimmedRegressor(random_state=0).fit(X, y, sample_weight=sw)
+    assert reg.weights_.sum() == pytest.approx(0.75 * sw.sum())
+    assert np.all(reg.weights_ <= sw + 1e-12)
+    # scaling the weights changes nothing then
+    scaled = SoftTrimmedRegressor(random_state=0).fit(X, y, sample_weight=7.3 * sw)
+    np.testing.assert_allclose(scaled.coef_, reg.coef_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("sample_weight, match", [
+    (-np.ones(30), "non-negative"),
+    (np.full(30, np.nan), "finite"),
+    (np.ones(29), "shape"),
+    (np.zeros(30), "zero everywhere"),
+])
+def test_bad_sample_weight(sample_weight, match):
+    X, y, *_ = contaminated(n=30, seed=50)
+    with pytest.raises(ValueError, match=match):
+        SoftTrimmedRegressor().fit(X, y, sample_weight=sample_weight)
+
+
+def test_sample_weight_through_pipeline_and_metadata_routing():
+    import sklearn
+    from sklearn.model_selection import cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, *_ = contaminated(n=120, p=3, seed=51)
+    sw = np.random.default_rng(52).integers(1, 3, size=120).astype(float)
+    direct = SoftTrimmedRegressor(random_state=0).fit(X, y, sample_weight=sw)
+    pipe = make_pipeline(StandardScaler(), SoftTrimmedRegressor(random_state=0))
+    pipe.fit(X, y, softtrimmedregressor__sample_weight=sw)
+    np.testing.assert_allclose(pipe.predict(X), direct.predict(X), rtol=1e-6)
+    with sklearn.config_context(enable_metadata_routing=True):
+        reg = SoftTrimmedRegressor(random_state=0).set_fit_request(
+            sample_weight=True).set_score_request(sample_weight=False)
+        result = cross_validate(reg, X, y, cv=3, params={"sample_weight": sw},
+                                return_estimator=True)
+        unweighted = cross_validate(SoftTrimmedRegressor(random_state=0), X, y, cv=3,
+                                    return_estimator=True)
+    for a, b in zip(result["estimator"], unweighted["estimator"]):
+        assert not np.allclose(a.coef_, b.coef_, rtol=1e-9)

@@ -2,8 +2,8 @@
 
 How to run (from the repository root, with skrank built/installed)::
 
-    python benchmarks/bench_trimmed.py             # n = 10,000, p = 20; ~15 s on 2 cores
-    python benchmarks/bench_trimmed.py --quick     # n = 2,000, p = 10; smoke run, ~3 s
+    python benchmarks/bench_trimmed.py             # n = 10,000, p = 20 (and 1e6 x 20)
+    python benchmarks/bench_trimmed.py --quick     # n = 2,000, p = 10; smoke run
     python benchmarks/bench_trimmed.py --n 50000 --p 50 --contamination 0.3 --output t.md
 
 Everything printed is markdown: a header with the machine and versions, one table
@@ -28,8 +28,17 @@ The test set is ``n`` fresh clean rows. Columns:
   OpenMP) limited to one thread with ``threadpoolctl``, after an untimed warm-up fit of
   the same estimator on a small sample.
 
+The scale section fits the leverage scenario at ``--scale-n`` rows (1,000,000 by default)
+with ``LinearRegression`` and ``SoftTrimmedRegressor``: fit time and peak memory during the
+fit (``tracemalloc``, which sees every NumPy allocation) over the size of X.
+
+Goals: SoftTrimmedRegressor's R2 at most 0.002 below the oracle's; its fit time at most
+0.5x RANSAC's (10,000 x 20) and at most 30x one LinearRegression fit (1,000,000 x 20);
+its peak memory at most 3x the size of X.
+
 Estimators: ``SoftTrimmedRegressor(random_state=0)`` with its defaults
-(``trim_fraction=0.25``, ``regularization_strength=1.0``), ``LinearRegression``,
+(``trim_fraction=0.25``, ``regularization_strength=1.0``, ``refit="mm"``),
+``LinearRegression``,
 ``HuberRegressor`` (``max_iter=1000``), ``RANSACRegressor(max_trials=1000,
 random_state=0)`` with its default stopping rule (``stop_probability=0.99``, residual
 threshold the MAD of y), ``TheilSenRegressor(random_state=0)`` with its default
@@ -66,6 +75,9 @@ except ImportError:  # pragma: no cover - informative exit only
 
 SCENARIOS = ("vertical", "leverage")
 R2_GOAL = 0.002  # SoftTrimmedRegressor's R2 at most this far below the oracle's
+RANSAC_GOAL = 0.5  # SoftTrimmedRegressor's fit time at most this times RANSAC's
+SCALE_TIME_GOAL = 30.0  # ... at most this times one LinearRegression fit (--scale-n)
+SCALE_MEMORY_GOAL = 3.0  # peak memory of the fit at most this times X's size
 
 
 # ----------------------------------------------------------------- helpers --
@@ -195,9 +207,37 @@ def bench_scenario(scenario, args, out, errors):
     return results
 
 
+def bench_scale(args, out):
+    """The leverage scenario at --scale-n rows: fit time against one LinearRegression
+    fit on the same data, and the fit's peak memory (tracemalloc: every NumPy
+    allocation) against X's size. Returns (time ratio, memory ratio)."""
+    import tracemalloc
+
+    X, y, X_test, y_test, clean, beta = make_data("leverage", args.scale_n, args.p,
+                                                  args.contamination, args.seed)
+    table = Table(out, [("estimator", 22, "<"), ("fit time", 9, ">"),
+                        ("peak memory / X", 15, ">"), ("max coef err", 12, ">")])
+    rows = []
+    with threadpoolctl.threadpool_limits(limits=1):
+        warm = slice(0, 2000)
+        for name, make in (("LinearRegression", LinearRegression),
+                           ("SoftTrimmedRegressor",
+                            lambda: SoftTrimmedRegressor(random_state=0))):
+            fit_once(make, X[warm], y[warm])
+            tracemalloc.start()
+            est, seconds = fit_once(make, X, y)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            rows.append((name, seconds, peak / X.nbytes,
+                         np.max(np.abs(est.coef_ - beta))))
+    for name, seconds, memory, err in rows:
+        table.row([name, fmt_time(seconds), f"{memory:.2f}", f"{err:.4f}"])
+    return rows[1][1] / rows[0][1], rows[1][2]
+
+
 # ------------------------------------------------------------------- goals --
 
-def report_goals(out, all_results):
+def report_goals(out, all_results, scale=None):
     table = Table(out, [("goal", 58, "<"), ("value", 9, ">"), ("target", 9, ">"),
                         ("result", 6, "<")])
     for scenario, res in all_results.items():
@@ -207,13 +247,23 @@ def report_goals(out, all_results):
         ratio = None if ours is None or ransac is None else ours[1] / ransac[1]
         for text, value, limit in (
             (f"{scenario}: oracle R2 - SoftTrimmedRegressor R2", gap, R2_GOAL),
-            (f"{scenario}: SoftTrimmedRegressor / RANSACRegressor fit time", ratio, 1.0),
+            (f"{scenario}: SoftTrimmedRegressor / RANSACRegressor fit time", ratio,
+             RANSAC_GOAL),
         ):
             if value is None:
                 table.row([text, "-", f"<= {limit}", "SKIP"])
             else:
                 table.row([text, f"{value:.4f}", f"<= {limit}",
                            "PASS" if value <= limit else "FAIL"])
+    if scale is not None:
+        for text, value, limit in (
+            ("scale: SoftTrimmedRegressor / LinearRegression fit time", scale[0],
+             SCALE_TIME_GOAL),
+            ("scale: SoftTrimmedRegressor peak memory / size of X", scale[1],
+             SCALE_MEMORY_GOAL),
+        ):
+            table.row([text, f"{value:.4f}", f"<= {limit}",
+                       "PASS" if value <= limit else "FAIL"])
 
 
 # -------------------------------------------------------------------- main --
@@ -232,12 +282,18 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     p.add_argument("--no-theilsen", dest="theilsen", action="store_false",
                    help="leave TheilSenRegressor out (the slowest)")
+    p.add_argument("--scale-n", type=int,
+                   help="rows of the scale section, the leverage scenario against one "
+                        "LinearRegression fit (default 1,000,000; --quick 100,000; "
+                        "0 leaves it out)")
     p.add_argument("--output", help="also write the markdown report to this file")
     args = p.parse_args(argv)
     if args.n is None:
         args.n = 2000 if args.quick else 10_000
     if args.p is None:
         args.p = 10 if args.quick else 20
+    if args.scale_n is None:
+        args.scale_n = 100_000 if args.quick else 1_000_000
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     bad = set(args.scenarios) - set(SCENARIOS)
     if bad:
@@ -264,8 +320,12 @@ def main(argv=None):
     for scenario in args.scenarios:
         out(f"\n## {scenario}: R2 on clean test data and fit time (1 thread)\n")
         all_results[scenario] = bench_scenario(scenario, args, out, errors)
+    scale = None
+    if args.scale_n:
+        out(f"\n## scale: {args.scale_n:,} x {args.p}, leverage scenario (1 thread)\n")
+        scale = bench_scale(args, out)
     out("\n## Goals\n")
-    report_goals(out, all_results)
+    report_goals(out, all_results, scale)
     if errors:
         out("\n## Errors\n")
         for err in errors:

@@ -12,14 +12,16 @@ outliers, half of them vertical outliers (``y`` shifted up) and half *bad levera
 points* (a cluster of samples far from the others in ``X``, with a wrong ``y``), which
 Huber's loss does not protect against.
 
-What to look at: on the left, the fitted lines on a 1-D sample (the outliers are
-marked); in the middle, the relative error of the coefficients as the contamination
-grows (soft LTS holds until the contamination reaches its ``trim_fraction``, and pays
-for the trimming with a larger error than least squares on clean data); on the right,
-soft LTS's error against its strength, which interpolates between hard LTS (small
-strengths) and least squares (large ones): it is flat over four decades. The printed
-table is for ``n = 2000`` samples and ``p = 10`` features, scored on clean test data,
-with least squares on the inliers alone (an oracle) as the reference.
+What to look at: on top, one panel per estimator on a 1-D sample, with the true line
+and the samples each robust fit leaves out (soft LTS: ``outlier_mask_``; RANSAC: outside
+its ``inlier_mask_``); below, the relative error of the coefficients as the
+contamination grows (soft LTS holds until the contamination reaches its
+``trim_fraction``; its efficiency step, an MM step, brings it to the error of least
+squares on clean data, where the trimmed fit alone, ``refit=None``, pays for trimming
+good points), and soft LTS's error against its strength, which interpolates between
+hard LTS (small strengths) and least squares (large ones). The printed table is for ``n
+= 2000`` samples and ``p = 10`` features, scored on clean test data, with least squares
+on the inliers alone (an oracle) as the reference.
 
 Run it as a script or in a notebook (it needs matplotlib: ``pip install matplotlib``,
 or ``pip install -e ".[examples]"`` from the skrank checkout).
@@ -77,8 +79,10 @@ y_test = X_test @ coef + 1.0 + 0.5 * rng.normal(size=5000)  # the same model, no
 print(f"n = {n}, p = {p}, 20% outliers ({outlier.sum()} samples)\n")
 print("| estimator                | coef error | R2 (clean test) | fit time (s) |")
 print("|:-------------------------|-----------:|----------------:|-------------:|")
-rows = estimators() | {"soft LTS, strength 0": SoftTrimmedRegressor(
-    regularization_strength=0.0, random_state=0),
+rows = estimators() | {
+    "soft LTS, refit=None": SoftTrimmedRegressor(refit=None, random_state=0),
+    "soft LTS, strength 0": SoftTrimmedRegressor(regularization_strength=0.0,
+                                                 random_state=0),
     "least squares on inliers": LinearRegression()}
 for name, est in rows.items():
     Xf, yf = (X[~outlier], y[~outlier]) if name.endswith("inliers") else (X, y)
@@ -90,42 +94,57 @@ for name, est in rows.items():
     r2 = r2_score(y_test, est.predict(X_test))
     print(f"| {name:24} | {err:10.4f} | {r2:15.4f} | {min(times):12.3f} |")
 
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+fig = plt.figure(figsize=(15, 8))
+grid = fig.add_gridspec(2, 4)
 X1, y1, coef1, out1 = make_data(200, 1, 0.2, seed=1)
-axes[0].scatter(X1[~out1, 0], y1[~out1], s=8, c="0.5", label="inliers")
-axes[0].scatter(X1[out1, 0], y1[out1], s=14, c="r", marker="x", label="outliers")
 line = np.linspace(X1.min(), X1.max(), 2)[:, None]
-for (name, est), ls in zip(estimators().items(), ("-", "-", "--", ":")):
+for i, (name, est) in enumerate(estimators().items()):
+    ax = fig.add_subplot(grid[0, i])
     fit_error(est, X1, y1, coef1)
-    axes[0].plot(line, est.predict(line), lw=2, ls=ls, label=name)
-axes[0].set(title="20% outliers, half of them bad leverage points", xlabel="x",
-            ylabel="y")
-axes[0].legend(fontsize=8)
+    left_out = {"RANSAC": lambda e: ~e.inlier_mask_,
+                "soft LTS": lambda e: e.outlier_mask_}.get(name)
+    flagged = np.zeros(len(y1), bool) if left_out is None else left_out(est)
+    ax.scatter(X1[~flagged, 0], y1[~flagged], s=8, c="0.5",
+               label="samples used" if left_out else "samples")
+    if left_out is not None:
+        ax.scatter(X1[flagged, 0], y1[flagged], s=14, c="r", marker="x",
+                   label="left out by the fit")
+    ax.plot(line, line[:, 0] * coef1[0] + 1.0, c="k", lw=1, ls=":", label="true line")
+    ax.plot(line, est.predict(line), c=f"C{i}", lw=2, label=f"{name} fit")
+    ax.set(title=name, xlabel="x", ylabel="y" if i == 0 else None,
+           ylim=(y1.min() - 2, y1.max() + 2))
+    ax.legend(fontsize=7, loc="upper left")
 
 contaminations = (0.0, 0.2, 0.4) if SMALL else np.arange(0.0, 0.41, 0.05)
 seeds = range(1 if SMALL else 3)
 errors = {}  # the mean over the seeds, for each estimator and contamination
 for c in contaminations:
     data = [make_data(n, p, c, seed) for seed in seeds]
-    ests = estimators() | {"soft LTS, trim_fraction=0.45": SoftTrimmedRegressor(
-        trim_fraction=0.45, random_state=0)}
+    ests = estimators() | {
+        "soft LTS, refit=None": SoftTrimmedRegressor(refit=None, random_state=0),
+        "soft LTS, trim_fraction=0.45": SoftTrimmedRegressor(trim_fraction=0.45,
+                                                             random_state=0)}
     for name, est in ests.items():
         errors.setdefault(name, []).append(
             np.mean([fit_error(est, Xc, yc, cc) for Xc, yc, cc, _ in data]))
+ax = fig.add_subplot(grid[1, :2])
 for name, errs in errors.items():
-    axes[1].plot(contaminations, errs, "o-", ms=3, label=name)
-axes[1].set(title=f"n = {n}, p = {p}, mean of {len(seeds)} draws", yscale="log",
-            xlabel="fraction of outliers", ylabel="relative coefficient error")
-axes[1].legend(fontsize=8)
+    ax.plot(contaminations, errs, "o-", ms=3, label=name)
+ax.set(title=f"n = {n}, p = {p}, mean of {len(seeds)} draws", yscale="log",
+       xlabel="fraction of outliers", ylabel="relative coefficient error")
+ax.legend(fontsize=8)
 
 strengths = np.logspace(-2, 6, 4 if SMALL else 17)
-axes[2].semilogx(strengths, [fit_error(SoftTrimmedRegressor(
-    regularization_strength=s, random_state=0), X, y, coef) for s in strengths], "o-")
-axes[2].axhline(fit_error(LinearRegression(), X, y, coef), color="C0", ls=":",
-                label="least squares")
-axes[2].set(title="soft LTS, 20% outliers: strength (units of loss_scale_)",
-            xlabel="regularization_strength", ylabel="relative coefficient error",
-            yscale="log")
-axes[2].legend(fontsize=8)
+ax = fig.add_subplot(grid[1, 2:])
+for refit in ("mm", None):
+    ax.semilogx(strengths, [fit_error(SoftTrimmedRegressor(
+        regularization_strength=s, refit=refit, random_state=0), X, y, coef)
+        for s in strengths], "o-", label=f"soft LTS, refit={refit!r}")
+ax.axhline(fit_error(LinearRegression(), X, y, coef), color="C0", ls=":",
+           label="least squares")
+ax.set(title="soft LTS, 20% outliers: strength (units of loss_scale_)",
+       xlabel="regularization_strength", ylabel="relative coefficient error",
+       yscale="log")
+ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()

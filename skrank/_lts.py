@@ -65,48 +65,45 @@ def residuals_and_losses(Z, y, theta):
 
 # --------------------------------------------------------------- weighted order statistics
 def weighted_median(a, sw=None):
-    """Median of ``a`` along axis 0 where sample i counts ``sw[i]`` times: the mean of
-    the values at weight position ``W/2`` from below and from above (``W`` the total
-    weight), which is ``np.median`` of the repeated sample for integer weights. The
-    mean of the two is formed from halves, so that it cannot overflow."""
-    if sw is None:
-        return 2.0 * np.median(0.5 * a, axis=0)
-    order = np.argsort(a, axis=0, kind="stable")
-    cum = np.cumsum(sw[order], axis=0)
-    half = 0.5 * cum[-1]
-    lo = np.argmax(cum >= half, axis=0)
-    hi = np.argmax(cum > half, axis=0)
-    sorted_a = np.take_along_axis(a, order, axis=0)
+    """Median of ``a`` (of each column of a 2-D ``a``) where sample i counts ``sw[i]``
+    times: the mean of the values at weight position ``W/2`` from below and from
+    above (``W`` the total weight), which is ``np.median`` of the repeated sample for
+    integer weights. The mean of the two is formed from halves, so that it cannot
+    overflow. Columns are taken one at a time: no copy of a 2-D ``a``."""
     if a.ndim == 2:
-        lo, hi = (np.take_along_axis(sorted_a, i[None], axis=0)[0] for i in (lo, hi))
-    else:
-        lo, hi = sorted_a[lo], sorted_a[hi]
+        return np.array([weighted_median(a[:, j], sw) for j in range(a.shape[1])])
+    if sw is None:
+        return 2.0 * float(np.median(0.5 * a))
+    order = np.argsort(a, kind="stable")
+    cum = np.cumsum(sw[order])
+    half = 0.5 * cum[-1]
+    lo = a[order[np.argmax(cum >= half)]]
+    hi = a[order[np.argmax(cum > half)]]
     return 0.5 * lo + 0.5 * hi
 
 
 def robust_scale(a, center, sw=None):
-    """Column-wise ``1.4826 * MAD`` around ``center`` (weighted); the root mean square
-    deviation where that is 0; else the largest deviation; else 1 (a constant column).
-    A deviation beyond the float64 range counts as inf."""
+    """``1.4826 * MAD`` around ``center`` (weighted; of each column of a 2-D ``a``);
+    the root mean square deviation where that is 0; else the largest deviation; else
+    1 (a constant column). A deviation beyond the float64 range counts as inf."""
+    if a.ndim == 2:
+        return np.array([robust_scale(a[:, j], center[j], sw)
+                         for j in range(a.shape[1])])
     with np.errstate(over="ignore"):
         dev = np.abs(a - center)
-    scale = np.asarray(1.482602218505602 * weighted_median(dev, sw), dtype=np.float64)
-    bad = ~(scale > 0)
-    if bad.any():
-        # the root mean square, formed relative to the largest deviation: the squares
-        # of raw deviations overflow from about 1e154 and underflow below 1e-154
-        top = np.max(dev, axis=0)
-        weights = np.ones(a.shape[0]) if sw is None else sw
-        weights = weights.reshape((-1,) + (1,) * (a.ndim - 1)) / np.sum(weights)
-        with np.errstate(invalid="ignore"):  # inf / inf: NaN, then max |a - c| or 1
-            ratio = dev / np.where(top > 0, top, 1.0)
-            alt = top * np.sqrt(np.sum(weights * ratio * ratio, axis=0))
-        scale = np.where(bad, alt, scale)
-        bad = ~(scale > 0) | ~np.isfinite(scale)
-        if bad.any():
-            scale = np.where(bad, top, scale)
-            scale = np.where(~(scale > 0) | ~np.isfinite(scale), 1.0, scale)
-    return scale
+    scale = 1.482602218505602 * weighted_median(dev, sw)
+    if scale > 0:
+        return scale
+    # the root mean square, formed relative to the largest deviation: the squares of
+    # raw deviations overflow from about 1e154 and underflow below 1e-154
+    top = float(np.max(dev))
+    weights = 1.0 / a.shape[0] if sw is None else sw / np.sum(sw)
+    with np.errstate(invalid="ignore"):  # inf / inf: NaN, then max |a - c| or 1
+        ratio = dev / (top if top > 0 else 1.0)
+        scale = top * math.sqrt(float(np.sum(weights * ratio * ratio)))
+    if not (scale > 0 and math.isfinite(scale)):
+        scale = top
+    return scale if scale > 0 and math.isfinite(scale) else 1.0
 
 
 # ------------------------------------------------------------------------ the two steps
@@ -172,21 +169,31 @@ def gradient(theta, Z, u, r, h, penalty):
 MAX_DOUBLINGS = 20
 
 
-def _factor(Z, u, ridge):
-    """Upper-triangular R with ``R^T R = Z^T diag(u) Z + diag(ridge)`` (rows with
-    ``u > 0`` only), and whether the normal equations may be solved with it: a Cholesky
-    factor when they are well conditioned (cond below about 1e10); otherwise the R of
-    a QR factorisation of ``[sqrt(u) Z; sqrt(ridge)]`` (which does not square the
-    condition number), good for a step that is tested before it is taken but not for
-    solving the normal equations. (None, False) when the system is numerically
-    singular or overflows (rows of ``Z`` beyond about 1e154)."""
-    keep = u > 0
-    if not keep.all():
-        Z, u = Z[keep], u[keep]
+# Gram matrices are accumulated over blocks of GRAM_ROWS rows, so that no weighted
+# copy of the design is made (memory stays O(n) beyond the design itself).
+GRAM_ROWS = 8192
+
+
+def _gram(Z, u):
+    """``Z^T diag(u) Z`` in row blocks (rows with ``u = 0`` add nothing)."""
+    G = np.zeros((Z.shape[1], Z.shape[1]))
     with overflow_handled():
-        A = Z * np.sqrt(u)[:, None]
-        G = A.T @ A
-        G[np.diag_indices_from(G)] += ridge
+        for start in range(0, Z.shape[0], GRAM_ROWS):
+            block = Z[start:start + GRAM_ROWS]
+            G += (block * u[start:start + GRAM_ROWS, None]).T @ block
+    return G
+
+
+def _factor(Z, u, ridge):
+    """Upper-triangular R with ``R^T R = Z^T diag(u) Z + diag(ridge)``, and whether the
+    normal equations may be solved with it: a Cholesky factor when they are well
+    conditioned (cond below about 1e10); otherwise the R of a QR factorisation of
+    ``[sqrt(u) Z; sqrt(ridge)]`` (which does not square the condition number), good
+    for a step that is tested before it is taken but not for solving the normal
+    equations. (None, False) when the system is numerically singular or overflows
+    (rows of ``Z`` beyond about 1e154)."""
+    G = _gram(Z, u)
+    G[np.diag_indices_from(G)] += ridge
     if not np.isfinite(G).all():
         return None, False
     try:
@@ -196,6 +203,9 @@ def _factor(Z, u, ridge):
             return R, True
     except np.linalg.LinAlgError:
         pass
+    keep = u > 0
+    with overflow_handled():
+        A = Z[keep] * np.sqrt(u[keep])[:, None]
     R = np.linalg.qr(np.vstack([A, np.diag(np.sqrt(ridge))]), mode="r")
     d = np.abs(np.diagonal(R))
     if R.shape[0] < R.shape[1] or not d.min() > 1e-12 * d.max():
@@ -214,15 +224,14 @@ def weighted_ridge_solve(Z, y, u, ridge, factor=None):
     ``factor`` is its result when already known), else by LAPACK's least squares on
     ``[sqrt(u) Z; sqrt(ridge)]`` (the minimum-norm solution when singular)."""
     R, normal = _factor(Z, u, ridge) if factor is None else factor
-    keep = u > 0
-    if not keep.all():
-        Z, y, u = Z[keep], y[keep], u[keep]
     with overflow_handled():
         if normal:
             return _solve_normal(R, Z.T @ (u * y))
-        root = np.sqrt(u)
-        A = np.vstack([Z * root[:, None], np.diag(np.sqrt(ridge))])
-    return np.linalg.lstsq(A, np.r_[y * root, np.zeros(Z.shape[1])], rcond=None)[0]
+        keep = u > 0
+        root = np.sqrt(u[keep])
+        A = np.vstack([Z[keep] * root[:, None], np.diag(np.sqrt(ridge))])
+    return np.linalg.lstsq(A, np.r_[y[keep] * root, np.zeros(Z.shape[1])],
+                           rcond=None)[0]
 
 
 def _newton_direction(R, Z, u, r, rhs, eps, sw):
@@ -240,15 +249,17 @@ def _newton_direction(R, Z, u, r, rhs, eps, sw):
     band = (u > 0) & (u < cap)
     if not band.any():
         return None
-    wb = np.ones(int(band.sum())) if sw is None else sw[band]
+    wb = np.where(band, cap, 0.0)  # the weights of the band's samples, 0 elsewhere
     with overflow_handled():
-        a = Z[band] * (-2.0 * r[band])[:, None]
-        a -= (wb @ a) / np.sum(wb)
-        V = a * np.sqrt(wb / (2.0 * eps))[:, None]
-        W = solve_triangular(R, V.T, trans="T")  # (R^-T V^T) = W^T
-        M = np.eye(R.shape[0]) - W @ W.T
+        # V^T V = sum_B wb (a - mean)(a - mean)^T / (2 eps), a_i = -2 r_i z_i
+        mean = Z.T @ (wb * r) * (-2.0 / np.sum(wb))
+        scatter = 4.0 * _gram(Z, wb * r * r) - np.sum(wb) * np.outer(mean, mean)
+        # W^T W with W = V R^{-1}: R^{-T} (V^T V) R^{-1}
+        half = solve_triangular(R, scatter / (2.0 * eps), trans="T")
+        M = np.eye(R.shape[0]) - solve_triangular(R, half.T, trans="T").T
     if not np.isfinite(M).all():
         return None
+    M = 0.5 * (M + M.T)
     try:
         C = np.linalg.cholesky(M)
     except np.linalg.LinAlgError:

@@ -304,7 +304,7 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
     (array([ 2., -1.]), 0.5)
     >>> bool(reg.outlier_mask_[:40].all()), int(reg.outlier_mask_[40:].sum())
     (True, 0)
-    >>> round(reg.scale_, 2)  # the noise level
+    >>> round(reg.scale_, 1)  # about the noise level (see scale_)
     0.1
     >>> reg.predict([[1.0, 1.0]]).round(1)
     array([1.5])
@@ -447,11 +447,18 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         x_scale = _lts.robust_scale(X, x_center, sw)
         y_scale = float(_lts.robust_scale(y, y_center, sw))
         # values beyond _VALUE_CAP robust spreads from the median (which may overflow
-        # here) are clipped to it: far outliers whichever way, their losses capped
-        with np.errstate(over="ignore"):
-            Xs = np.clip((X - x_center) / x_scale, -_VALUE_CAP, _VALUE_CAP)
+        # here) are clipped to it: far outliers whichever way, their losses capped.
+        # The design Z (the standardised features, then a column of ones) is the one
+        # copy of X the fit makes.
+        Z = np.empty((n, n_params))
+        Xs = Z[:, :p]
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.subtract(X, x_center, out=Xs)
+            Xs /= x_scale
+            np.clip(Xs, -_VALUE_CAP, _VALUE_CAP, out=Xs)
             ys = np.clip((y - y_center) / y_scale, -_VALUE_CAP, _VALUE_CAP)
-        Z = np.hstack([Xs, np.ones((n, 1))]) if self.fit_intercept else Xs
+        if self.fit_intercept:
+            Z[:, p] = 1.0
         # alpha ||coef||^2 in standardised units (the objective divided by y_scale^2):
         # penalty_j = alpha / x_scale_j^2, formed as (sqrt(alpha) / x_scale_j)^2 so that
         # it neither overflows nor underflows where it is representable. A penalty
@@ -464,12 +471,10 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
                 penalty[:p] = (math.sqrt(self.alpha) / x_scale) ** 2
             infinite = np.flatnonzero(np.isinf(penalty))
             if infinite.size:
-                Z = Z.copy() if Z is Xs else Z
                 Z[:, infinite] = 0.0
                 penalty[infinite] = 1.0
 
         theta, start_obj = _lts.robust_start(Xs, Z, ys, h, penalty, sw, rng)
-        del Xs
         with _lts.overflow_handled():
             start_loss = _lts.residuals_and_losses(Z, ys, theta)[1]
         s2 = max(float(_lts.weighted_median(start_loss, sw)), _S2_FLOOR**2)

@@ -125,7 +125,7 @@ def trimming_mask(loss, h, eps, sw=None):
         if eps > 0:
             return soft_topk_mask(-loss, h, regularization_strength=eps)
         u = np.zeros(n)
-        u[np.argpartition(loss, h - 1)[:h]] = 1.0
+        u[np.argsort(loss, kind="stable")[:h]] = 1.0
         return u
     if eps == 0:
         order = np.argsort(loss, kind="stable")

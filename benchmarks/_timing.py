@@ -1,6 +1,7 @@
 """What the benchmarks here share: the median of repeated timings, the CPU's name,
-markdown tables."""
+markdown reports and tables."""
 
+import os
 import platform
 import statistics
 import time
@@ -44,3 +45,33 @@ class Table:
     def row(self, values):
         cells = (f" {str(v):{a}{w}} " for v, (_, w, a) in zip(values, self.columns))
         self.out("|" + "|".join(cells) + "|")
+
+
+class Report:
+    """A markdown report, printed line by line as it is made (call it with a line):
+    a title and the machine (``info``, (key, value) pairs) first; :meth:`close` adds
+    the ``errors`` collected, the total time and the load, and writes the whole report
+    to ``output`` when one is given."""
+
+    def __init__(self, title, info, output=None):
+        self.lines, self.errors, self.output = [], [], output
+        self.start = time.perf_counter()
+        self(f"# {title}\n")
+        for key, value in info:
+            self(f"- {key}: {value}")
+
+    def __call__(self, line=""):
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def close(self):
+        if self.errors:
+            self("\n## Errors\n")
+            for err in self.errors:
+                self(f"- {err}")
+        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        self(f"\nTotal benchmark time: {time.perf_counter() - self.start:.0f} s; "
+             f"load average at end: {load}")
+        if self.output:
+            with open(self.output, "w") as f:
+                f.write("\n".join(self.lines) + "\n")

@@ -51,7 +51,6 @@ import argparse
 import os
 import platform
 import sys
-import time
 import tracemalloc
 
 import numpy as np
@@ -59,7 +58,7 @@ import scipy
 import scipy.optimize
 
 import skrank
-from _timing import Table, cpu_model, median_time as _median_time  # benchmarks/_timing.py
+from _timing import Report, Table, cpu_model, median_time as _median_time  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -375,17 +374,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    lines = []
-
-    def out(line=""):
-        print(line, flush=True)
-        lines.append(line)
-
-    start = time.perf_counter()
-    errors = []
-    out("# skrank benchmark\n")
-    for key, value in machine_info(args):
-        out(f"- {key}: {value}")
+    out = Report("skrank benchmark", machine_info(args), args.output)
+    errors = out.errors
 
     times, floors, iso_ratios = {}, {}, {}
     if set(args.ops) & set(OPS):
@@ -401,16 +391,7 @@ def main(argv=None):
 
     out("\n## Goals\n")
     report_goals(out, goal_lines(times, floors, iso_ratios))
-    if errors:
-        out("\n## Errors\n")
-        for err in errors:
-            out(f"- {err}")
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    out(f"\nTotal benchmark time: {time.perf_counter() - start:.0f} s; load average at end: {load}")
-
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    out.close()
 
 
 if __name__ == "__main__":

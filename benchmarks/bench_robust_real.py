@@ -112,7 +112,7 @@ from sklearn.model_selection import train_test_split
 
 import skrank
 from skrank.linear_model import SoftTrimmedRegressor
-from _timing import Table, cpu_model  # benchmarks/_timing.py
+from _timing import Report, Table, cpu_model  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -458,17 +458,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    lines = []
-
-    def out(line=""):
-        print(line, flush=True)
-        lines.append(line)
-
-    start = time.perf_counter()
-    errors = []
-    out("# SoftTrimmedRegressor on real data\n")
-    for key, value in machine_info(args):
-        out(f"- {key}: {value}")
+    out = Report("SoftTrimmedRegressor on real data", machine_info(args), args.output)
+    errors = out.errors
     all_results = {}
     with threadpoolctl.threadpool_limits(limits=1):
         for ds in args.datasets:
@@ -500,16 +491,7 @@ def main(argv=None):
         out("\n## Other warnings\n")
         for (ds, sc, est_name, text), count in other.items():
             out(f"- {ds} {sc} {est_name} ({count}x): {text}")
-    if errors:
-        out("\n## Errors\n")
-        for err in errors:
-            out(f"- {err}")
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    out(f"\nTotal benchmark time: {time.perf_counter() - start:.0f} s; "
-        f"load average at end: {load}")
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    out.close()
 
 
 if __name__ == "__main__":

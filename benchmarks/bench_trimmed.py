@@ -66,7 +66,7 @@ from sklearn.linear_model import (
 
 import skrank
 from skrank.linear_model import SoftTrimmedRegressor
-from _timing import Table, cpu_model  # benchmarks/_timing.py
+from _timing import Report, Table, cpu_model  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -305,17 +305,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    lines = []
-
-    def out(line=""):
-        print(line, flush=True)
-        lines.append(line)
-
-    start = time.perf_counter()
-    errors = []
-    out("# SoftTrimmedRegressor benchmark\n")
-    for key, value in machine_info(args):
-        out(f"- {key}: {value}")
+    out = Report("SoftTrimmedRegressor benchmark", machine_info(args), args.output)
+    errors = out.errors
     all_results = {}
     for scenario in args.scenarios:
         out(f"\n## {scenario}: R2 on clean test data and fit time (1 thread)\n")
@@ -326,16 +317,7 @@ def main(argv=None):
         scale = bench_scale(args, out)
     out("\n## Goals\n")
     report_goals(out, all_results, scale)
-    if errors:
-        out("\n## Errors\n")
-        for err in errors:
-            out(f"- {err}")
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    out(f"\nTotal benchmark time: {time.perf_counter() - start:.0f} s; "
-        f"load average at end: {load}")
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    out.close()
 
 
 if __name__ == "__main__":

@@ -192,6 +192,10 @@ def test_objective_value_and_gradient(eps, alpha):
     np.testing.assert_allclose(mask, ref_y, atol=1e-9)
     assert mask.sum() == pytest.approx(h)
     np.testing.assert_allclose(r, y - Z @ w, rtol=1e-12)
+    # Danskin: dL/dl = u*/h
+    np.testing.assert_allclose(grad, -2.0 / h * X.T @ (mask * r) @ np.eye(p, p + 1)
+                               + 2 * penalty * w - np.r_[np.zeros(p), 2.0 / h * (
+                                   mask @ r)], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(loss, r * r, rtol=1e-12)
     # the weighted form with unit weights is the same mask and value
     w_value, w_mask, _, _ = _lts.objective(w, Z, y, h, eps, penalty, np.ones(n))

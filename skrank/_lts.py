@@ -114,9 +114,9 @@ def trimming_mask(loss, h, eps, sw=None):
     Unweighted and ``eps > 0``, it is the soft top-h mask of ``-loss`` (one sort and
     PAV). Otherwise ``u_i = sw_i clip((tau - loss_i) / eps, 0, 1)`` with the threshold
     ``tau`` where the sum is ``h``: the sum is piecewise linear in ``tau`` with
-    breakpoints ``loss_i`` and ``loss_i + eps``, so one sort of the breakpoints finds
-    it. At ``eps = 0`` the smallest losses are kept whole up to a total weight ``h``
-    (the boundary sample partly; ties in sample order)."""
+    breakpoints ``loss_i`` and ``loss_i + eps``, so a bisection over the sorted
+    breakpoints finds it. At ``eps = 0`` the smallest losses are kept whole up to a
+    total weight ``h`` (the boundary sample partly; ties in sample order)."""
     n = loss.shape[0]
     total = n if sw is None else float(np.sum(sw))
     if h >= total:
@@ -133,18 +133,29 @@ def trimming_mask(loss, h, eps, sw=None):
         u = np.empty(n)
         u[order] = np.clip(h - before, 0.0, sw[order])
         return u
-    # eps > 0, weighted: the sum S(tau) rises with slope sum sw_i / eps over the
-    # samples with loss_i < tau < loss_i + eps
-    points = np.concatenate([loss, loss + eps])
-    slopes = np.concatenate([sw, -sw]) / eps
-    order = np.argsort(points, kind="stable")
-    points, slope = points[order], np.cumsum(slopes[order])
-    with np.errstate(invalid="ignore"):  # LOSS_CAP + eps - LOSS_CAP: 0 * slope
-        rises = slope[:-1] * np.diff(points)
-    level = np.concatenate([[0.0], np.cumsum(rises)])  # S at each breakpoint
-    k = min(int(np.searchsorted(level, h, side="right")) - 1, 2 * n - 2)
-    tau = points[k] + (h - level[k]) / slope[k] if slope[k] > 0 else points[k]
-    return sw * np.clip((tau - loss) / eps, 0.0, 1.0)
+    # eps > 0, weighted: S(tau) = sum u_i(tau) is piecewise linear between the sorted
+    # breakpoints. A bisection over them with S evaluated directly (no running sums,
+    # whose rounding can break monotonicity) finds the segment [a, b] holding h; u is
+    # linear in tau on it, so interpolating u(a) and u(b) is exact, and it also splits
+    # the jump of a band too narrow for floating point (loss + eps == loss) as the
+    # eps = 0 path splits a boundary sample.
+    top = loss + eps
+    narrow = top == loss  # the band is a jump between loss and the next float
+    points = np.unique(np.concatenate([loss, top, np.nextafter(top[narrow], np.inf)]))
+
+    def mask_at(tau):
+        return sw * np.clip((tau - loss) / eps, 0.0, 1.0)
+
+    lo, hi = 0, points.size - 1  # S(points[lo]) = 0 <= h < total = S(points[hi])
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if np.sum(mask_at(points[mid])) <= h:
+            lo = mid
+        else:
+            hi = mid
+    u_lo, u_hi = mask_at(points[lo]), mask_at(points[hi])
+    s_lo, s_hi = float(np.sum(u_lo)), float(np.sum(u_hi))
+    return u_lo + (h - s_lo) / (s_hi - s_lo) * (u_hi - u_lo)
 
 
 def objective(theta, Z, y, h, eps, penalty, sw=None):
@@ -292,10 +303,12 @@ def csteps(Z, y, theta, h, eps, penalty, sw=None, max_steps=100, tol=0.0, log=No
         factor = R, normal = _factor(Z, u, ridge)
         new = weighted_ridge_solve(Z, y, u, ridge, factor)
         new_value, new_u, new_r, _ = objective(new, Z, y, h, eps, penalty, sw)
-        if eps > 0 and R is not None:
-            with overflow_handled():
-                rhs = Z.T @ (u * r) - ridge * theta
-            direction = _newton_direction(R, Z, u, r, rhs, eps, sw)
+        if eps > 0:
+            direction = None
+            if R is not None:
+                with overflow_handled():
+                    rhs = Z.T @ (u * r) - ridge * theta
+                direction = _newton_direction(R, Z, u, r, rhs, eps, sw)
             newton = direction is not None
             if newton:
                 candidate = theta + direction
@@ -511,13 +524,13 @@ class _Batch:
 def robust_start(Xs, Z, y, h, penalty, sw, rng):
     """A robust starting point for the descent: the hard C-step fixed point of the best
     of the FAST-LTS starts. Returns (theta, its hard LTS objective on the sample the
-    starts used)."""
+    starts used, the numerical rank of the design there)."""
     n, n_params = Z.shape
     total = n if sw is None else float(np.sum(sw))
     if h >= total:  # nothing to trim: (ridge) least squares is the only fixed point
         theta = weighted_ridge_solve(Z, y, np.ones(n) if sw is None else sw,
                                      total * penalty)
-        return theta, objective(theta, Z, y, h, 0.0, penalty, sw)[0]
+        return theta, objective(theta, Z, y, h, 0.0, penalty, sw)[0], n_params
     if n > SUBSAMPLE:
         sub = np.sort(sample_without_replacement(n, SUBSAMPLE, random_state=rng))
         Xs, Z, y = Xs[sub], Z[sub], y[sub]
@@ -539,7 +552,7 @@ def robust_start(Xs, Z, y, h, penalty, sw, rng):
     if rank == 0:  # nothing to span: least squares alone
         theta = weighted_ridge_solve(Z, y, np.ones(n) if sw is None else sw,
                                      total * penalty)
-        return theta, objective(theta, Z, y, h, 0.0, penalty, sw)[0]
+        return theta, objective(theta, Z, y, h, 0.0, penalty, sw)[0], 0
     back = Vt[:rank].T / S[:rank]
     with overflow_handled():
         Q = Z @ back
@@ -569,7 +582,7 @@ def robust_start(Xs, Z, y, h, penalty, sw, rng):
         T = T[np.argsort(value, kind="stable")[:N_KEEP]]
     T, value = batch.steps(T, MAX_START_STEPS)
     theta = back @ T[int(np.argmin(value))]
-    return theta, objective(theta, Z, y, h, 0.0, penalty, sw)[0]
+    return theta, objective(theta, Z, y, h, 0.0, penalty, sw)[0], rank
 
 
 # The small-sample factors of Pison, Van Aelst and Willems (2002) for the raw LTS scale,
@@ -595,6 +608,9 @@ _PISON_SLOPES = {
 }
 
 
+MAX_SMALL_SAMPLE = 4.0
+
+
 def _pison_level(n, slopes, intercept, level):
     if slopes == 1:
         c0, c1 = _PISON_ONE_SLOPE[intercept, level]
@@ -604,7 +620,7 @@ def _pison_level(n, slopes, intercept, level):
         y5 = math.log(-a5 / slopes**b5)
         c1 = (y3 - y5) / math.log(5.0 / 3.0)
         c0 = y3 + c1 * math.log(3.0 * slopes * slopes)
-    return 1.0 - math.exp(c0) / n**c1
+    return 1.0 - math.exp(c0) / float(n) ** c1
 
 
 def small_sample_factor(n, n_slopes, intercept, h):
@@ -613,8 +629,8 @@ def small_sample_factor(n, n_slopes, intercept, h):
     trimming level is robustbase's ``alpha`` for that ``h`` (``h = floor(2 m - n + 2
     (n - m) alpha)``, ``m = floor((n + p + 1) / 2)``, ``p`` counting the intercept),
     in ``[0.5, 1]``; the factor ``1 / f`` interpolates ``f`` linearly in alpha between
-    0.5, 0.875 and 1 (no correction). 1 where the fitted curves leave ``(0, 1]`` (a
-    handful of samples)."""
+    0.5, 0.875 and 1 (no correction), at most ``MAX_SMALL_SAMPLE`` (robustbase's curves
+    reach their pole at a handful of samples per parameter)."""
     if n_slopes < 1 or n < 1:
         return 1.0
     m = (n + n_slopes + int(intercept) + 1) // 2
@@ -626,4 +642,6 @@ def small_sample_factor(n, n_slopes, intercept, h):
         f = f500 + (f875 - f500) / 0.375 * (alpha - 0.5)
     else:
         f = f875 + (1.0 - f875) / 0.125 * (alpha - 0.875)
-    return 1.0 / f if 0.0 < f <= 1.0 else 1.0
+    # the fitted curves have a pole at a handful of samples per parameter, which they
+    # were not fitted for: the factor is capped at MAX_SMALL_SAMPLE there
+    return 1.0 / max(f, 1.0 / MAX_SMALL_SAMPLE) if f <= 1.0 else 1.0

@@ -12,6 +12,7 @@ import math
 import sys
 import time
 import warnings
+from fractions import Fraction
 from numbers import Integral, Real
 
 import numpy as np
@@ -64,13 +65,11 @@ def _expand(values, used, n):
     return out
 
 
-def _kept_weight(total, trim_fraction, integral):
-    """h: the weight kept. For integer weights (and no weights) ``total - floor(
-    trim_fraction * total)``, what repeating the samples gives; otherwise ``(1 -
-    trim_fraction) * total``."""
-    if integral:
-        return total - math.floor(trim_fraction * total)
-    return (1.0 - trim_fraction) * total
+def _kept_weight(total, trim_fraction):
+    """h = ``total - floor(trim_fraction * total)`` for an integer total weight, with
+    the fraction read as written (0.29 of 100 trims 29, although 0.29 * 100 rounds to
+    28.999999999999996)."""
+    return total - math.floor(Fraction(repr(float(trim_fraction))) * total)
 
 
 class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
@@ -100,7 +99,7 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         (with ``sample_weight``, see there). Choose it at least as large as the
         expected fraction of outliers. When ``h`` leaves no room for trimming
         (``h <= n_params``, the number of coefficients plus the intercept), the whole
-        sample is kept.
+        sample is kept, and the fit is (ridge) least squares with no refit.
 
     regularization_strength : float, default=1.0
         Strength ``s >= 0`` of the regularisation, relative to the squared-residual
@@ -136,6 +135,9 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
           robustbase's ``ltsReg``;
         - ``None``: the trimmed fit itself (``coef_`` equals ``raw_coef_``).
 
+        When nothing is trimmed (``trim_fraction=0``, or too few samples) there is no
+        refit: the fit is least squares.
+
     max_iter : int, default=500
         Maximum number of solver steps, all stages together: soft C-steps of the
         trimmed fit (each one weighted least squares), then reweighted least squares
@@ -144,9 +146,11 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
 
     tol : float, default=1e-6
         A stage stops when one step moves the fitted values by at most ``tol``
-        residual scales (root mean square over the samples' weights), or when the
-        trimming mask stops changing. The measure is in the units of the noise, so
-        it does not depend on the units of X or y, nor on how X is conditioned.
+        residual scales (root mean square over the samples' weights; the scale is
+        ``sqrt(loss_scale_)`` for the trimmed fit, ``scale_`` for the MM step), when
+        the trimming mask stops changing, or when the objective stops decreasing in
+        floating point. The measure is in the units of the noise, so it does not
+        depend on the units of X or y, nor on how X is conditioned.
 
     random_state : int, RandomState instance or None, default=None
         Draws the elemental subsets of the robust starts (and, beyond 1,500
@@ -247,19 +251,24 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
     normal equations, or least squares by LAPACK when they are ill-conditioned), and
     for fixed coefficients the mask is one soft top-h mask. Neither step can raise
     the objective (at ``eps = 0`` they are FAST-LTS's C-steps [2]_). The objective is
-    not convex: the descent starts from the best of FAST-LTS-style robust starts, 30
-    random elemental subsets (``n_params`` samples, fitted exactly) and two
-    deterministic starts (least squares on all samples, and on the ``h`` samples
-    least outlying in X, which guards against bad leverage points), each refined by
-    two C-steps; the best five are iterated to C-step fixed points, and the best of
-    those starts the descent and fixes ``s2``. Beyond 1,500 samples the starts run on
-    a random subsample of 1,500. Like every LTS algorithm, the fit does not guarantee
+    not convex: the descent starts from the best of FAST-LTS-style robust starts, 500
+    random elemental subsets (``n_params`` samples, fitted exactly; up to 1,000 on
+    small problems) and two deterministic starts (least squares on all samples, and
+    on the ``h`` samples least outlying in X, which guards against bad leverage
+    points), refined together by C-steps: on small problems all of them to C-step
+    fixed points, otherwise two C-steps each and the best ten to fixed points. The
+    best starts the descent and fixes ``s2``. Beyond 1,500 samples the starts run on a
+    random subsample of 1,500. Like every LTS algorithm, the fit does not guarantee
     the global minimum.
 
     ``scale_`` is ``sqrt(sum of the h smallest l_i / h)`` times ``1 / sqrt(1 - 2 q
     phi(q) n / h)`` (``q`` the ``(1 + h/n) / 2`` normal quantile), which makes it
     consistent at the normal model, times the small-sample correction of Pison, Van
-    Aelst and Willems (2002) that robustbase applies. The MM step minimises ``(1/n)
+    Aelst and Willems (2002) that robustbase applies (capped at 4, where its fitted
+    curves reach their pole with a handful of samples per parameter). The scale is
+    consistent when the errors are normal and ``trim_fraction`` of them are trimmed;
+    with outliers among the trimmed samples it errs upwards, which is the safe side
+    for the refits. The MM step minimises ``(1/n)
     sum_i scale_^2 rho(r_i / scale_) + alpha ||coef||^2`` with Tukey's bisquare
     ``rho`` (normalised so that ``rho(t) ~ t^2`` near 0) by iteratively reweighted
     least squares, which never increases it.
@@ -271,12 +280,13 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
     are trimmed as the others are. Values of X or y beyond ``1e300`` robust spreads
     from the median are clipped there.
 
-    ``sample_weight`` counts as repetitions: the kept weight is ``h = W -
-    floor(trim_fraction * W)`` for a total weight ``W`` when every weight is an
-    integer (so that integer weights give the fit of the repeated samples), and
-    ``(1 - trim_fraction) W`` otherwise; the mask lives on ``{0 <= u_i <= w_i, sum u
-    = h}`` with the regulariser ``(eps / 2) sum u_i^2 / w_i``, and the medians and
-    scales are weighted. Samples with weight 0 take no part.
+    ``sample_weight`` counts as repetitions: when every weight is an integer, the
+    kept weight is ``h = W - floor(trim_fraction * W)`` for a total weight ``W``, and
+    the fit is that of the repeated samples. Other weights only count relative to
+    each other (they are rescaled to mean 1, and ``h = (1 - trim_fraction)
+    n_samples``). The mask lives on ``{0 <= u_i <= w_i, sum u = h}`` with the
+    regulariser ``(eps / 2) sum u_i^2 / w_i``, and the medians and scales are
+    weighted. Samples with weight 0 take no part.
 
     References
     ----------
@@ -379,8 +389,9 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
             Target values.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights, counted as repetitions of the samples (see Notes).
-            None gives every sample weight 1.
+            Non-negative weights: integer weights count as repetitions of the
+            samples, other weights relative to each other (see Notes). None gives
+            every sample weight 1.
 
         Returns
         -------
@@ -393,7 +404,10 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
             X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         n = X.shape[0]
         if sample_weight is not None:
-            sw = np.asarray(sample_weight, dtype=np.float64)
+            sw = np.asarray(sample_weight)
+            if sw.dtype.kind == "c":
+                raise ValueError("sample_weight must be real, got complex values.")
+            sw = sw.astype(np.float64, copy=False)
             if sw.ndim == 0:
                 sw = np.full(n, float(sw))
             if sw.shape != (n,):
@@ -413,7 +427,10 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         t_start = time.perf_counter()
         rng = check_random_state(self.random_state)
         n_all, p = X.shape
-        # samples of weight 0 take no part; weights all 1 are no weights
+        # samples of weight 0 take no part; weights all 1 are no weights. Integer
+        # weights count as repetitions (up to 2^53 in all, where float64 still counts
+        # exactly); other weights are rescaled to mean 1 (only their ratios matter), so
+        # the kept weight and the small-sample factor count samples.
         used = None
         sw = sample_weight
         if sw is not None:
@@ -423,19 +440,31 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
             if (sw == 1.0).all():
                 sw = None
         n = X.shape[0]
+        integral = sw is None or bool(sw.max() <= 2.0**53
+                                      and np.all(sw == np.round(sw))
+                                      and np.sum(sw) <= 2.0**53)
+        weight_unit = 1.0  # a rescaled weight times this is the caller's
+        if not integral:
+            top = sw.max()
+            sw = sw / top
+            mean = np.sum(sw) / n
+            sw /= mean
+            weight_unit = top * mean
+        total = n if sw is None else float(np.sum(sw))
         n_params = p + int(self.fit_intercept)
+        h = _kept_weight(round(total), self.trim_fraction) if integral else (
+            (1.0 - self.trim_fraction) * total)
+        if h <= n_params:  # no room for trimming: keep the whole sample
+            h = total
         if n < n_params:
             warnings.warn(
                 f"SoftTrimmedRegressor: {n} samples (with positive weight) for "
-                f"{n_params} parameters: nothing can be trimmed, and "
-                + ("the ridge penalty alone decides the fit." if self.alpha > 0 else
-                   "the fit is not unique (the minimum-norm solution is returned)."),
+                f"{n_params} parameters: "
+                + ("the ridge penalty alone decides the fit"
+                   if self.alpha > 0 else
+                   "the fit is not unique (the minimum-norm solution is returned)")
+                + ("" if h < total else ", and nothing is trimmed") + ".",
                 UserWarning)
-        total = n if sw is None else float(np.sum(sw))
-        integral = sw is None or bool(np.all(sw == np.round(sw)))
-        h = _kept_weight(total, self.trim_fraction, integral)
-        if h <= n_params:  # no room for trimming: keep the whole sample
-            h = total
         no_trimming = h >= total
 
         # robust standardisation (conditioning only; results go back to input units)
@@ -474,7 +503,7 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
                 Z[:, infinite] = 0.0
                 penalty[infinite] = 1.0
 
-        theta, start_obj = _lts.robust_start(Xs, Z, ys, h, penalty, sw, rng)
+        theta, start_obj, rank = _lts.robust_start(Xs, Z, ys, h, penalty, sw, rng)
         with _lts.overflow_handled():
             start_loss = _lts.residuals_and_losses(Z, ys, theta)[1]
         s2 = max(float(_lts.weighted_median(start_loss, sw)), _S2_FLOOR**2)
@@ -514,7 +543,9 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         # the sample size of the small-sample factor: the repeated sample's for
         # integer weights, else the number of samples (h in proportion)
         n_eff = round(total) if integral else n
-        scale *= _lts.small_sample_factor(n_eff, p, self.fit_intercept,
+        # (the slopes: the rank of the design, less the intercept, as robustbase)
+        scale *= _lts.small_sample_factor(n_eff, rank - int(self.fit_intercept),
+                                          self.fit_intercept,
                                           h * n_eff / total)
         scale = max(scale, _S2_FLOOR / unit)
         if self.verbose:
@@ -573,7 +604,8 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = int(n_iter)
         self.inlier_mask_ = inlier
         self.outlier_mask_ = outlier
-        self.weights_ = mask
+        with np.errstate(over="ignore"):
+            self.weights_ = mask * weight_unit if weight_unit != 1.0 else mask
         # s2 in the units of y squared: inf beyond the float64 range; below it, the
         # smallest positive float rather than 0 (the documented floor keeps it > 0)
         self.loss_scale_ = max(_times_scale_squared(s2, y_scale), math.ulp(0.0))

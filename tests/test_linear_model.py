@@ -536,17 +536,43 @@ def test_converges_on_star98():
 
 
 def test_c_steps_never_raise_the_objective():
+    # the iterates after 1, 2, ... steps, each scored by the reference objective
     X, y, *_ = contaminated(n=150, p=3, seed=41)
     n, p = X.shape
     Z = np.hstack([X, np.ones((n, 1))])
-    h, penalty = n_kept(n, 0.25), np.r_[np.full(p, 0.01), 0.0]
-    values = []
-    theta = np.zeros(p + 1)
+    h, alpha = n_kept(n, 0.25), 0.01
+    penalty = np.r_[np.full(p, alpha), 0.0]
     for eps in (0.5, 5.0):
-        _lts.csteps(Z, y, theta, h, eps, penalty, max_steps=50,
-                    log=lambda step, value, moved: values.append(value))
-        assert np.all(np.diff(values) <= 1e-12 * np.abs(values[:-1]))
-        values.clear()
+        values = []
+        for steps in range(1, 9):
+            theta = _lts.csteps(Z, y, np.zeros(p + 1), h, eps, penalty,
+                                max_steps=steps)[0]
+            values.append(soft_objective_reference(theta[:p], theta[p], X, y, h, eps,
+                                                   alpha)[0])
+        assert np.all(np.diff(values) <= 1e-12 * np.abs(values[:-1])), values
+        assert values[-1] < values[0]
+
+
+def test_rank_deficient_design():
+    # a duplicated column and a column of zeros: the minimum-norm solution, the same
+    # predictions as without them, no warning
+    X, y, *_ = contaminated(n=300, p=3, seed=53)
+    wide = np.hstack([X, X[:, :1], np.zeros((300, 1))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = SoftTrimmedRegressor(random_state=0).fit(wide, y)
+    ref = SoftTrimmedRegressor(random_state=0).fit(X, y)
+    np.testing.assert_allclose(reg.predict(wide), ref.predict(X), rtol=1e-6, atol=1e-6)
+    assert reg.coef_[0] == pytest.approx(reg.coef_[3]) and reg.coef_[4] == 0.0
+
+
+def test_trimmed_count_reads_the_fraction_as_written():
+    # 0.29 * 100 is 28.999999999999996 in floating point; 29 samples are trimmed
+    rng = np.random.default_rng(54)
+    X = rng.normal(size=(100, 2))
+    y = X @ [1.0, 2.0] + rng.normal(size=100)
+    reg = SoftTrimmedRegressor(trim_fraction=0.29, random_state=0).fit(X, y)
+    assert reg.inlier_mask_.sum() == 71
 
 
 # ---------------------------------------------------------------- the efficiency step
@@ -640,9 +666,25 @@ def test_weighted_trimming_mask(eps):
     h = int(0.75 * counts.sum())
     u = _lts.trimming_mask(loss, h, eps, counts.astype(float))
     repeated = _lts.trimming_mask(np.repeat(loss, counts), h, eps)
-    if eps > 0:
-        np.testing.assert_allclose(u, np.add.reduceat(repeated, np.r_[0, np.cumsum(
-            counts)[:-1]]), atol=1e-9)
+    np.testing.assert_allclose(u, np.add.reduceat(repeated, np.r_[0, np.cumsum(
+        counts)[:-1]]), atol=1e-9)
+
+
+@pytest.mark.parametrize("eps", [1e-20, 1.0])
+def test_weighted_mask_with_losses_far_beyond_the_strength(eps):
+    # bands narrower than the float spacing of the losses (loss + eps == loss): the
+    # mask still sums to h, and splits the boundary as the hard mask does (tied
+    # losses share it equally)
+    sw = np.full(10, 0.3)
+    for loss, want in ((np.r_[np.zeros(5), np.full(5, _lts.LOSS_CAP)],
+                        np.r_[np.full(5, 0.3), np.full(5, 0.1)]),
+                       (np.r_[np.zeros(5), 1e14 + np.arange(5.0)],
+                        np.r_[np.full(6, 0.3), 0.2, 0, 0, 0]),
+                       (np.r_[1e200 * np.arange(1.0, 6.0), np.zeros(5)],
+                        np.r_[0.3, 0.2, 0, 0, 0, np.full(5, 0.3)])):
+        u = _lts.trimming_mask(loss, 2.0, eps, sw)
+        assert u.sum() == pytest.approx(2.0, rel=1e-12)
+        np.testing.assert_allclose(u, want, atol=1e-12)
 
 
 @pytest.mark.parametrize("refit", ["mm", "reweighted", None])
@@ -678,9 +720,14 @@ def test_fractional_weights_keep_a_fraction_of_the_total():
     reg = SoftTrimmedRegressor(random_state=0).fit(X, y, sample_weight=sw)
     assert reg.weights_.sum() == pytest.approx(0.75 * sw.sum())
     assert np.all(reg.weights_ <= sw + 1e-12)
-    # scaling the weights changes nothing then
-    scaled = SoftTrimmedRegressor(random_state=0).fit(X, y, sample_weight=7.3 * sw)
-    np.testing.assert_allclose(scaled.coef_, reg.coef_, rtol=1e-6)
+    # scaling the weights changes nothing then, down to weights summing to 1 and up
+    # to the float64 limit
+    for factor in (7.3, 1.0 / sw.sum(), 1e-300, 1e300 / sw.max()):
+        scaled = SoftTrimmedRegressor(random_state=0).fit(X, y,
+                                                           sample_weight=factor * sw)
+        np.testing.assert_allclose(scaled.coef_, reg.coef_, rtol=1e-6)
+        np.testing.assert_array_equal(scaled.outlier_mask_, reg.outlier_mask_)
+        np.testing.assert_allclose(scaled.weights_ / factor, reg.weights_, atol=1e-5)
 
 
 @pytest.mark.parametrize("sample_weight, match", [
@@ -688,6 +735,7 @@ def test_fractional_weights_keep_a_fraction_of_the_total():
     (np.full(30, np.nan), "finite"),
     (np.ones(29), "shape"),
     (np.zeros(30), "zero everywhere"),
+    (np.ones(30) + 1j, "real"),
 ])
 def test_bad_sample_weight(sample_weight, match):
     X, y, *_ = contaminated(n=30, seed=50)

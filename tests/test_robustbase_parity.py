@@ -115,3 +115,12 @@ def test_correction_factors_match_robustbase():
                                         (20, 5, 13, 2.93505055, 1.965983466)]:
         assert _lts.small_sample_factor(n, p, True, h) == pytest.approx(small, rel=1e-9)
         assert _lts.consistency_factor(h / n) == pytest.approx(consistency, rel=1e-9)
+
+
+def test_small_sample_factor_is_capped_at_its_pole():
+    # robustbase's fitted curves reach a pole with a handful of samples per
+    # parameter (140 at n = 10 with 5 slopes); the factor is capped at 4 there
+    factors = [_lts.small_sample_factor(n, 5, True, n - n // 4) for n in range(8, 60)]
+    assert factors[2] == 4.0  # n = 10, where the curve gives 140
+    assert max(factors) == 4.0 and min(factors) > 1.0
+    assert max(factors[30:]) < 1.5  # n >= 38

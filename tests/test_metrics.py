@@ -125,40 +125,81 @@ def test_overflowing_sum_of_y_pred():
                                            rtol=1e-9, atol=1e-12)
 
 
-def test_default_strength_and_its_growth_with_n():
+def test_default_strength_and_its_contract():
     import inspect
     import pathlib
 
     default = inspect.signature(soft_spearman).parameters["regularization_strength"]
-    assert default.default == 0.001
+    assert default.default == 0.5
     readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
     if readme.exists():  # the README's table states the same default
         row = [line for line in readme.read_text().splitlines()
                if line.startswith("| `skrank.metrics.soft_spearman(")]
-        assert len(row) == 1 and "regularization_strength=0.001," in row[0]
-    # at n = 1000, 0.01 = 10 / n pools every sample: the metric is then Pearson of
+        assert len(row) == 1 and "regularization_strength=0.5," in row[0]
+    # a large strength pools every sample: the metric is then Pearson of
     # rankdata(y_true) with y_pred, not invariant to the monotone transform exp;
-    # the default stays close to the hard value 1 (the docstring's example)
+    # the default stays close to the hard value 1
     y = np.random.default_rng(0).normal(size=1000)
-    assert soft_spearman(y, y, regularization_strength=0.01) == \
+    assert soft_spearman(y, y, regularization_strength=1e4) == \
         pytest.approx(_pearson_limit(y, y), abs=1e-12)
-    assert soft_spearman(y, np.exp(y), regularization_strength=1.0) == \
+    assert soft_spearman(y, np.exp(y), regularization_strength=1e5) == \
         pytest.approx(_pearson_limit(y, np.exp(y)), abs=1e-12)
-    assert soft_spearman(y, np.exp(y), regularization_strength=0.01) < 0.8
-    assert soft_spearman(y, np.exp(y)) > 0.99 and soft_spearman(y, y) > 0.9999
+    assert soft_spearman(y, np.exp(y)) > 0.999 and soft_spearman(y, y) > 0.9999
+
+
+def pooled_share(y_pred, strength):
+    """The share of the samples whose soft rank (at the metric's strength) is not
+    their hard rank: the samples in pooled blocks."""
+    q75, q25 = np.quantile(y_pred, [0.75, 0.25])
+    eps = strength * (q75 - q25) / len(y_pred)
+    soft = skrank.soft_rank(y_pred, regularization_strength=eps)
+    return np.mean(np.abs(soft - skrank.soft_rank(y_pred, regularization_strength=0.0))
+                   > 1e-9)
+
+
+@pytest.mark.parametrize("noise", ["normal", "t3", "uniform"])
+def test_default_strength_means_the_same_at_any_n(noise):
+    # the strength is in units of IQR(y_pred) / n: at the default the soft and hard
+    # correlations stay within 0.002 from n = 100 to 1,000,000, and at least a
+    # quarter of the samples lie in pooled blocks (the gradient reaches them)
+    rng = np.random.default_rng(60)
+    for n in (100, 1000, 10_000, 100_000, 1_000_000):
+        for _ in range(5 if n <= 1000 else 1):
+            y_true = rng.normal(size=n)
+            draw = {"normal": rng.normal, "t3": lambda size: rng.standard_t(3, size),
+                    "uniform": lambda size: rng.uniform(-2.0, 2.0, size)}[noise]
+            y_pred = y_true + 0.5 * draw(size=n)
+            soft = soft_spearman(y_true, y_pred)
+            hard = soft_spearman(y_true, y_pred, regularization_strength=0.0)
+            assert abs(soft - hard) <= 0.002, (n, soft, hard)
+            assert pooled_share(y_pred, 0.5) >= 0.25, n
+
+
+def test_default_gradient_matches_finite_differences_at_larger_n():
+    rng = np.random.default_rng(61)
+    y_true = rng.normal(size=400)
+    y_pred = y_true + 0.5 * rng.normal(size=400)
+    _, vjp_fn = skrank.vjp(soft_spearman, y_true, y_pred, argnums=1)
+    grad = vjp_fn(1.0)
+    assert np.mean(grad != 0) >= 0.25  # informative: the pooled samples carry it
+    direction = rng.normal(size=400)
+    h = 1e-7
+    fd = (soft_spearman(y_true, y_pred + h * direction)
+          - soft_spearman(y_true, y_pred - h * direction)) / (2 * h)
+    assert grad @ direction == pytest.approx(fd, rel=1e-5, abs=1e-9)
 
 
 def test_small_strength_approaches_hard_and_large_moves_away():
     y_true, y_pred = _problem(0, (200,))
     hard = spearmanr(y_true, y_pred).statistic
     assert abs(soft_spearman(y_true, y_pred, regularization_strength=1e-7) - hard) < 1e-9
-    # the default strength (0.001) is visibly soft at n = 200
-    assert abs(soft_spearman(y_true, y_pred) - hard) > 1e-5
+    # the default strength is visibly soft at n = 200, and mild
+    assert 1e-6 < abs(soft_spearman(y_true, y_pred) - hard) < 2e-3
 
 
 # --------------------------------------------------------------------------- invariances
 @pytest.mark.parametrize("reg", ["l2", "kl"])
-@pytest.mark.parametrize("s", [0.0, 0.02, 0.3, 5.0])
+@pytest.mark.parametrize("s", [0.0, 1.0, 15.0, 250.0])
 def test_scale_and_shift_invariance(reg, s):
     y_true, y_pred = _problem(1, (60, 2))
     kw = dict(regularization_strength=s, regularization=reg, multioutput="raw_values")
@@ -198,11 +239,11 @@ def test_large_strength_tends_to_pearson_of_true_ranks():
     hard = spearmanr(y_true, y_pred).statistic
     assert abs(limit - hard) > 1e-3  # the two ends differ here
     # l2: once every sample pools, the soft ranks are exactly affine in y_pred
-    for s in (3.0, 100.0):
+    for s in (150.0, 5000.0):
         assert abs(soft_spearman(y_true, y_pred, regularization_strength=s) - limit) < 1e-12
     # kl: only in the limit, with an error shrinking like 1 / s
     errs = [abs(soft_spearman(y_true, y_pred, regularization_strength=s,
-                              regularization="kl") - limit) for s in (10.0, 100.0, 1000.0)]
+                              regularization="kl") - limit) for s in (500.0, 5e3, 5e4)]
     assert errs[0] > errs[1] > errs[2]
     assert errs[2] < 1e-4
 
@@ -217,10 +258,10 @@ def test_monotone_trends():
     assert soft_spearman(y_true, -y_pred, regularization_strength=0.0) == pytest.approx(-1.0,
                                                                                        abs=1e-14)
     for reg in ("l2", "kl"):
-        soft = soft_spearman(y_true, y_pred, regularization_strength=0.001, regularization=reg)
+        soft = soft_spearman(y_true, y_pred, regularization=reg)
         assert 0.9 < soft < 1.0
         # more noise in the predictions: less correlation, at every strength
-        for s in (0.0, 0.001, 0.05):
+        for s in (0.0, 0.5, 25.0):
             values = [soft_spearman(y_true, y_true + sigma * rng.normal(size=500),
                                     regularization_strength=s, regularization=reg)
                       for sigma in (0.1, 0.5, 2.0, 10.0)]
@@ -230,22 +271,22 @@ def test_monotone_trends():
 
 def test_l2_and_kl_differ_and_agree_at_zero():
     y_true, y_pred = _problem(4, (80,))
-    l2 = soft_spearman(y_true, y_pred, regularization_strength=0.05)
-    kl = soft_spearman(y_true, y_pred, regularization_strength=0.05, regularization="kl")
+    l2 = soft_spearman(y_true, y_pred, regularization_strength=4.0)
+    kl = soft_spearman(y_true, y_pred, regularization_strength=4.0, regularization="kl")
     assert abs(l2 - kl) > 1e-4
     assert soft_spearman(y_true, y_pred, regularization_strength=0.0) == \
         soft_spearman(y_true, y_pred, regularization_strength=0.0, regularization="kl")
 
 
 def test_matches_a_direct_computation():
-    # Pearson of rankdata(y_true) and soft_rank(y_pred, s * std(y_pred)), per column
+    # Pearson of rankdata(y_true) and soft_rank(y_pred, s * IQR(y_pred) / n), per column
     y_true, y_pred = _problem(5, (30, 3))
     for reg in ("l2", "kl"):
-        got = soft_spearman(y_true, y_pred, regularization_strength=0.2, regularization=reg,
+        got = soft_spearman(y_true, y_pred, regularization_strength=6.0, regularization=reg,
                             multioutput="raw_values")
         want = [np.corrcoef(rankdata(t), skrank.soft_rank(
-            p, regularization_strength=0.2 * p.std(), regularization=reg))[0, 1]
-            for t, p in zip(y_true.T, y_pred.T)]
+            p, regularization_strength=6.0 * np.subtract(*np.quantile(p, [0.75, 0.25]))
+            / len(p), regularization=reg))[0, 1] for t, p in zip(y_true.T, y_pred.T)]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
 
 
@@ -398,8 +439,8 @@ def _rel_err(a, b):
 
 
 # kl pools later than l2: its strengths are larger, so that every case has some pooling
-@pytest.mark.parametrize("reg, s", [("l2", 0.01), ("l2", 0.1), ("l2", 0.5), ("l2", 3.0),
-                                    ("kl", 0.1), ("kl", 0.5), ("kl", 1.0), ("kl", 5.0)])
+@pytest.mark.parametrize("reg, s", [("l2", 0.25), ("l2", 2.5), ("l2", 12.5), ("l2", 75.0),
+                                    ("kl", 2.5), ("kl", 12.5), ("kl", 25.0), ("kl", 125.0)])
 @pytest.mark.parametrize("case", ["1-D", "raw_values", "weights", "uniform"])
 def test_vjp_matches_finite_differences(reg, s, case):
     shape = (25,) if case == "1-D" else (25, 3)
@@ -431,14 +472,19 @@ def test_vjp_matches_finite_differences(reg, s, case):
         assert abs(gj.sum()) <= 1e-12 * np.abs(gj).sum()
 
 
-@pytest.mark.parametrize("reg, s", [("l2", 0.2), ("kl", 2.0)])
+@pytest.mark.parametrize("reg, s", [("l2", 2.0), ("kl", 40.0)])
 def test_vjp_needs_the_strength_dependence(reg, s):
-    # the gradient at fixed eps (the soft ranks' alone) misses the eps = s * std(z) term;
-    # it matters with partial pooling (with one block, the metric is scale-free anyway)
+    # the gradient at fixed eps (the soft ranks' alone) misses the term of eps = s *
+    # IQR(z) / n; it matters with partial pooling (with one block, the metric is
+    # scale-free anyway)
     y_true, y_pred = _problem(13, (25,))
     grad = skrank.vjp(soft_spearman, y_true, y_pred, argnums=1, regularization_strength=s,
                       regularization=reg)[1](1.0)
-    eps = s * y_pred.std()
+
+    def iqr(z):
+        return np.subtract(*np.quantile(z, [0.75, 0.25]))
+
+    eps = s * iqr(y_pred) / len(y_pred)
 
     def f_fixed(z):
         r = skrank.soft_rank(z, regularization_strength=eps, regularization=reg)
@@ -447,10 +493,9 @@ def test_vjp_needs_the_strength_dependence(reg, s):
     fd_fixed = _fd_grad(f_fixed, y_pred)
     fd = _fd_grad(lambda z: soft_spearman(y_true, z, regularization_strength=s,
                                           regularization=reg), y_pred)
-    # the correction is exactly the formula's
-    zc = y_pred - y_pred.mean()
+    # the correction is exactly the formula's, with the IQR's own gradient
     assert _rel_err(fd_fixed, fd) > 0.1
-    corrected = fd_fixed - (fd_fixed @ zc) * zc / (len(zc) * y_pred.std() ** 2)
+    corrected = fd_fixed - (fd_fixed @ y_pred) * _fd_grad(iqr, y_pred) / iqr(y_pred)
     assert _rel_err(corrected, fd) < 1e-6
     assert _rel_err(grad, fd) < 1e-6
 

@@ -14,10 +14,11 @@ import warnings
 
 import numpy as np
 
-from . import _ops, _rows
+from . import _ops, _queries, _rows
 from ._registry import operator
 
-__all__ = ["soft_spearman", "soft_spearman_scorer", "spearman_scorer"]
+__all__ = ["kendall_scorer", "kendall_tau", "soft_spearman", "soft_spearman_scorer",
+           "spearman_scorer"]
 
 _MULTIOUTPUT = ("raw_values", "uniform_average")
 
@@ -33,14 +34,18 @@ def _as_columns(y, name, xp):
     return y[:, None] if y.ndim == 1 else y
 
 
-def _check(y_true, y_pred, strength, regularization, multioutput):
-    """Validated (T float64, Z, averaging weights or None for raw_values), arrays of
-    y_pred's namespace (NumPy or CuPy: everything follows y_pred)."""
+def _check_strength(strength):
     if isinstance(strength, (bool, np.bool_)) or not isinstance(strength, numbers.Real):
         raise TypeError(f"regularization_strength must be a real number, got {strength!r}.")
     if not 0.0 <= float(strength) < np.inf:
         raise ValueError("regularization_strength must be finite and non-negative, got "
                          f"{strength!r}.")
+
+
+def _check(y_true, y_pred, strength, regularization, multioutput):
+    """Validated (T float64, Z, averaging weights or None for raw_values), arrays of
+    y_pred's namespace (NumPy or CuPy: everything follows y_pred)."""
+    _check_strength(strength)
     _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
     xp = _ops._namespace(y_pred)
     Z = _as_columns(y_pred, "y_pred", xp)
@@ -125,7 +130,52 @@ def _spacings(Zs, sd, xp):
     return spread / n, (order, cols, pieces, fallback, spread)
 
 
-def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_gradient):
+class _GroupedStructure:
+    """vjp of the mean over queries: the cotangent spread over the defined queries."""
+
+    def __init__(self, gradient, defined, dtype):
+        self.gradient, self.defined, self.dtype = gradient, defined, dtype
+
+    def vjp(self, cotangent):
+        g = np.asarray(cotangent)
+        if g.dtype.kind not in "biuf" or g.shape != ():
+            raise ValueError("the cotangent must be a real scalar (the value's shape), "
+                             f"got {g!r}.")
+        share = float(g) / max(int(self.defined.sum()), 1)
+        return self.gradient(np.where(self.defined, share, 0.0)).astype(self.dtype)
+
+
+def _grouped(y_true, y_pred, groups, multioutput, metric):
+    """y_true, y_pred (1-D NumPy arrays) and the Queries of groups, validated."""
+    if not (isinstance(multioutput, str) and multioutput == "uniform_average"):
+        raise ValueError(f"{metric}: multioutput does not apply with groups (one output, "
+                         "averaged over the queries).")
+    if _ops._namespace(y_pred) is not np:
+        raise TypeError(f"{metric} with groups takes NumPy arrays, got "
+                        f"{type(y_pred).__name__}.")
+    T = _as_columns(y_true, "y_true", np)
+    Z = _as_columns(y_pred, "y_pred", np)
+    if T.shape[1] != 1 or Z.shape[1] != 1:
+        raise ValueError(f"{metric} with groups needs 1-D y_true and y_pred (one query id "
+                         f"per sample), got shapes {np.shape(y_true)} and "
+                         f"{np.shape(y_pred)}.")
+    if len(T) != len(Z):
+        raise ValueError("y_true and y_pred have inconsistent numbers of samples: "
+                         f"{len(T)} and {len(Z)}.")
+    return T[:, 0], Z[:, 0], _queries.Queries(groups, len(Z))
+
+
+def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_gradient,
+                   groups=None):
+    if groups is not None:
+        _check_strength(strength)
+        _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+        t, z, queries = _grouped(y_true, y_pred, groups, multioutput, "soft_spearman")
+        corr, defined, gradient = _queries.spearman_per_query(
+            queries, t, z, float(strength), regularization, with_gradient)
+        value = _queries.mean_over_defined(corr, defined, "soft_spearman")
+        return value, (_GroupedStructure(gradient, defined, z.dtype) if with_gradient
+                       else None)
     T, Z, weights = _check(y_true, y_pred, strength, regularization, multioutput)
     xp = _ops._namespace(Z)
     n = len(Z)
@@ -200,16 +250,17 @@ def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_g
 
 
 def _soft_spearman_structured(y_true, y_pred, *, regularization_strength=0.5,
-                              regularization="l2", multioutput="uniform_average"):
+                              regularization="l2", multioutput="uniform_average",
+                              groups=None):
     """soft_spearman's value and the structure of its gradient in y_pred."""
     return _soft_spearman(y_true, y_pred, regularization_strength, regularization,
-                          multioutput, True)
+                          multioutput, True, groups)
 
 
 @operator(main="y_pred", kind="metric", aligned=("y_true",), per_row=(),
           differentiable="y_pred", structured=_soft_spearman_structured)
 def soft_spearman(y_true, y_pred, *, regularization_strength=0.5, regularization="l2",
-                  multioutput="uniform_average"):
+                  multioutput="uniform_average", groups=None):
     """Soft (differentiable) Spearman rank correlation, scikit-learn style.
 
     For each output (column), the Pearson correlation between the hard,
@@ -242,6 +293,14 @@ def soft_spearman(y_true, y_pred, *, regularization_strength=0.5, regularization
 (n_outputs,), default="uniform_average"
         How to combine the outputs' correlations: return them all, average them,
         or average them with these (non-negative) weights.
+    groups : array-like of shape (n_samples,), optional
+        A query id per sample (long-format learning-to-rank data; NumPy arrays,
+        1-D ``y_true`` and ``y_pred``): the correlation is computed within each
+        query, with the strength relative to that query's spacing, and averaged
+        over the queries where it is defined (see :ref:`grouped_metrics`). A query
+        with a single document, or with constant ``y_true`` or ``y_pred``, is left
+        out; when none is left the result is NaN, with a ``RuntimeWarning``.
+        Differentiable too (``skrank.vjp(..., groups=...)``).
 
     Returns
     -------
@@ -251,6 +310,7 @@ def soft_spearman(y_true, y_pred, *, regularization_strength=0.5, regularization
         output with a single sample) has no correlation: NaN, with a
         :class:`scipy.stats.ConstantInputWarning`, as
         :func:`scipy.stats.spearmanr`; averages over outputs then are NaN too.
+        With ``groups``, the mean over the queries.
 
     Warns
     -----
@@ -324,28 +384,93 @@ def soft_spearman(y_true, y_pred, *, regularization_strength=0.5, regularization
     array([-0.14  , -0.1915,  0.3646, -0.1427,  0.1096])
     """
     return _soft_spearman(y_true, y_pred, regularization_strength, regularization,
-                          multioutput, False)[0]
+                          multioutput, False, groups)[0]
+
+
+def kendall_tau(y_true, y_pred, *, groups=None):
+    """Kendall's tau-b rank correlation, scikit-learn style, optionally per query.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Ground truth; only its order matters.
+    y_pred : array-like of shape (n_samples,)
+        Predictions.
+    groups : array-like of shape (n_samples,), optional
+        A query id per sample: tau-b within each query, averaged over the queries
+        where it is defined (two documents at least, neither side constant; see
+        :ref:`grouped_metrics`). None: one query, all the samples.
+
+    Returns
+    -------
+    score : float
+        In ``[-1, 1]``; equal to ``scipy.stats.kendalltau(...).statistic`` (per
+        query). NaN, with a ``RuntimeWarning``, when no query is defined.
+
+    See Also
+    --------
+    scipy.stats.kendalltau : The same statistic, for one query.
+    soft_spearman : Spearman's correlation, hard or soft.
+
+    Examples
+    --------
+    >>> from skrank.metrics import kendall_tau
+    >>> y_true = [3, 2, 1, 1, 2, 3]
+    >>> y_pred = [0.9, 0.5, 0.1, 0.2, 0.3, 0.1]
+    >>> round(kendall_tau(y_true, y_pred), 4)
+    0.3858
+    >>> round(kendall_tau(y_true, y_pred, groups=[0, 0, 0, 1, 1, 1]), 4)  # 1 and -1/3
+    0.3333
+    """
+    t, z, queries = _grouped(y_true, y_pred, np.zeros(np.shape(y_pred)[0], dtype=int)
+                             if groups is None else groups, "uniform_average",
+                             "kendall_tau")
+    tau, defined = _queries.kendall_per_query(queries, t, z)
+    return _queries.mean_over_defined(tau, defined, "kendall_tau")
 
 
 _SCORER_DOCS = {
     "soft_spearman_scorer": (
         "Scorer of :func:`soft_spearman` at its default strength (greater is better), "
         "for ``scoring=`` in GridSearchCV, cross_val_score and the like, alone or in a "
-        "multi-metric dict."),
+        "multi-metric dict. It requests ``groups`` through metadata routing: per query "
+        "when routing is enabled and ``groups`` is passed to ``fit``."),
     "spearman_scorer": (
         "Scorer of the hard Spearman correlation, :func:`soft_spearman` at strength 0 "
         "(equal to scipy.stats.spearmanr; greater is better), for ``scoring=`` in "
-        "GridSearchCV, cross_val_score and the like, alone or in a multi-metric dict."),
+        "GridSearchCV, cross_val_score and the like, alone or in a multi-metric dict. "
+        "It requests ``groups`` through metadata routing: per query when routing is "
+        "enabled and ``groups`` is passed to ``fit``."),
+    "kendall_scorer": (
+        "Scorer of :func:`kendall_tau` (greater is better), for ``scoring=`` in "
+        "GridSearchCV and the like. It requests ``groups`` through metadata routing: per "
+        "query when routing is enabled and ``groups`` is passed to ``fit``."),
 }
+
+
+def _requesting_groups(scorer):
+    """The scorer, requesting ``groups`` for its score (what ``set_score_request(
+    groups=True)`` does, which scikit-learn allows only while routing is enabled):
+    routed to it when routing is enabled, ignored otherwise."""
+    from sklearn.utils.metadata_routing import MetadataRequest
+
+    request = MetadataRequest(owner=scorer)
+    request.score.add_request(param="groups", alias=True)
+    scorer._metadata_request = request
+    return scorer
 
 
 def __getattr__(name):
     # the scorers need scikit-learn, slow to import: make them on first access
-    if name in ("soft_spearman_scorer", "spearman_scorer"):
+    if name in _SCORER_DOCS:
         from sklearn.metrics import make_scorer
 
-        kwargs = {"regularization_strength": 0.0} if name == "spearman_scorer" else {}
-        globals()[name] = scorer = make_scorer(soft_spearman, **kwargs)
+        if name == "kendall_scorer":
+            scorer = make_scorer(kendall_tau)
+        else:
+            kwargs = {"regularization_strength": 0.0} if name == "spearman_scorer" else {}
+            scorer = make_scorer(soft_spearman, **kwargs)
+        globals()[name] = scorer = _requesting_groups(scorer)
         scorer.__doc__ = _SCORER_DOCS[name]
         return scorer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

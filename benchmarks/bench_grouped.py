@@ -13,9 +13,10 @@ queries of random sizes (query ids drawn uniformly, so sizes are about Poisson),
 relevance 0-4 and scores ``relevance + N(0, 1)`` rounded to 0.1 (ties on both sides).
 
 Rows: :func:`skrank.metrics.soft_spearman` (``groups=``, strength 0 and the default
-strength, and the default strength with its gradient through ``skrank.vjp``) and
-:func:`skrank.metrics.kendall_tau` (``groups=``), against the loop a user would write:
-``scipy.stats.spearmanr`` / ``kendalltau`` per query over the rows selected by a
+strength, and the default strength with its gradient through ``skrank.vjp``),
+:func:`skrank.metrics.kendall_tau` and :func:`skrank.metrics.soft_ndcg` (``k=10``, hard
+and soft), against the loop a user would write: ``scipy.stats.spearmanr`` /
+``kendalltau`` / ``sklearn.metrics.ndcg_score`` per query over the rows selected by a
 ``np.unique(..., return_inverse=True)`` split, the queries with one document or a
 constant side left out (the same queries skrank leaves out; the values are checked
 equal). Times are medians of repeated calls (one thread), ``_timing.median_time``.
@@ -29,9 +30,10 @@ import platform
 import numpy as np
 import scipy
 from scipy.stats import kendalltau, spearmanr
+from sklearn.metrics import ndcg_score
 
 import skrank
-from skrank.metrics import kendall_tau, soft_spearman
+from skrank.metrics import kendall_tau, soft_ndcg, soft_spearman
 
 from _timing import Report, Table, cpu_model, median_time  # benchmarks/_timing.py
 
@@ -58,6 +60,16 @@ def scipy_loop(statistic, y_true, y_pred, groups):
             continue
         values.append(statistic(t, p).statistic)
     return float(np.mean(values))
+
+
+class _Statistic:
+    def __init__(self, statistic):
+        self.statistic = statistic
+
+
+def _ndcg_at_10(y_true, y_pred):
+    """sklearn.metrics.ndcg_score of one query, shaped as SciPy's results."""
+    return _Statistic(ndcg_score([y_true], [y_pred], k=10))
 
 
 def machine_info(args):
@@ -100,6 +112,10 @@ def main(argv=None):
             soft_spearman, y_true, y_pred, argnums=1, groups=groups)[1](1.0), None),
         ("Kendall tau-b", lambda: kendall_tau(y_true, y_pred, groups=groups),
          lambda: scipy_loop(kendalltau, y_true, y_pred, groups)),
+        ("NDCG@10, hard", lambda: soft_ndcg(y_true, y_pred, groups=groups, k=10),
+         lambda: scipy_loop(_ndcg_at_10, y_true, y_pred, groups)),
+        ("NDCG@10, soft (0.5)", lambda: soft_ndcg(y_true, y_pred, groups=groups, k=10,
+                                                  regularization_strength=0.5), None),
     ]
     out("\n## Times (1 thread)\n")
     table = Table(out, [("metric", 26, "<"), ("skrank", 10, ">"), ("SciPy loop", 10, ">"),

@@ -119,6 +119,54 @@ _QUARTILES = (0.25, 0.75)
 IQR_PER_STD = 1.3489795003921634  # the IQR of a normal, in standard deviations
 
 
+class _Spacing:
+    """Each query's predictions scaled by a power of two (exact; |values| < 1, as
+    soft_spearman's columns), their spread (the IQR, np.quantile's linear
+    interpolation; where it is 0, IQR_PER_STD times the std) and what the gradient of
+    a function of ``scaled / (strength * spread / m)`` needs."""
+
+    def __init__(self, queries, p):
+        self.queries = queries
+        lengths = queries.lengths
+        _, self.e = np.frexp(np.maximum.reduceat(np.abs(p), queries.starts))
+        self.scaled = np.ldexp(p, -queries.expand(self.e))
+        self.centred = queries.centred(self.scaled)
+        self.sd = np.sqrt(queries.sums(self.centred * self.centred) / lengths)
+        within = np.lexsort((self.scaled, queries.expand(np.arange(len(lengths)))))
+        self.pieces = []  # (positions in query order, weights in the IQR)
+        for q, sign in zip(_QUARTILES, (-1.0, 1.0)):
+            pos = q * (lengths - 1)
+            k = np.floor(pos).astype(np.intp)
+            f = pos - k
+            self.pieces += [
+                (within[queries.starts + k], sign * (1.0 - f)),
+                (within[queries.starts + np.minimum(k + 1, lengths - 1)], sign * f)]
+        iqr = sum(w * self.scaled[i] for i, w in self.pieces)
+        self.fallback = ~(iqr > 0)
+        self.spread = np.where(self.fallback, IQR_PER_STD * self.sd, iqr)
+
+    def strengths(self, strength):
+        """One strength per query, in the scaled units."""
+        with np.errstate(over="ignore"):
+            eps = strength * self.spread / self.queries.lengths
+        return np.minimum(eps, np.finfo(np.float64).max)
+
+    def gradient(self, v):
+        """The gradient in the predictions (documents' order) of a function of
+        ``scaled / eps`` whose gradient at fixed eps is v (query order, summing to 0
+        per query): eps depends on the predictions through the spread, grad = v - (v .
+        z) grad(spread) / spread per query, then undo the scaling."""
+        queries, lengths = self.queries, self.queries.lengths
+        alpha = queries.sums(v * self.centred) / np.where(self.spread > 0, self.spread,
+                                                           1.0)
+        D = v - queries.expand(np.where(self.fallback, alpha, 0.0) * IQR_PER_STD / (
+            lengths * np.where(self.sd > 0, self.sd, 1.0))) * self.centred
+        kept = np.where(self.fallback, 0.0, alpha)
+        for i, w in self.pieces:
+            np.subtract.at(D, i, kept * w)
+        return queries.scatter(np.ldexp(D, -queries.expand(self.e)))
+
+
 def spearman_per_query(queries, y_true, y_pred, strength, regularization, with_gradient):
     """Per query, the Pearson correlation of the hard ranks of y_true and the soft
     ranks of y_pred (strength ``strength * IQR / m`` within each query of m documents,
@@ -128,28 +176,12 @@ def spearman_per_query(queries, y_true, y_pred, strength, regularization, with_g
     p = queries.gather(y_pred).astype(np.float64)
     lengths = queries.lengths
     defined = (lengths >= 2) & _not_constant(queries, t) & _not_constant(queries, p)
-    # each query scaled by a power of two (exact) to |values| < 1, as the columns are
-    _, e = np.frexp(np.maximum.reduceat(np.abs(p), queries.starts))
-    ps = np.ldexp(p, -queries.expand(e))
-    pc = queries.centred(ps)
-    sd = np.sqrt(queries.sums(pc * pc) / lengths)
-    # the quartiles of each query, by sorting within queries
-    within = np.lexsort((ps, queries.expand(np.arange(len(lengths)))))
-    pieces = []  # (positions in query order, weights in the IQR)
-    for q, sign in zip(_QUARTILES, (-1.0, 1.0)):
-        pos = q * (lengths - 1)
-        k = np.floor(pos).astype(np.intp)
-        f = pos - k
-        pieces += [(within[queries.starts + k], sign * (1.0 - f)),
-                   (within[queries.starts + np.minimum(k + 1, lengths - 1)], sign * f)]
-    iqr = sum(w * ps[i] for i, w in pieces)
-    fallback = ~(iqr > 0)
-    spread = np.where(fallback, IQR_PER_STD * sd, iqr)
-    eps = strength * spread / lengths
+    spacing = _Spacing(queries, p)
     A, _ = _ops._forward("rank", t, 0.0, "l2", "ascending", -1, "raise", False,
                          lengths=lengths)
-    R, structure = _ops._forward("rank", ps, eps, regularization, "ascending", -1,
-                                 "raise", keep_structure=with_gradient and strength > 0,
+    R, structure = _ops._forward("rank", spacing.scaled, spacing.strengths(strength),
+                                 regularization, "ascending", -1, "raise",
+                                 keep_structure=with_gradient and strength > 0,
                                  lengths=lengths)
     A, B = queries.centred(A), queries.centred(R)
     na, nb = np.sqrt(queries.sums(A * A)), np.sqrt(queries.sums(B * B))
@@ -161,21 +193,57 @@ def spearman_per_query(queries, y_true, y_pred, strength, regularization, with_g
 
     def gradient(cotangent):
         """d (sum_q cotangent_q corr_q) / d y_pred, in the documents' order."""
+        if structure is None:  # strength 0: piecewise constant ranks
+            return np.zeros(queries.n)
         c = np.where(defined, cotangent, 0.0)
         nb2 = np.where(defined, nb * nb, 1.0)
-        g = queries.expand(c / denom) * A - queries.expand(c * np.nan_to_num(corr) /
-                                                           nb2) * B
-        if structure is None:  # strength 0: piecewise constant ranks
-            return queries.scatter(np.zeros_like(g))
-        v = structure.vjp(g)
-        # eps depends on y_pred through the spread: grad = v - (v . z) grad(spread) /
-        # spread per query (v sums to 0 per query)
-        alpha = queries.sums(v * pc) / np.where(spread > 0, spread, 1.0)
-        D = v - queries.expand(np.where(fallback, alpha, 0.0) * IQR_PER_STD /
-                               (lengths * np.where(sd > 0, sd, 1.0))) * pc
-        kept = np.where(fallback, 0.0, alpha)
-        for i, w in pieces:
-            np.subtract.at(D, i, kept * w)
-        return queries.scatter(np.ldexp(D, -queries.expand(e)))
+        g = queries.expand(c / denom) * A - queries.expand(
+            c * np.nan_to_num(corr) / nb2) * B
+        return spacing.gradient(structure.vjp(g))
 
     return corr, defined, gradient
+
+
+# -------------------------------------------------------------------------- NDCG
+def _hard_ndcg(queries, gains, p, k):
+    """Per query (in query order), scikit-learn's NDCG@k (ndcg_score: tied scores
+    share the mean of their gains over their positions)."""
+    lengths = queries.lengths
+    query_of = queries.expand(np.arange(len(lengths)))
+    cut = lengths if k is None else np.minimum(k, lengths)
+    position = np.arange(queries.n) - queries.expand(queries.starts)
+    discount = np.where(position < queries.expand(cut), 1.0 / np.log2(position + 2.0),
+                        0.0)
+    # descending scores within each query, tied documents grouped
+    order = np.lexsort((-p, query_of))
+    scores, g = p[order], gains[order]
+    first = np.r_[True, (np.diff(query_of) != 0) | (np.diff(scores) != 0)]
+    tie_starts = np.flatnonzero(first)
+    mean_gain = np.add.reduceat(g, tie_starts) / np.diff(np.r_[tie_starts, queries.n])
+    dcg = queries.sums(mean_gain[np.cumsum(first) - 1] * discount)
+    idcg = queries.sums(gains[np.lexsort((-gains, query_of))] * discount)
+    return dcg / np.where(idcg > 0, idcg, 1.0)
+
+
+def ndcg_mean(queries, y_true, y_pred, k, strength, regularization, gains):
+    """The mean NDCG@k over the defined queries: at strength 0 scikit-learn's (ties
+    averaged), otherwise ndcg_loss's soft NDCG with the strength ``strength * IQR /
+    m`` per query."""
+    from .losses import _ndcg
+
+    t = queries.gather(y_true).astype(np.float64)
+    p = queries.gather(y_pred).astype(np.float64)
+    if (t < 0).any():
+        raise ValueError("NDCG needs non-negative relevances in y_true.")
+    defined = (queries.lengths >= 2) & _not_constant(queries, t) & \
+        _not_constant(queries, p)
+    if strength == 0.0:
+        g = np.exp2(t) - 1.0 if gains == "exponential" else t
+        return mean_over_defined(_hard_ndcg(queries, g, p, k), defined, "soft_ndcg")
+    if not defined.any():
+        return mean_over_defined(np.zeros(len(defined)), defined, "soft_ndcg")
+    spacing = _Spacing(queries, p)
+    docs = queries.expand(defined)
+    loss, _ = _ndcg(t[docs], spacing.scaled[docs], spacing.strengths(strength)[defined],
+                    regularization, -1, k, gains, False, queries.lengths[defined])
+    return 1.0 - loss

@@ -17,8 +17,8 @@ import numpy as np
 from . import _ops, _queries, _rows
 from ._registry import operator
 
-__all__ = ["kendall_scorer", "kendall_tau", "soft_spearman", "soft_spearman_scorer",
-           "spearman_scorer"]
+__all__ = ["kendall_scorer", "kendall_tau", "make_ndcg_scorer", "soft_ndcg",
+           "soft_spearman", "soft_spearman_scorer", "spearman_scorer"]
 
 _MULTIOUTPUT = ("raw_values", "uniform_average")
 
@@ -387,6 +387,70 @@ def soft_spearman(y_true, y_pred, *, regularization_strength=0.5, regularization
                           multioutput, False, groups)[0]
 
 
+def soft_ndcg(y_true, y_pred, *, k=None, groups=None, regularization_strength=0.0,
+              regularization="l2", gains="linear"):
+    """Normalized discounted cumulative gain at k, hard or soft, optionally per query.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Non-negative relevances.
+    y_pred : array-like of shape (n_samples,)
+        Scores; the documents are ranked by decreasing score.
+    k : int, optional
+        Only the top ``k`` positions of each query count (None: all).
+    groups : array-like of shape (n_samples,), optional
+        A query id per sample: NDCG@k within each query, averaged over the queries
+        where it is defined (two documents at least, neither side constant; see
+        :ref:`grouped_metrics`). None: one query, all the samples.
+    regularization_strength : float, default=0.0
+        0 gives scikit-learn's NDCG (:func:`sklearn.metrics.ndcg_score`, tied scores
+        sharing their gains). A positive strength gives the soft NDCG of
+        :func:`skrank.losses.ndcg_loss` (soft ranks and a soft top-k cutoff), with the
+        strength relative to each query's spacing, ``IQR / n_documents``, as
+        :func:`soft_spearman`'s.
+    regularization : {"l2", "kl"}, default="l2"
+        Regularization of the soft ranks.
+    gains : {"linear", "exponential"}, default="linear"
+        Gain ``y_true`` (as scikit-learn) or ``2 ** y_true - 1``.
+
+    Returns
+    -------
+    score : float
+        In ``[0, 1]``; at strength 0 the mean over the queries of
+        ``sklearn.metrics.ndcg_score`` of each (with ``2 ** y_true - 1`` as
+        ``y_true`` for "exponential"). NaN, with a ``RuntimeWarning``, when no query
+        is defined.
+
+    See Also
+    --------
+    sklearn.metrics.ndcg_score : The hard NDCG, queries as rows of a 2-D array.
+    skrank.losses.ndcg_loss : One minus the soft NDCG, differentiable, for training.
+
+    Examples
+    --------
+    >>> from skrank.metrics import soft_ndcg
+    >>> y_true = [3, 2, 0, 1, 0, 1, 2]
+    >>> y_pred = [0.9, 0.1, 0.3, 0.2, 0.5, 0.4, 0.1]
+    >>> groups = [0, 0, 0, 0, 1, 1, 1]
+    >>> round(soft_ndcg(y_true, y_pred, groups=groups), 4)
+    0.7679
+    >>> round(soft_ndcg(y_true, y_pred, groups=groups, k=2), 4)
+    0.4719
+    """
+    _check_strength(regularization_strength)
+    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    if not isinstance(gains, str) or gains not in ("linear", "exponential"):
+        raise ValueError(f"gains must be 'linear' or 'exponential', got {gains!r}.")
+    if k is not None and (isinstance(k, (bool, np.bool_))
+                          or not isinstance(k, numbers.Integral) or k < 1):
+        raise ValueError(f"k must be a positive integer or None, got {k!r}.")
+    t, z, queries = _grouped(y_true, y_pred, np.zeros(np.shape(y_pred)[0], dtype=int)
+                             if groups is None else groups, "uniform_average", "soft_ndcg")
+    return _queries.ndcg_mean(queries, t, z, None if k is None else int(k),
+                              float(regularization_strength), regularization, gains)
+
+
 def kendall_tau(y_true, y_pred, *, groups=None):
     """Kendall's tau-b rank correlation, scikit-learn style, optionally per query.
 
@@ -458,6 +522,42 @@ def _requesting_groups(scorer):
     request.score.add_request(param="groups", alias=True)
     scorer._metadata_request = request
     return scorer
+
+
+def make_ndcg_scorer(k=None, *, regularization_strength=0.0, gains="linear"):
+    """A scorer of :func:`soft_ndcg` at ``k`` (greater is better), for ``scoring=`` in
+    GridSearchCV and the like.
+
+    It requests ``groups`` through metadata routing: per query when routing is enabled
+    and ``groups`` is passed to ``fit`` (otherwise a fold is one query).
+
+    Parameters
+    ----------
+    k : int, optional
+        The cutoff (None: all positions).
+    regularization_strength : float, default=0.0
+        0: scikit-learn's NDCG; positive: the soft NDCG (see :func:`soft_ndcg`).
+    gains : {"linear", "exponential"}, default="linear"
+        The gains of the relevances.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y, groups=None)``.
+
+    Examples
+    --------
+    >>> from skrank.metrics import make_ndcg_scorer
+    >>> scorer = make_ndcg_scorer(k=10)
+    >>> scorer.get_metadata_routing().score.requests
+    {'groups': True}
+    """
+    from sklearn.metrics import make_scorer
+
+    soft_ndcg(np.arange(2.0), np.arange(2.0), k=k, gains=gains,
+              regularization_strength=regularization_strength)  # check the options now
+    return _requesting_groups(make_scorer(
+        soft_ndcg, k=k, regularization_strength=regularization_strength, gains=gains))
 
 
 def __getattr__(name):

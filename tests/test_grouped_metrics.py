@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.stats import kendalltau, spearmanr
 
 import skrank
-from skrank.metrics import kendall_tau, soft_spearman
+from skrank.metrics import kendall_tau, make_ndcg_scorer, soft_ndcg, soft_spearman
 
 
 def loop(statistic, y_true, y_pred, groups):
@@ -21,6 +21,17 @@ def loop(statistic, y_true, y_pred, groups):
             continue
         values.append(statistic(t, p).statistic)
     return np.mean(values) if values else np.nan
+
+
+def ndcg_loop(y_true, y_pred, groups, k=None):
+    """The mean of sklearn.metrics.ndcg_score over the defined queries, one by one."""
+    from sklearn.metrics import ndcg_score
+
+    class Value:
+        def __init__(self, statistic):
+            self.statistic = statistic
+
+    return loop(lambda t, p: Value(ndcg_score([t], [p], k=k)), y_true, y_pred, groups)
 
 
 def learning_to_rank(seed, n=600, n_queries=80):
@@ -199,3 +210,84 @@ def test_scorers_request_groups():
     for scorer in (kendall_scorer, soft_spearman_scorer, spearman_scorer):
         requests = scorer.get_metadata_routing().score.requests
         assert requests == {"groups": True}
+
+
+# ---------------------------------------------------------------------------- NDCG
+@pytest.mark.parametrize("k", [None, 1, 3, 10])
+@pytest.mark.parametrize("seed", range(3))
+def test_ndcg_equal_to_a_loop_over_scikit_learn(seed, k):
+    # ties in the scores: scikit-learn averages the tied documents' gains
+    y_true, y_pred, groups = learning_to_rank(seed)
+    assert soft_ndcg(y_true, y_pred, groups=groups, k=k) == pytest.approx(
+        ndcg_loop(y_true, y_pred, groups, k), abs=1e-13)
+    # exponential gains: scikit-learn's NDCG of 2^y - 1
+    assert soft_ndcg(y_true, y_pred, groups=groups, k=k, gains="exponential") == \
+        pytest.approx(ndcg_loop(np.exp2(y_true) - 1, y_pred, groups, k), abs=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(-3, 3)),
+                min_size=1, max_size=40), st.sampled_from([None, 1, 2, 5]))
+def test_ndcg_equal_to_a_loop_on_any_small_data(rows, k):
+    groups, y_true, y_pred = (np.array(c, dtype=float) for c in zip(*rows))
+    want = ndcg_loop(y_true, y_pred, groups, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no defined query: NaN
+        got = soft_ndcg(y_true, y_pred, groups=groups, k=k)
+    np.testing.assert_allclose(got, want, atol=1e-13)
+
+
+def test_soft_ndcg_is_ndcg_loss_per_query_and_tends_to_the_hard_one():
+    from skrank.losses import ndcg_loss
+
+    rng = np.random.default_rng(14)
+    groups = np.repeat(np.arange(30), 12)
+    y_true = rng.integers(0, 4, size=360).astype(float)
+    y_pred = y_true + rng.normal(size=360)  # continuous: no ties
+    for k in (None, 5):
+        hard = soft_ndcg(y_true, y_pred, groups=groups, k=k)
+        assert soft_ndcg(y_true, y_pred, groups=groups, k=k,
+                         regularization_strength=1e-9) == pytest.approx(hard, abs=1e-9)
+        soft = soft_ndcg(y_true, y_pred, groups=groups, k=k, regularization_strength=2.0)
+        assert abs(soft - hard) > 1e-4
+        # the same as ndcg_loss with each query's strength 2 * IQR / 12
+        iqr = np.array([np.subtract(*np.quantile(y_pred[groups == q], [0.75, 0.25]))
+                        for q in range(30)])
+        assert soft == pytest.approx(1 - ndcg_loss(
+            y_true, y_pred, lengths=np.full(30, 12), k=k,
+            regularization_strength=2.0 * iqr / 12), abs=1e-12)
+
+
+@pytest.mark.parametrize("kw, error, match", [
+    (dict(k=0), ValueError, "k must be"),
+    (dict(k=2.5), ValueError, "k must be"),
+    (dict(gains="squared"), ValueError, "gains"),
+    (dict(regularization_strength=-1.0), ValueError, "non-negative"),
+])
+def test_bad_ndcg_options(kw, error, match):
+    with pytest.raises(error, match=match):
+        soft_ndcg([1.0, 2.0, 0.0], [0.1, 0.2, 0.3], **kw)
+    with pytest.raises(error, match=match):
+        make_ndcg_scorer(**kw)
+
+
+def test_negative_relevance_is_an_error():
+    with pytest.raises(ValueError, match="non-negative relevances"):
+        soft_ndcg([1.0, -2.0, 0.0], [0.1, 0.2, 0.3])
+
+
+def test_ndcg_scorer_per_query_under_metadata_routing():
+    import sklearn
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GroupKFold, cross_validate
+
+    X, y, groups = ranking_problem()
+    y = np.round(y - y.min())  # non-negative relevances
+    scorer = make_ndcg_scorer(k=5)
+    with sklearn.config_context(enable_metadata_routing=True):
+        result = cross_validate(Ridge(), X, y, cv=GroupKFold(3),
+                                scoring={"ndcg": scorer}, params={"groups": groups})
+    train, test = next(GroupKFold(3).split(X, y, groups))
+    pred = Ridge().fit(X[train], y[train]).predict(X[test])
+    assert result["test_ndcg"][0] == pytest.approx(
+        ndcg_loop(y[test], pred, groups[test], k=5), abs=1e-13)

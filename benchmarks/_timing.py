@@ -32,6 +32,20 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def machine_basics():
+    """The lines every report's header starts with: the platform, the CPU, the cores
+    this process may use, the load average, the Python version."""
+    nproc = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count())
+    return [
+        ("platform", platform.platform()),
+        ("cpu", cpu_model()),
+        ("nproc", nproc),
+        ("load average at start", " ".join(f"{v:.2f}" for v in os.getloadavg())),
+        ("python", platform.python_version()),
+    ]
+
+
 class Table:
     """Markdown table with fixed column widths, printed row by row."""
 

@@ -25,7 +25,6 @@ Goal: the grouped functions at least 10x faster than the SciPy loop.
 """
 
 import argparse
-import platform
 
 import numpy as np
 import scipy
@@ -35,7 +34,7 @@ from sklearn.metrics import ndcg_score
 import skrank
 from skrank.metrics import kendall_tau, soft_ndcg, soft_spearman
 
-from _timing import Report, Table, cpu_model, median_time  # benchmarks/_timing.py
+from _timing import Report, Table, machine_basics, median_time  # benchmarks/_timing.py
 
 SPEEDUP_GOAL = 10.0
 
@@ -73,10 +72,7 @@ def _ndcg_at_10(y_true, y_pred):
 
 
 def machine_info(args):
-    return [
-        ("platform", platform.platform()),
-        ("cpu", cpu_model()),
-        ("python", platform.python_version()),
+    return machine_basics() + [
         ("numpy / scipy", f"{np.__version__} / {scipy.__version__}"),
         ("skrank", skrank.__version__),
         ("data", f"{args.docs:,} documents in {args.queries:,} queries, seed {args.seed}"),

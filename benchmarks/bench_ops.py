@@ -49,7 +49,6 @@ Compare the load averages printed at the start and the end.
 
 import argparse
 import os
-import platform
 import sys
 import tracemalloc
 
@@ -58,7 +57,7 @@ import scipy
 import scipy.optimize
 
 import skrank
-from _timing import Report, Table, cpu_model, median_time as _median_time  # benchmarks/_timing.py
+from _timing import Report, Table, machine_basics, median_time as _median_time  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -132,13 +131,7 @@ def machine_info(args):
                        if k.startswith(("OMP_", "GOMP_", "KMP_"))) or "(none set)"
     omp = [f"{i.get('prefix')} {i.get('version') or ''} default {i['num_threads']} threads"
            for i in threadpoolctl.threadpool_info() if i["user_api"] == "openmp"]
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return [
-        ("platform", platform.platform()),
-        ("cpu", cpu_model()),
-        ("nproc", nproc),
-        ("load average at start", " ".join(f"{v:.2f}" for v in os.getloadavg())),
-        ("python", platform.python_version()),
+    return machine_basics() + [
         ("numpy", f"{np.__version__} (SIMD: {numpy_simd()})"),
         ("scipy", scipy.__version__),
         ("skrank", getattr(skrank, "__version__", "unknown")),

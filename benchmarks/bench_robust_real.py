@@ -90,7 +90,6 @@ ConvergenceWarning from SoftTrimmedRegressor anywhere.
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -112,7 +111,7 @@ from sklearn.model_selection import train_test_split
 
 import skrank
 from skrank.linear_model import SoftTrimmedRegressor
-from _timing import Report, Table, cpu_model  # benchmarks/_timing.py
+from _timing import Report, Table, machine_basics  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -263,14 +262,7 @@ def git_revision():
 
 def machine_info(args):
     import statsmodels
-    nproc = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-             else os.cpu_count())
-    return [
-        ("platform", platform.platform()),
-        ("cpu", cpu_model()),
-        ("nproc", nproc),
-        ("load average at start", " ".join(f"{v:.2f}" for v in os.getloadavg())),
-        ("python", platform.python_version()),
+    return machine_basics() + [
         ("numpy / scipy / scikit-learn / statsmodels",
          f"{np.__version__} / {scipy.__version__} / {sklearn.__version__} / "
          f"{statsmodels.__version__}"),

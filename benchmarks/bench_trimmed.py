@@ -47,8 +47,6 @@ oracle. ``--no-theilsen`` leaves TheilSen out (it is the slowest by far).
 """
 
 import argparse
-import os
-import platform
 import sys
 import time
 import warnings
@@ -66,7 +64,7 @@ from sklearn.linear_model import (
 
 import skrank
 from skrank.linear_model import SoftTrimmedRegressor
-from _timing import Report, Table, cpu_model  # benchmarks/_timing.py
+from _timing import Report, Table, machine_basics  # benchmarks/_timing.py
 
 try:
     import threadpoolctl
@@ -126,14 +124,7 @@ def fmt_time(seconds):
 
 
 def machine_info(args):
-    nproc = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-             else os.cpu_count())
-    return [
-        ("platform", platform.platform()),
-        ("cpu", cpu_model()),
-        ("nproc", nproc),
-        ("load average at start", " ".join(f"{v:.2f}" for v in os.getloadavg())),
-        ("python", platform.python_version()),
+    return machine_basics() + [
         ("numpy / scipy / scikit-learn", f"{np.__version__} / {scipy.__version__} / "
                                          f"{sklearn.__version__}"),
         ("skrank", getattr(skrank, "__version__", "unknown")),

@@ -162,6 +162,8 @@ def _grouped(y_true, y_pred, groups, multioutput, metric):
     if len(T) != len(Z):
         raise ValueError("y_true and y_pred have inconsistent numbers of samples: "
                          f"{len(T)} and {len(Z)}.")
+    if len(Z) == 0:
+        raise ValueError(f"{metric} needs at least one sample, got none.")
     return T[:, 0], Z[:, 0], _queries.Queries(groups, len(Z))
 
 

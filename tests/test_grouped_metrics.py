@@ -160,6 +160,11 @@ def test_groups_need_one_output():
         kendall_tau(np.ones((4, 2)), np.ones((4, 2)), groups=[0, 0, 1, 1])
     with pytest.raises(ValueError, match="inconsistent"):
         kendall_tau([1.0, 2.0, 3.0], [1.0, 2.0], groups=[0, 0, 0])
+    for metric in (kendall_tau, soft_ndcg):
+        with pytest.raises(ValueError, match="at least one sample"):
+            metric([], [])
+    with pytest.raises(ValueError, match="at least one sample"):
+        soft_spearman([], [], groups=[])
 
 
 # ---------------------------------------------------------------------------- scorers

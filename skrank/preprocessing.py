@@ -69,6 +69,45 @@ class _Reference:
         return np.where(np.isnan(u), np.nan, np.where(flat, gap_mid, values[i]))
 
 
+def _check_weights(sample_weight, n):
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}.")
+    w = np.broadcast_to(w.astype(np.float64), (n,)) if w.ndim == 0 else w.astype(
+        np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight has shape {w.shape}; expected ({n},), one "
+                         "weight per sample.")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if not (w > 0).any():
+        raise ValueError("sample_weight is zero everywhere: there is nothing to fit.")
+    return w
+
+
+def _weighted_percentiles(x, w, q):
+    """np.percentile(x, 100 q)'s linear interpolation where sample i counts w[i]
+    times: the value at rank position q (W - 1) of the repeated sample (W the total
+    weight), interpolated between the ranks around it; NaN values left out (all
+    NaN: NaN)."""
+    valid = ~np.isnan(x)
+    x, w = x[valid], w[valid]
+    if x.size == 0:
+        return np.full(q.shape, np.nan)
+    order = np.argsort(x, kind="stable")
+    x, cum = x[order], np.cumsum(w[order])
+    position = q * (cum[-1] - 1.0)
+    below = np.floor(position)
+    frac = position - below
+
+    def at(rank):  # the value of the repeated sample at 0-based rank
+        return x[np.minimum(np.searchsorted(cum, rank, side="right"), x.size - 1)]
+
+    a, b = at(below), at(np.minimum(below + 1.0, cum[-1] - 1.0))
+    # numpy's lerp: exact at both ends, monotone
+    return np.where(frac >= 0.5, b - (b - a) * (1.0 - frac), a + (b - a) * frac)
+
+
 class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Soft quantile normalization: each feature mapped by its smoothed empirical CDF.
 
@@ -218,7 +257,7 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
                              ensure_min_samples=1 if reset else 0)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Compute the reference quantiles and the strength unit of each feature.
 
         Parameters
@@ -227,6 +266,11 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
             The data; NaN values are ignored.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples in the reference quantiles. Integer
+            weights count as repetitions: when ``subsample`` does not bind, the fit
+            equals the fit on the repeated samples. Other weights count relative to
+            each other (rescaled to mean 1). Samples of weight 0 take no part.
 
         Returns
         -------
@@ -239,17 +283,34 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
                 f"used. Got {self.n_quantiles} quantiles and {self.subsample} samples."
             )
         X = self._check_X(X, reset=True)
+        weights = None if sample_weight is None else _check_weights(sample_weight,
+                                                                    X.shape[0])
+        if weights is not None:
+            keep = weights > 0
+            X, weights = X[keep], weights[keep]
         n_samples = X.shape[0]
+        if self.subsample is not None and self.subsample < n_samples:
+            rows = resample(np.arange(n_samples), replace=False,
+                            n_samples=self.subsample,
+                            random_state=check_random_state(self.random_state))
+            X = X[rows]
+            weights = None if weights is None else weights[rows]
+        if weights is not None and not (np.all(weights == np.round(weights))
+                                        and weights.sum() <= 2.0**53):
+            weights = weights / weights.max()
+            weights *= len(weights) / weights.sum()  # only their ratios count
+        total = n_samples if weights is None else round(float(weights.sum()))
         # fewer samples than quantiles: each sample is a quantile (no warning, unlike
         # QuantileTransformer: the default is 1000, and small data sets are common)
-        self.n_quantiles_ = max(1, min(self.n_quantiles, n_samples))
+        self.n_quantiles_ = max(1, min(self.n_quantiles, total))
         self.references_ = np.linspace(0, 1, self.n_quantiles_, endpoint=True)
-        if self.subsample is not None and self.subsample < n_samples:
-            X = resample(X, replace=False, n_samples=self.subsample,
-                         random_state=check_random_state(self.random_state))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-            q = np.nanpercentile(X, self.references_ * 100, axis=0)
+        if weights is not None:
+            q = np.column_stack([_weighted_percentiles(X[:, j], weights, self.references_)
+                                 for j in range(X.shape[1])])
+        else:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+                q = np.nanpercentile(X, self.references_ * 100, axis=0)
         # rounding in the interpolation may break monotonicity by an ulp
         self.quantiles_ = np.maximum.accumulate(q.astype(np.float64, copy=False), axis=0)
         self.scale_ = self._spacing(self.quantiles_)

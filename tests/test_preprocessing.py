@@ -338,3 +338,56 @@ def test_float16_and_inverse_in_place_at_strength_zero():
     want = fitted(X, regularization_strength=0.0).inverse_transform(U)
     np.testing.assert_array_equal(hard.inverse_transform(U.copy()), want)
     assert np.isfinite(want).all()
+
+
+# ------------------------------------------------------------------------ sample weights
+def test_integer_weights_are_repeated_samples():
+    rng = np.random.default_rng(70)
+    X = rng.normal(size=(60, 3))
+    X[5, 1] = np.nan
+    w = rng.integers(0, 4, size=60)
+    for strength in (0.0, 1.0):
+        est = dict(n_quantiles=40, regularization_strength=strength)
+        weighted = SoftRankTransformer(**est).fit(X, sample_weight=w)
+        repeated = SoftRankTransformer(**est).fit(np.repeat(X, w, axis=0))
+        assert weighted.n_quantiles_ == repeated.n_quantiles_ == 40
+        np.testing.assert_allclose(weighted.quantiles_, repeated.quantiles_, rtol=0,
+                                   atol=1e-14)
+        Z = rng.normal(size=(30, 3))
+        np.testing.assert_allclose(weighted.transform(Z), repeated.transform(Z),
+                                   atol=1e-12)
+    # fewer repeated samples than quantiles: as many quantiles as repeated samples
+    few = SoftRankTransformer().fit(X[:4], sample_weight=[1, 2, 3, 0])
+    assert few.n_quantiles_ == 6
+
+
+def test_zero_and_fractional_weights():
+    rng = np.random.default_rng(71)
+    X = rng.normal(size=(80, 2))
+    w = rng.uniform(0.1, 3.0, size=80)
+    w[:10] = 0.0
+    base = SoftRankTransformer(n_quantiles=50).fit(X, sample_weight=w)
+    # weight 0 is removal; only the ratios of fractional weights count
+    np.testing.assert_allclose(
+        SoftRankTransformer(n_quantiles=50).fit(X[10:], sample_weight=w[10:]).quantiles_,
+        base.quantiles_, atol=1e-14)
+    for factor in (1e-300, 1.0 / w.sum(), 1e300 / w.max()):
+        np.testing.assert_allclose(SoftRankTransformer(n_quantiles=50).fit(
+            X, sample_weight=factor * w).quantiles_, base.quantiles_, atol=1e-13)
+    # heavier samples pull the quantiles toward them
+    heavy = np.where(X[:, 0] > 1.0, 100.0, 1.0)
+    shifted = SoftRankTransformer(n_quantiles=50).fit(X, sample_weight=heavy)
+    assert np.median(shifted.quantiles_[:, 0]) > np.median(base.quantiles_[:, 0]) + 0.5
+
+
+@pytest.mark.parametrize("sample_weight, match", [
+    (-np.ones(20), "non-negative"),
+    (np.full(20, np.inf), "finite"),
+    (np.ones(19), "shape"),
+    (np.zeros(20), "zero everywhere"),
+    (np.ones(20) + 1j, "real numbers"),
+])
+def test_bad_sample_weight(sample_weight, match):
+    X = np.random.default_rng(72).normal(size=(20, 2))
+    with pytest.raises(ValueError, match=match):
+        SoftRankTransformer().fit(X, sample_weight=sample_weight)

@@ -47,6 +47,14 @@ class _Reference:
         out[:, self.all_nan] = np.nan
         return out
 
+    def feature(self, j):
+        """The reference of feature j alone (its maps take one column)."""
+        one = object.__new__(_Reference)
+        one.m, one.kl, one.quantiles = self.m, self.kl, self.quantiles[:, j:j + 1]
+        for name in ("a", "all_nan", "eps", "hard", "link_pre", "link_suf", "pre", "suf"):
+            setattr(one, name, getattr(self, name)[j:j + 1])
+        return one
+
     def inverse(self, U, out):
         # strength-0 features first: out may be U itself (copy=False)
         hard = {j: self._hard_inverse(U[:, j], self.quantiles[:, j])
@@ -160,6 +168,10 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         Draws the subsample.
     copy : bool, default=True
         False lets ``transform`` write into ``X`` when it is a float array.
+    ignore_implicit_zeros : bool, default=False
+        Sparse input only: leave the implicit zeros out of the reference
+        quantiles (as QuantileTransformer's option). Either way ``transform`` maps
+        the stored values only, and the implicit zeros stay zeros.
 
     Attributes
     ----------
@@ -190,7 +202,11 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     -----
     NaN values are ignored by ``fit`` and stay NaN in ``transform``, as in
     QuantileTransformer; a feature that is all NaN at fit maps everything to NaN.
-    Sparse input is rejected: soft ranks of implicit zeros are not sparse.
+    Sparse input (CSR or CSC, non-negative; the result is CSC) is treated as
+    QuantileTransformer treats it: the implicit zeros count in the reference quantiles unless
+    ``ignore_implicit_zeros``, and ``transform`` and ``inverse_transform`` map the
+    stored values only, so the output keeps the sparsity pattern (an implicit zero
+    stays 0, which is not the soft rank of 0).
 
     ``inverse_transform`` returns, for an output ``u``, a value ``x`` that maps to
     it. Where the map is flat (``x`` far from every reference value at small
@@ -231,11 +247,12 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         "output_distribution": [StrOptions({"uniform", "normal"})],
         "random_state": ["random_state"],
         "copy": ["boolean"],
+        "ignore_implicit_zeros": ["boolean"],
     }
 
     def __init__(self, *, regularization_strength=1.0, regularization="l2",
                  n_quantiles=1000, subsample=10_000, output_distribution="uniform",
-                 random_state=None, copy=True):
+                 random_state=None, copy=True, ignore_implicit_zeros=False):
         self.regularization_strength = regularization_strength
         self.regularization = regularization
         self.n_quantiles = n_quantiles
@@ -243,18 +260,21 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         self.output_distribution = output_distribution
         self.random_state = random_state
         self.copy = copy
+        self.ignore_implicit_zeros = ignore_implicit_zeros
 
-    def _check_X(self, X, reset, copy=False):
-        if sparse.issparse(X):
-            raise TypeError(
-                "SoftRankTransformer does not accept sparse input (soft ranks of the "
-                "implicit zeros are not sparse): densify it first, e.g. X.toarray()."
-            )
+    def _check_X(self, X, reset, copy=False, nonnegative=True):
         # transform maps values one by one, so an empty batch is fine there
-        # float16 is computed in float64, as scikit-learn's own estimators do
-        return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), copy=copy,
-                             ensure_all_finite="allow-nan",
-                             ensure_min_samples=1 if reset else 0)
+        # float16 is computed in float64, as scikit-learn's own estimators do; sparse
+        # input becomes CSC (columns are features), as in QuantileTransformer
+        X = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), copy=copy,
+                          accept_sparse="csc", ensure_all_finite="allow-nan",
+                          ensure_min_samples=1 if reset else 0)
+        # as QuantileTransformer: with negative values, the implicit zeros (kept as
+        # zeros) would not be the smallest values, and the map would not be monotone
+        if sparse.issparse(X) and nonnegative and np.any(X.data < 0):
+            raise ValueError("SoftRankTransformer only accepts non-negative sparse "
+                             "matrices (as QuantileTransformer).")
+        return X
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
@@ -304,7 +324,10 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         # QuantileTransformer: the default is 1000, and small data sets are common)
         self.n_quantiles_ = max(1, min(self.n_quantiles, total))
         self.references_ = np.linspace(0, 1, self.n_quantiles_, endpoint=True)
-        if weights is not None:
+        if sparse.issparse(X):
+            q = np.column_stack([self._sparse_percentiles(X, j, weights)
+                                 for j in range(X.shape[1])])
+        elif weights is not None:
             q = np.column_stack([_weighted_percentiles(X[:, j], weights, self.references_)
                                  for j in range(X.shape[1])])
         else:
@@ -315,6 +338,18 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         self.quantiles_ = np.maximum.accumulate(q.astype(np.float64, copy=False), axis=0)
         self.scale_ = self._spacing(self.quantiles_)
         return self
+
+    def _sparse_percentiles(self, X, j, weights):
+        """The reference of column j of a CSC matrix: its stored values, and (unless
+        ignore_implicit_zeros) the implicit zeros, counted once with their total
+        weight."""
+        rows = X.indices[X.indptr[j]:X.indptr[j + 1]]
+        values = X.data[X.indptr[j]:X.indptr[j + 1]].astype(np.float64)
+        w = np.ones(values.size) if weights is None else weights[rows]
+        zeros = (X.shape[0] if weights is None else weights.sum()) - w.sum()
+        if not self.ignore_implicit_zeros and zeros > 0:
+            values, w = np.r_[values, 0.0], np.r_[w, zeros]
+        return _weighted_percentiles(values, w, self.references_)
 
     @staticmethod
     def _spacing(q):
@@ -351,12 +386,33 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
         """
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
+        if sparse.issparse(X):
+            return self._sparse_apply(X, "map")
         out = X if not self.copy and X.flags.writeable else np.empty_like(X)
         out = self._reference().map(X, out)
         if self.output_distribution == "normal":
             with np.errstate(divide="ignore"):
                 out[...] = np.clip(stats.norm.ppf(out), _CLIP_MIN, _CLIP_MAX)
         return out
+
+    def _sparse_apply(self, X, method):
+        """transform ("map") or inverse_transform ("inverse") of the stored values of
+        a CSC matrix, feature by feature; the implicit zeros stay zeros, as in
+        QuantileTransformer."""
+        X = X.copy() if self.copy else X
+        reference = self._reference()
+        for j in range(X.shape[1]):
+            column = slice(X.indptr[j], X.indptr[j + 1])
+            values = X.data[column][:, None]
+            if method == "inverse" and self.output_distribution == "normal":
+                values = stats.norm.cdf(values).astype(X.dtype, copy=False)
+            out = np.empty_like(values)
+            getattr(reference.feature(j), method)(values, out)
+            if method == "map" and self.output_distribution == "normal":
+                with np.errstate(divide="ignore"):
+                    out = np.clip(stats.norm.ppf(out), _CLIP_MIN, _CLIP_MAX)
+            X.data[column] = out[:, 0]
+        return X
 
     def inverse_transform(self, X):
         """Map outputs back to values of the features (see Notes for flat parts).
@@ -373,7 +429,9 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
             Values whose transform is ``X``.
         """
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+        X = self._check_X(X, reset=False, nonnegative=False)  # normal scores may be < 0
+        if sparse.issparse(X):
+            return self._sparse_apply(X, "inverse")
         U = X
         if self.output_distribution == "normal":
             U = stats.norm.cdf(X).astype(X.dtype, copy=False)
@@ -383,5 +441,6 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

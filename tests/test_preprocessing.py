@@ -260,10 +260,10 @@ def test_feature_names_and_pandas_output():
 
 def test_bad_input():
     X = np.arange(20.0).reshape(10, 2)
-    with pytest.raises(TypeError, match="densify"):
-        SoftRankTransformer().fit(sparse.csr_matrix(X))
-    with pytest.raises(TypeError, match="densify"):
-        fitted(X).transform(sparse.csr_matrix(X))
+    with pytest.raises(ValueError, match="non-negative sparse"):
+        SoftRankTransformer().fit(sparse.csr_matrix(X - 5.0))
+    with pytest.raises(ValueError, match="non-negative sparse"):
+        fitted(X).transform(sparse.csr_matrix(-X))
     with pytest.raises(ValueError, match="regularization_strength"):
         SoftRankTransformer(regularization_strength=-1.0).fit(X)
     with pytest.raises(ValueError, match=r"range \[0.0, inf\)"):
@@ -391,3 +391,60 @@ def test_bad_sample_weight(sample_weight, match):
     X = np.random.default_rng(72).normal(size=(20, 2))
     with pytest.raises(ValueError, match=match):
         SoftRankTransformer().fit(X, sample_weight=sample_weight)
+
+
+# ----------------------------------------------------------------------- sparse input
+def sparse_data(seed=73, density=0.4):
+    rng = np.random.default_rng(seed)
+    X = np.abs(rng.normal(size=(300, 3)))
+    X[rng.random(X.shape) > density] = 0.0
+    return X
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_sparse_input_as_quantile_transformer(fmt, ignore):
+    from sklearn.preprocessing import QuantileTransformer
+
+    X = sparse_data()
+    S = getattr(sparse, f"{fmt}_matrix")(X)
+    est = SoftRankTransformer(n_quantiles=60, ignore_implicit_zeros=ignore).fit(S)
+    ref = QuantileTransformer(n_quantiles=60, ignore_implicit_zeros=ignore).fit(S)
+    np.testing.assert_allclose(est.quantiles_, ref.quantiles_, rtol=0, atol=1e-13)
+    # the stored values are mapped as the dense path maps them; zeros stay zeros
+    out = est.transform(S)
+    assert sparse.issparse(out) and out.format == "csc" and out.nnz == S.nnz
+    stored = X != 0
+    dense = SoftRankTransformer(n_quantiles=60).fit(X) if not ignore else None
+    if dense is not None:
+        np.testing.assert_allclose(dense.quantiles_, est.quantiles_, atol=1e-13)
+    np.testing.assert_allclose(out.toarray()[stored], est.transform(X)[stored],
+                               atol=1e-14)
+    assert np.all(out.toarray()[~stored] == 0.0)
+    # the inverse maps the stored values back as the dense inverse does
+    back = est.inverse_transform(out)
+    assert sparse.issparse(back) and back.nnz == S.nnz
+    np.testing.assert_allclose(back.toarray()[stored],
+                               est.inverse_transform(est.transform(X))[stored],
+                               atol=1e-12)
+    # the input is not modified
+    np.testing.assert_array_equal(S.toarray(), X)
+
+
+def test_sparse_with_normal_output_and_weights():
+    X = sparse_data(74)
+    S = sparse.csc_matrix(X)
+    w = np.random.default_rng(75).integers(0, 3, size=300)
+    est = SoftRankTransformer(n_quantiles=50, output_distribution="normal").fit(
+        S, sample_weight=w)
+    dense = SoftRankTransformer(n_quantiles=50, output_distribution="normal").fit(
+        X, sample_weight=w)
+    np.testing.assert_allclose(est.quantiles_, dense.quantiles_, atol=1e-13)
+    out = est.transform(S)
+    stored = X != 0
+    np.testing.assert_allclose(out.toarray()[stored], dense.transform(X)[stored],
+                               atol=1e-12)
+    back = est.inverse_transform(out)  # normal scores may be negative: accepted
+    np.testing.assert_allclose(back.toarray()[stored],
+                               dense.inverse_transform(dense.transform(X))[stored],
+                               atol=1e-10)

@@ -115,8 +115,21 @@ def kendall_per_query(queries, y_true, y_pred):
 
 
 # ---------------------------------------------------------------------- Spearman
-_QUARTILES = (0.25, 0.75)
 IQR_PER_STD = 1.3489795003921634  # the IQR of a normal, in standard deviations
+
+
+def quartile_pieces(m):
+    """The IQR of m sorted values (m an int, or an array of them) as np.quantile's
+    linear interpolation forms it: [(rank, weight), ...], the IQR being the sum of
+    weight * value at rank over the four pieces (the lower quartile's with negative
+    weights)."""
+    pieces = []
+    for q, sign in ((0.25, -1.0), (0.75, 1.0)):
+        position = q * (np.asarray(m) - 1)
+        k = np.floor(position).astype(np.intp)
+        f = position - k
+        pieces += [(k, sign * (1.0 - f)), (np.minimum(k + 1, np.asarray(m) - 1), sign * f)]
+    return pieces
 
 
 class _Spacing:
@@ -133,14 +146,9 @@ class _Spacing:
         self.centred = queries.centred(self.scaled)
         self.sd = np.sqrt(queries.sums(self.centred * self.centred) / lengths)
         within = np.lexsort((self.scaled, queries.expand(np.arange(len(lengths)))))
-        self.pieces = []  # (positions in query order, weights in the IQR)
-        for q, sign in zip(_QUARTILES, (-1.0, 1.0)):
-            pos = q * (lengths - 1)
-            k = np.floor(pos).astype(np.intp)
-            f = pos - k
-            self.pieces += [
-                (within[queries.starts + k], sign * (1.0 - f)),
-                (within[queries.starts + np.minimum(k + 1, lengths - 1)], sign * f)]
+        # (positions in query order, weights in the IQR)
+        self.pieces = [(within[queries.starts + k], w)
+                       for k, w in quartile_pieces(lengths)]
         iqr = sum(w * self.scaled[i] for i, w in self.pieces)
         self.fallback = ~(iqr > 0)
         self.spread = np.where(self.fallback, IQR_PER_STD * self.sd, iqr)

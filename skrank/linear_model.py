@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from . import _lts
+from . import _lts, _weights
 
 __all__ = ["SoftTrimmedRegressor"]
 
@@ -403,23 +403,8 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
         with np.errstate(over="ignore", invalid="ignore"):
             X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         n = X.shape[0]
-        if sample_weight is not None:
-            sw = np.asarray(sample_weight)
-            if sw.dtype.kind == "c":
-                raise ValueError("sample_weight must be real, got complex values.")
-            sw = sw.astype(np.float64, copy=False)
-            if sw.ndim == 0:
-                sw = np.full(n, float(sw))
-            if sw.shape != (n,):
-                raise ValueError(f"sample_weight has shape {sw.shape}; expected "
-                                 f"({n},), one weight per sample.")
-            if not np.isfinite(sw).all() or (sw < 0).any():
-                raise ValueError("sample_weight must be finite and non-negative.")
-            if not (sw > 0).any():
-                raise ValueError("sample_weight is zero everywhere: there is "
-                                 "nothing to fit.")
-        else:
-            sw = None
+        sw = (None if sample_weight is None else
+              _weights.check_sample_weight(sample_weight, n))
         with _one_blas_thread():
             return self._fit(X, y, sw)
 
@@ -440,16 +425,10 @@ class SoftTrimmedRegressor(RegressorMixin, BaseEstimator):
             if (sw == 1.0).all():
                 sw = None
         n = X.shape[0]
-        integral = sw is None or bool(sw.max() <= 2.0**53
-                                      and np.all(sw == np.round(sw))
-                                      and np.sum(sw) <= 2.0**53)
-        weight_unit = 1.0  # a rescaled weight times this is the caller's
-        if not integral:
-            top = sw.max()
-            sw = sw / top
-            mean = np.sum(sw) / n
-            sw /= mean
-            weight_unit = top * mean
+        # weight_unit takes a rescaled weight back to the caller's units
+        integral, weight_unit = True, 1.0
+        if sw is not None:
+            sw, integral, weight_unit = _weights.counts_or_ratios(sw)
         total = n if sw is None else float(np.sum(sw))
         n_params = p + int(self.fit_intercept)
         h = _kept_weight(round(total), self.trim_fraction) if integral else (

@@ -107,8 +107,7 @@ def _hard_correlations(ranks_true, ranks_pred, ok, xp):
 # The strength's unit: the typical spacing between neighbouring values of y_pred, its
 # interquartile range over the number of samples (where the IQR is 0, that of a normal
 # with the same standard deviation, _IQR_PER_STD times it).
-_QUARTILES = (0.25, 0.75)
-_IQR_PER_STD = 1.3489795003921634
+_IQR_PER_STD = _queries.IQR_PER_STD
 
 
 def _spacings(Zs, sd, xp):
@@ -118,12 +117,8 @@ def _spacings(Zs, sd, xp):
     n = Zs.shape[0]
     order = xp.argsort(Zs, axis=0)
     cols = xp.arange(Zs.shape[1])
-    pieces = []  # (position in sorted order, weight in the IQR)
-    for q, sign in zip(_QUARTILES, (-1.0, 1.0)):
-        p = q * (n - 1)
-        k = int(np.floor(p))
-        f = p - k
-        pieces += [(k, sign * (1.0 - f)), (min(k + 1, n - 1), sign * f)]
+    # (position in sorted order, weight in the IQR)
+    pieces = [(int(k), float(w)) for k, w in _queries.quartile_pieces(n)]
     iqr = sum(w * Zs[order[k], cols] for k, w in pieces)
     fallback = ~(iqr > 0)
     spread = xp.where(fallback, _IQR_PER_STD * sd, iqr)

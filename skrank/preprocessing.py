@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state, resample
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _reference_rank
+from . import _reference_rank, _weights
 
 __all__ = ["SoftRankTransformer"]
 
@@ -75,22 +75,6 @@ class _Reference:
         flat = (u == level_after[i]) & (i + 1 < values.size)
         gap_mid = 0.5 * values[i] + 0.5 * values[np.minimum(i + 1, values.size - 1)]
         return np.where(np.isnan(u), np.nan, np.where(flat, gap_mid, values[i]))
-
-
-def _check_weights(sample_weight, n):
-    w = np.asarray(sample_weight)
-    if w.dtype.kind not in "biuf":
-        raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}.")
-    w = np.broadcast_to(w.astype(np.float64), (n,)) if w.ndim == 0 else w.astype(
-        np.float64)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight has shape {w.shape}; expected ({n},), one "
-                         "weight per sample.")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("sample_weight must be finite and non-negative.")
-    if not (w > 0).any():
-        raise ValueError("sample_weight is zero everywhere: there is nothing to fit.")
-    return w
 
 
 def _weighted_percentiles(x, w, q):
@@ -303,8 +287,8 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
                 f"used. Got {self.n_quantiles} quantiles and {self.subsample} samples."
             )
         X = self._check_X(X, reset=True)
-        weights = None if sample_weight is None else _check_weights(sample_weight,
-                                                                    X.shape[0])
+        weights = (None if sample_weight is None else
+                   _weights.check_sample_weight(sample_weight, X.shape[0]))
         if weights is not None:
             keep = weights > 0
             X, weights = X[keep], weights[keep]
@@ -315,10 +299,8 @@ class SoftRankTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
                             random_state=check_random_state(self.random_state))
             X = X[rows]
             weights = None if weights is None else weights[rows]
-        if weights is not None and not (np.all(weights == np.round(weights))
-                                        and weights.sum() <= 2.0**53):
-            weights = weights / weights.max()
-            weights *= len(weights) / weights.sum()  # only their ratios count
+        if weights is not None:  # counts, or ratios rescaled to mean 1
+            weights = _weights.counts_or_ratios(weights)[0]
         total = n_samples if weights is None else round(float(weights.sum()))
         # fewer samples than quantiles: each sample is a quantile (no warning, unlike
         # QuantileTransformer: the default is 1000, and small data sets are common)

@@ -26,8 +26,8 @@
 # No validation here: the Python layer checks shapes, finiteness and strengths.
 
 from cython.parallel cimport prange
-from libc.float cimport DBL_MAX
-from libc.math cimport exp, expm1, log, log1p, nextafter, NAN
+from libc.float cimport DBL_EPSILON, DBL_MAX
+from libc.math cimport exp, expm1, fabs, floor, log, log1p, nextafter, NAN
 
 cimport numpy as cnp
 
@@ -250,6 +250,27 @@ cdef inline double _clamp(double v, double lo, double hi) noexcept nogil:
     return lo if v < lo else (hi if v > hi else v)
 
 
+cdef double _flat_part(Py_ssize_t k, const double* a, Py_ssize_t m, double eps, bint kl,
+                       const double* pre, const double* suf, double a_lo, double b_hi,
+                       bint* found) noexcept nogil:
+    """Where x alone in its block at position k (rank m + 1 - k) stays alone: the
+    interval between the suffix block below pulling it in and the prefix block above
+    pulling it in. found is set when that interval is not empty; the result is its
+    middle, or its finite end for the tails (k == m and k == 0)."""
+    cdef double w = <double>(m + 1 - k), lo_end, hi_end
+    w = log(w) if kl else w
+    lo_end = _clamp(suf[NSTAT * k + A_] + eps * (suf[NSTAT * k + V_] + w), a_lo, b_hi) \
+        if k < m else a_lo
+    hi_end = _clamp(pre[NSTAT * (k - 1) + A_] + eps * (pre[NSTAT * (k - 1) + V_] + w),
+                    a_lo, b_hi) if k > 0 else b_hi
+    found[0] = lo_end < hi_end
+    if k == m:
+        return hi_end
+    if k == 0:
+        return lo_end
+    return 0.5 * lo_end + 0.5 * hi_end
+
+
 cdef double _invert_one(double target, const double* a, Py_ssize_t m, double eps, bint kl,
                         const Py_ssize_t* link_pre, const double* pre,
                         const Py_ssize_t* link_suf, const double* suf) noexcept nogil:
@@ -257,13 +278,21 @@ cdef double _invert_one(double target, const double* a, Py_ssize_t m, double eps
     map (x alone in its block), the middle of that flat part, or its finite end
     for the tails. Newton steps on the closed form of x's block, safeguarded by
     bisection: the map is continuous and non-decreasing."""
-    cdef double margin = eps * 2.0 * (m + 2), lo_end, hi_end, w, r, t_new, rest
+    cdef double margin = eps * 2.0 * (m + 2), r, t_new, rest, flat
     # beyond these the map is exactly 0 and 1 (x alone at an end of the order)
     cdef double a_lo = _clamp(a[m - 1] - margin, -DBL_MAX, nextafter(a[m - 1], -DBL_MAX))
     cdef double b_hi = _clamp(a[0] + margin, nextafter(a[0], DBL_MAX), DBL_MAX)
-    cdef double lo = a_lo, hi = b_hi, t
+    cdef double lo = a_lo, hi = b_hi, t, level = floor(target + 0.5)
     cdef Py_ssize_t k, it
+    cdef bint found = False
     cdef Block b
+    # an integer rank (to the rounding of u * m + 1) is the level of a flat part when x
+    # can be alone there: its middle, not whichever end a Newton step lands on first
+    if fabs(target - level) <= 4.0 * DBL_EPSILON * level:
+        flat = _flat_part(m + 1 - <Py_ssize_t>level, a, m, eps, kl, pre, suf, a_lo, b_hi,
+                          &found)
+        if found:
+            return flat
     # start at the reference entry of about that rank (a is descending)
     k = m - <Py_ssize_t>(target - 1.0)
     t = a[0 if k < 0 else (m - 1 if k > m - 1 else k)]
@@ -292,17 +321,7 @@ cdef double _invert_one(double target, const double* a, Py_ssize_t m, double eps
     if b.C > 1.0:
         return t
     # x alone in its block at position k: flat while no neighbour pulls it in
-    w = <double>(m + 1 - k)
-    w = log(w) if kl else w
-    lo_end = _clamp(suf[NSTAT * k + A_] + eps * (suf[NSTAT * k + V_] + w), a_lo, b_hi) \
-        if k < m else a_lo
-    hi_end = _clamp(pre[NSTAT * (k - 1) + A_] + eps * (pre[NSTAT * (k - 1) + V_] + w),
-                    a_lo, b_hi) if k > 0 else b_hi
-    if k == m:
-        return hi_end
-    if k == 0:
-        return lo_end
-    return 0.5 * lo_end + 0.5 * hi_end
+    return _flat_part(k, a, m, eps, kl, pre, suf, a_lo, b_hi, &found)
 
 
 def invert_values(const floating[:, :] U, const double[:, ::1] a, const double[::1] eps,

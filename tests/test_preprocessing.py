@@ -1,6 +1,7 @@
 """SoftRankTransformer: the exact per-value kernel against the brute-force definition
 (design notes, section 8), its limits, inverse, and the scikit-learn estimator contract."""
 
+import pathlib
 import warnings
 
 import numpy as np
@@ -139,16 +140,17 @@ def test_map_is_monotone_continuous_and_limits(reg):
         tr = fitted(X, regularization_strength=strength, regularization=reg)
         u = tr.transform(grid)[:, 0]
         assert (np.diff(u) >= 0).all()
-        # continuous: the slope is at most 1 / (eps m) for l2, (m + 1) / (4 eps m) for kl
+        # continuous: the slope is at most 1 / (eps m) for l2 (x's block of C entries
+        # moves its rank by (1 - 1/C) / eps), (m + 1) / (eps m) for kl (rank W p of
+        # weight W, share p: slope W p (1 - p) / eps, and W p <= m + 1)
         eps, m = strength * tr.scale_[0], tr.n_quantiles_
-        slope = 1 / (eps * m) if reg == "l2" else (m + 1) / (4 * eps * m)
+        slope = 1 / (eps * m) if reg == "l2" else (m + 1) / (eps * m)
         assert np.abs(np.diff(u)).max() <= slope * 0.005 + 1e-12
         # flat tails beyond the pooled reference, at 0 and 1
-        assert u[0] == 0.0 and u[-1] == 1.0
-        if prev is not None:  # stronger smoothing: flatter middle (kl: barely smoothed)
+        assert tr.transform([[-1e6], [1e6]]).ravel().tolist() == [0.0, 1.0]
+        if prev is not None:  # stronger smoothing: flatter middle
             mid = slice(7900, 8100)
-            assert np.ptp(u[mid]) < np.ptp(prev[mid]) or reg == "kl" and \
-                np.ptp(u[mid]) <= np.ptp(prev[mid])
+            assert np.ptp(u[mid]) < np.ptp(prev[mid])
         prev = u
     # huge strength: everything pools, the map is 1/2 + (x - mean) / (eps m) near the center
     tr = fitted(X, regularization_strength=1e6, regularization="l2")
@@ -161,9 +163,11 @@ def test_map_is_monotone_continuous_and_limits(reg):
 
 def test_kl_smooths_the_low_end_more():
     X = np.arange(200.0)[:, None]
-    kl = fitted(X, regularization="kl", regularization_strength=3.0)
+    kl = fitted(X, regularization="kl", regularization_strength=0.3)
+    assert kl.scale_[0] == pytest.approx(100.0)  # one spacing times n_quantiles_ / 2
     hard = fitted(X, regularization_strength=0.0)
-    # pooling threshold about eps * log(rho_i / rho_{i+1}): wide at rank 3, tiny at 198
+    # pooling threshold about eps * log(rho_i / rho_{i+1}): 8.6 spacings at rank 3,
+    # 0.15 at 198 (0.3 at the median, as l2's 0.3)
     d_lo = abs(kl.transform([[2.25]]) - hard.transform([[2.25]]))[0, 0]
     d_hi = abs(kl.transform([[197.25]]) - hard.transform([[197.25]]))[0, 0]
     assert d_lo > 1e-3 and d_hi == 0
@@ -211,6 +215,67 @@ def test_inverse_flat_parts_and_tails():
     assert soft.transform([[lo - 1e-9]])[0, 0] == 0 < soft.transform([[lo + 1e-9]])[0, 0]
     assert soft.transform([[hi]])[0, 0] == pytest.approx(1, abs=1e-12) and 5 < hi < 6
     assert soft.transform([[hi + 1e-9]])[0, 0] == 1 > soft.transform([[hi - 1e-9]])[0, 0]
+
+
+@pytest.mark.parametrize("reg", ["l2", "kl"])
+@pytest.mark.parametrize("strength", [0.3, 1.0, 3.0])
+def test_round_trip_within_half_the_reference_gap(reg, strength):
+    # a flat part lies inside one gap of the reference and the inverse returns its
+    # middle, so the round trip moves a value by at most half the gap around it
+    rng = np.random.default_rng(11)
+    X = rng.lognormal(sigma=1.2, size=(300, 1))  # wide gaps in the right tail
+    tr = fitted(X[:200], regularization_strength=strength, regularization=reg)
+    q = tr.quantiles_[:, 0]
+    x = X[200:, 0][(X[200:, 0] >= q[0]) & (X[200:, 0] <= q[-1])]
+    back = tr.inverse_transform(tr.transform(x[:, None]))[:, 0]
+    i = np.clip(np.searchsorted(q, x, side="right"), 1, q.size - 1)
+    assert (np.abs(back - x) <= (q[i] - q[i - 1]) / 2 * (1 + 1e-12)).all()
+    if reg == "l2" and strength < 3:  # some values do land on flat parts
+        assert (np.abs(back - x) > 1e-6).any()
+
+
+@pytest.mark.parametrize("reg", ["l2", "kl"])
+def test_inverse_of_a_flat_level_is_its_middle(reg):
+    # two far reference values: x between them is alone on a flat part at u = 1/2
+    # (symmetric about 5 for l2); the inverse returns its middle, where a Newton step
+    # on the neighbouring ramp would land on one of its ends
+    tr = fitted(np.array([[0.0], [10.0]]), regularization_strength=0.1, regularization=reg)
+    grid = np.linspace(0.0, 10.0, 100_001)
+    flat = grid[tr.transform(grid[:, None])[:, 0] == 0.5]
+    assert flat[0] < 4 and flat[-1] > 6
+    middle = tr.inverse_transform([[0.5]])[0, 0]
+    assert middle == pytest.approx((flat[0] + flat[-1]) / 2, abs=1e-4)
+    if reg == "l2":
+        assert middle == pytest.approx(5.0, abs=1e-12)
+
+
+def test_ties_map_to_the_middle_of_their_mass():
+    # 70% zeros: x = 0 pools with the tied block and maps to the middle of the mass,
+    # 0.35 at strength 0 (the block also pulls in its nearest neighbours at a positive
+    # strength); QuantileTransformer maps it to 0, and 0.05 to 0.7
+    X = np.r_[np.zeros(70), 10.0 * np.arange(1, 31)][:, None]
+    assert fitted(X, regularization_strength=0.0).transform([[0.0]])[0, 0] == 0.35
+    tr = fitted(X)
+    assert tr.transform([[0.0]])[0, 0] == pytest.approx(0.35, abs=0.01)
+    lipschitz = 1 / (tr.n_quantiles_ * tr.regularization_strength * tr.scale_[0])
+    step = tr.transform([[0.05]])[0, 0] - tr.transform([[0.0]])[0, 0]
+    assert 0 < step <= 0.05 * lipschitz
+    qt = QuantileTransformer(n_quantiles=100).fit(X)
+    assert qt.transform([[0.0]])[0, 0] == 0.0 and qt.transform([[0.05]])[0, 0] > 0.69
+
+
+def test_bounds_hold_on_real_data(capsys, monkeypatch):
+    """benchmarks/bench_transformer_real.py, one split: the slope bound and the
+    round-trip bound hold on every held-out value of six real data sets."""
+    pytest.importorskip("statsmodels")
+    import runpy
+
+    bench = pathlib.Path(__file__).parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench))
+    runpy.run_path(str(bench / "bench_transformer_real.py"))["main"](["--splits", "1"])
+    out = capsys.readouterr().out
+    assert "## fair: statsmodels fair, affairs, 6366 x 1" in out
+    assert out.count(": 0 violations") == 2 and "## Errors" not in out
 
 
 # ------------------------------------------------------------------ estimator API

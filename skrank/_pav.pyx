@@ -865,6 +865,34 @@ def rank_derivative(const int64_t[::1] offsets, const int64_t[::1] perm,
                                 &out[lo], sign, eps[r], kl, &T[lo], &res[lo])
 
 
+def block_arrays(const int64_t[:, ::1] perm, const int64_t[:, ::1] start,
+                 const int64_t[::1] nblocks, const double[::1] w, int64_t[:, ::1] inv,
+                 int64_t[:, ::1] local, int64_t[:, ::1] first, double[:, ::1] count,
+                 double[:, ::1] wsum):
+    """The structure of equal-length rows spelled out per sorted position, for the
+    autograd adapters (skrank._structure.host_structure): the inverse permutation, the
+    block id within the row, where the block starts, its size, and the block sum of
+    the weights w (one per sorted position)."""
+    cdef Py_ssize_t n_rows = perm.shape[0], n = perm.shape[1], r, i, b, lo, hi
+    cdef double total
+    cdef int nt = _n_threads(n_rows, n_rows * n)
+    with nogil:
+        for r in prange(n_rows, schedule="static", num_threads=nt):
+            for i in range(n):
+                inv[r, perm[r, i]] = i
+            for b in range(nblocks[r]):
+                lo = start[r, b]
+                hi = start[r, b + 1] if b + 1 < nblocks[r] else n
+                total = 0.0
+                for i in range(lo, hi):
+                    total = total + w[i]
+                for i in range(lo, hi):
+                    local[r, i] = b
+                    first[r, i] = lo
+                    count[r, i] = <double>(hi - lo)
+                    wsum[r, i] = total
+
+
 def sort_derivative(const int64_t[::1] offsets, const floating[::1] X,
                     const int64_t[::1] perm, const int64_t[::1] start,
                     const int64_t[::1] nblocks, double sign, bint kl, bint transpose,

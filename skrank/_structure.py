@@ -17,44 +17,67 @@ import numpy as np
 from . import _ops, _pav, _rows
 
 
-def _segments(start, nblocks, n):
-    """Global block id of every sorted position: row r's blocks are r * n + 0, 1, ..."""
-    n_rows = nblocks.shape[0]
-    flags = np.zeros((n_rows, n), dtype=np.int64)
-    if n_rows and n:
-        used = np.arange(n) < nblocks[:, None]
-        flags[np.nonzero(used)[0], start[used]] = 1
-        flags[:, 0] = 1
-    return np.cumsum(flags, axis=1) - 1 + (np.arange(n_rows, dtype=np.int64) * n)[:, None]
-
-
 def rank_form(X, eps, w, sign, kl):
-    """Structure of P(sign * x / eps, w) for every row (soft ranks: w = rho; top-k masks:
-    w = (1, ..., 1, 0, ..., 0), l2).
+    """Structure of P(sign * x / eps, w) for every row (soft ranks: w = rho).
 
-    Returns ``(perm, segment, value)``: ``perm[r]`` is the descending order of
-    ``sign * X[r]``, ``segment[r, i]`` the global block id of sorted position ``i``, and
-    ``value`` the operator computed by the kernel (the output for rows where ``eps`` is
-    0, whose derivative is 0)."""
+    Returns ``(perm, start, nblocks, value, W)``: ``perm[r]`` is the descending order of
+    ``sign * X[r]``; ``start[0, r, :nblocks[0, r]]`` the sorted positions where row
+    ``r``'s blocks start; ``value[0]`` the operator computed by the kernel (the output
+    for rows where ``eps`` is 0, whose derivative is 0) and ``W`` the weights, one
+    leading slice per weight vector."""
     rows = _rows.Rows(X.shape, -1)
     value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, w, sign, kl, False, True,
                                                    _pav.WEIGHTS_PREFIX)
-    # tied entries where w is flat (a mask's kept or dropped part) are locally constant
-    _ops._split_flat_blocks(rows.offsets, start, nblocks, w, _pav.WEIGHTS_PREFIX)
-    return perm, _segments(start, nblocks, rows.n), value
+    if (np.diff(w) == 0).any():  # tied entries where w is flat are locally constant
+        _ops._split_flat_blocks(rows.offsets, start, nblocks, w, _pav.WEIGHTS_PREFIX)
+    return perm, start[None], nblocks[None], value[None], np.asarray(w)[None]
+
+
+def masks_form(X, eps, ks):
+    """Structure of the soft top-k masks (l2) of every row for each k in ``ks``, from
+    one sort of each row, as :func:`rank_form` gives it, with one slice per k. k = 0 and
+    k = n are computed at strength 0 (constant masks, derivative 0)."""
+    rows = _rows.Rows(X.shape, -1)
+    n, n_w = rows.n, len(ks)
+    W = np.stack([(np.arange(n) < k).astype(np.float64) for k in ks])
+    E = np.stack([eps if 0 < k < n else np.zeros_like(eps) for k in ks])
+    out = np.empty((n_w, X.size), dtype=X.dtype)
+    perm = np.empty(X.size, dtype=np.int64)
+    start = np.empty((n_w, X.size), dtype=np.int64)
+    nblocks = np.zeros((n_w, rows.n_rows), dtype=np.int64)
+    if X.size:
+        rows.kernels.masks_forward(X.reshape(-1), rows.offsets, E, W, _pav.WEIGHTS_PREFIX,
+                                   out, perm, start, nblocks)
+    start = start.reshape((n_w,) + X.shape)
+    for j in range(n_w):
+        # tied entries where w is flat (a mask's kept or dropped part) are locally constant
+        _ops._split_flat_blocks(rows.offsets, start[j], nblocks[j], W[j],
+                                _pav.WEIGHTS_PREFIX)
+    return perm.reshape(X.shape), start, nblocks, out.reshape((n_w,) + X.shape), W
 
 
 def sort_form(X, eps, sign, kl):
     """Structure of sign * P(rho / eps, sort_desc(sign * x)) for every row (soft sorts);
-    returned as by :func:`rank_form`."""
+    returned as by :func:`rank_form` (W: rho)."""
     rows = _rows.Rows(X.shape, -1)
     value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, None, sign, kl, True, True)
-    return perm, _segments(start, nblocks, rows.n), value
+    rho = np.arange(rows.n, 0, -1, dtype=np.float64)
+    return perm, start[None], nblocks[None], value[None], rho[None]
 
 
-def inverse_permutation(perm):
-    """inv[r, perm[r, i]] = i."""
+def host_structure(X, eps, form, *args):
+    """What an adapter's shim brings back from the kernel, as NumPy arrays: ``(perm,
+    inv, local, first, count, wsum, value)``. ``perm`` and its inverse ``inv`` are
+    ``(n_rows, n)``; the others ``(n_w, n_rows, n)``, one slice per weight vector:
+    each sorted position's block id within its row (``local``), where its block starts
+    (``first``: the block's maximum, the row being sorted descending within it), the
+    block's size and the block sum of the weights, the constant parts of the closed
+    forms, and the kernel's values."""
+    perm, start, nblocks, value, W = form(X, eps, *args)
     inv = np.empty_like(perm)
-    np.put_along_axis(inv, perm, np.arange(perm.shape[-1], dtype=perm.dtype)[None, :]
-                      .repeat(perm.shape[0], 0), axis=-1)
-    return inv
+    local, first = np.empty(value.shape, np.int64), np.empty(value.shape, np.int64)
+    count, wsum = np.empty(value.shape), np.empty(value.shape)
+    for j in range(len(W)):
+        _pav.block_arrays(perm, start[j], nblocks[j], W[j], inv, local[j], first[j],
+                          count[j], wsum[j])
+    return perm, inv, local, first, count, wsum, value

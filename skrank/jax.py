@@ -17,9 +17,11 @@ The functions mirror their NumPy twins (:func:`skrank.soft_rank`, :func:`skrank.
 The statistics are differences of soft top-k masks dotted with ``x``, the losses soft
 ranks and masks put together in :mod:`jax.numpy`, so they are exact to any order too.
 
-The strength is a constant (no derivative with respect to it). Rows holding NaN or
-infinity give NaN, and so do rows whose strength, traced under ``jit`` or ``vmap`` (so
-not checked in Python), is negative or not finite. What fixes the computation's shape or
+The strength is a constant (no derivative with respect to it). NaN or infinity is
+handled as NumPy handles it: concrete values raise ``ValueError`` (:func:`soft_rank`
+and :func:`soft_sort`: unless ``nan_policy="propagate"``, which gives NaN rows); traced
+values (under ``jit``) cannot raise, and give NaN rows, as do rows whose traced
+strength is negative or not finite. What fixes the computation's shape or
 structure must be concrete, static under ``jit`` (``static_argnums`` /
 ``static_argnames``, or closed over): ``k`` of :func:`soft_topk_mask`,
 :func:`ndcg_loss` and :func:`topk_loss` (a Python int), ``q`` of :func:`soft_quantile`
@@ -61,10 +63,14 @@ def _float(x, name="x"):
     return (x.astype(jnp.float32) if x.dtype.itemsize < 4 else x), x.dtype
 
 
-def _rows(x, axis, strength):
+def _rows(x, axis, strength, name="x", nan_policy=None):
     """(rows (n_rows, n) in the compute dtype, per-row strengths (n_rows,), and the
-    function that takes output rows back to x's layout and dtype)."""
-    x, dtype = _float(x)
+    function that takes output rows back to x's layout and dtype). Concrete values
+    that are not finite raise, unless ``nan_policy="propagate"``; traced ones (under
+    ``jit``) cannot, and give NaN rows."""
+    if nan_policy is not None:
+        _ops._check_choice("nan_policy", nan_policy, _ops._NAN_POLICIES)
+    x, dtype = _float(x, name)
     if axis is None:
         x, axis = x.ravel(), -1
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
@@ -85,6 +91,15 @@ def _rows(x, axis, strength):
     X = moved.reshape(n_rows, moved.shape[-1])
     eps = _sg(jnp.asarray(eps, dtype=X.dtype).reshape(-1))
     ok = _valid(X, eps)[:, None]
+    if nan_policy != "propagate":
+        try:
+            finite = bool(jnp.isfinite(X).all())
+        except jax.errors.ConcretizationTypeError:  # traced: NaN rows
+            finite = True
+        if not finite:
+            hint = ("; pass nan_policy='propagate' to get NaN in the affected rows "
+                    "instead" if nan_policy is not None else "")
+            raise ValueError(f"{name} contains NaN or infinity{hint}.")
 
     def back(out, reduced=False):
         if reduced:  # one value per row, for each of out's leading entries: (m, n_rows)
@@ -200,19 +215,19 @@ def _sign(direction, ascending):
 
 
 def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
-              direction="ascending", axis=-1):
+              direction="ascending", axis=-1, nan_policy="raise"):
     _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
     _ops._check_choice("direction", direction, _ops._DIRECTIONS)
-    X, eps, back = _rows(x, axis, regularization_strength)
+    X, eps, back = _rows(x, axis, regularization_strength, nan_policy=nan_policy)
     return back(_autograd.rank_rows(_F, X, eps, _sign(direction, 1.0),
                                     regularization == "kl"))
 
 
 def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
-              direction="ascending", axis=-1):
+              direction="ascending", axis=-1, nan_policy="raise"):
     _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
     _ops._check_choice("direction", direction, _ops._DIRECTIONS)
-    X, eps, back = _rows(x, axis, regularization_strength)
+    X, eps, back = _rows(x, axis, regularization_strength, nan_policy=nan_policy)
     return back(_autograd.sort_rows(_F, X, eps, _sign(direction, -1.0),
                                     regularization == "kl"))
 
@@ -271,8 +286,8 @@ def _losses_rows(y_true, y_pred, axis, strength, true_name, pred_name):
                          f"{y_true.shape} and {y_pred.shape}.")
     if y_pred.size == 0:
         raise ValueError("the losses need at least one list, and no empty list.")
-    P, eps, _ = _rows(y_pred, axis, strength)
-    T = _rows(_sg(y_true), axis, 0.0)[0]
+    P, eps, _ = _rows(y_pred, axis, strength, pred_name)
+    T = _rows(_sg(y_true), axis, 0.0, true_name)[0]
     try:
         concrete = np.asarray(T)
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
@@ -322,7 +337,7 @@ def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularizatio
     scores, dtype = _float(scores, "scores")
     if scores.size == 0:
         raise ValueError("topk_loss needs at least one sample, and classes for each.")
-    S, eps, _ = _rows(scores, axis, regularization_strength)
+    S, eps, _ = _rows(scores, axis, regularization_strength, "scores")
     n = S.shape[-1]
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be a Python int (static under jit), got {k!r}.")
@@ -471,8 +486,7 @@ def _document():
         for p in static:
             parameters[p] = _STATIC[p] if p != "k" else _STATIC["k"].format(
                 none=_K[name][0], what=_K[name][1])
-        note = ("Rows holding NaN or infinity give NaN." if main == "x" else
-                "Invalid rows (NaN or infinity) give NaN when traced; concrete ones raise.")
+        note = "NaN or infinity raises when concrete, and gives NaN rows when traced."
         fun.__doc__ = _autograd.adapted_doc(
             twin, fun, intro=_INTRO.format(what="operator" if main == "x" else "loss",
                                            static=note),

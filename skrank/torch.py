@@ -34,12 +34,13 @@ __all__ = ["ndcg_loss", "soft_median", "soft_quantile", "soft_rank", "soft_sort"
 # --------------------------------------------------------------------------- shim
 class _Torch:
     """The framework primitives of skrank._autograd, for torch; ``name``: the argument
-    whose rows the structure is found for, named when they are not finite."""
+    whose rows the structure is found for, named when they are not finite, with
+    ``hint`` after it."""
 
     xp = torch
 
-    def __init__(self, name="x"):
-        self.name = name
+    def __init__(self, name="x", hint=""):
+        self.name, self.hint = name, hint
 
     @staticmethod
     def sg(v):
@@ -85,15 +86,15 @@ class _Torch:
     def structure(self, X, eps, form, *args):
         # the kernel runs NumPy code: torch.compile breaks the graph there
         if torch.compiler.is_compiling():
-            return torch.compiler.disable(_structure_eager)(X, eps, form, self.name, *args)
-        return _structure_eager(X, eps, form, self.name, *args)
+            return torch.compiler.disable(_structure_eager)(X, eps, form, self, *args)
+        return _structure_eager(X, eps, form, self, *args)
 
 
-def _structure_eager(X, eps, form, name, *args):
+def _structure_eager(X, eps, form, shim, *args):
     host = X.detach()
     host = np.ascontiguousarray((host if host.device.type == "cpu" else host.cpu()).numpy())
-    if not np.isfinite(host).all():
-        raise ValueError(f"{name} contains NaN or infinity.")
+    if not np.isfinite(host).all():  # checked where the values reach the host anyway
+        raise ValueError(f"{shim.name} contains NaN or infinity{shim.hint}.")
     perm, inv, local, first, count, wsum, value = _structure.host_structure(
         host, eps.detach().cpu().double().numpy(), form, *args)
     n_rows, n = host.shape
@@ -122,9 +123,13 @@ def _float(x, name):
     return x.to(torch.float32 if x.dtype.is_floating_point else torch.get_default_dtype())
 
 
-def _rows(x, dim, strength, name="x"):
+def _rows(x, dim, strength, name="x", nan_policy=None):
     """(x as (n_rows, n) rows in a compute dtype, per-row strengths (n_rows,), the
-    shape without dim, and the function putting rows back in x's layout and dtype)."""
+    function putting rows back in x's layout and dtype, and the shim). NaN or infinity
+    raises (the shim, at the kernel call), or with ``nan_policy="propagate"`` gives NaN
+    rows, without a data-dependent branch (nothing for torch.compile to break on)."""
+    if nan_policy is not None:
+        _ops._check_choice("nan_policy", nan_policy, _ops._NAN_POLICIES)
     work = _float(x, name)
     if x.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension.")
@@ -132,12 +137,20 @@ def _rows(x, dim, strength, name="x"):
     batch, n = tuple(moved.shape[:-1]), moved.shape[-1]
     R = moved.reshape(-1, n)
     eps = _F.const(_strengths(strength, batch), R)
+    bad = None
+    if nan_policy == "propagate":
+        bad = ~torch.isfinite(R).all(-1, keepdim=True)
+        R = torch.where(bad, 0.0, R)
 
     def back(out, reduced=False):
+        if bad is not None:
+            out = torch.where(bad[:, 0] if reduced else bad, torch.nan, out)
         out = out.reshape(batch) if reduced else out.reshape(*batch, n).movedim(-1, dim)
         return _in_dtype_of(out, x)
 
-    return R, eps, back
+    hint = ("; pass nan_policy='propagate' to get NaN in the affected rows instead"
+            if nan_policy is not None else "")
+    return R, eps, back, _Torch(name, hint)
 
 
 def _strengths(strength, batch):
@@ -168,7 +181,7 @@ def _pair(y_true, y_pred, dim, strength):
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred must have the same shape, got "
                          f"{tuple(y_true.shape)} and {tuple(y_pred.shape)}.")
-    P, eps, _ = _rows(y_pred, dim, strength, "y_pred")
+    P, eps, _, _ = _rows(y_pred, dim, strength, "y_pred")
     T = y_true.detach().movedim(dim, -1).reshape(P.shape).to(device=P.device,
                                                               dtype=P.dtype)
     if not torch.isfinite(T).all():
@@ -183,25 +196,25 @@ def _check_k(k, n, what):
 
 # ------------------------------------------------------------------------ operators
 def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
-              direction="ascending", dim=-1):
+              direction="ascending", dim=-1, nan_policy="raise"):
     _check(regularization, direction)
-    R, eps, back = _rows(x, dim, regularization_strength)
+    R, eps, back, F = _rows(x, dim, regularization_strength, nan_policy=nan_policy)
     sign = 1.0 if direction == "ascending" else -1.0
-    return back(_autograd.rank_rows(_F, R, eps, sign, regularization == "kl"))
+    return back(_autograd.rank_rows(F, R, eps, sign, regularization == "kl"))
 
 
 def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
-              direction="ascending", dim=-1):
+              direction="ascending", dim=-1, nan_policy="raise"):
     _check(regularization, direction)
-    R, eps, back = _rows(x, dim, regularization_strength)
+    R, eps, back, F = _rows(x, dim, regularization_strength, nan_policy=nan_policy)
     sign = -1.0 if direction == "ascending" else 1.0
-    return back(_autograd.sort_rows(_F, R, eps, sign, regularization == "kl"))
+    return back(_autograd.sort_rows(F, R, eps, sign, regularization == "kl"))
 
 
 def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1):
-    R, eps, back = _rows(x, dim, regularization_strength)
+    R, eps, back, F = _rows(x, dim, regularization_strength)
     _check_k(k, R.shape[1], "the length of dim")
-    return back(_autograd.Masks(_F, R, eps).mask(k))
+    return back(_autograd.Masks(F, R, eps).mask(k))
 
 
 def soft_quantile(x, q, *, regularization_strength=1.0, dim=-1):
@@ -214,11 +227,11 @@ def soft_median(x, *, regularization_strength=1.0, dim=-1):
 
 def _quantile(x, q, strength, dim, median):
     qs = _stats._check_q(np.asarray(_ops._as_float_array(q, "q"), dtype=np.float64))
-    R, eps, back = _rows(x, dim, strength)
+    R, eps, back, F = _rows(x, dim, strength)
     if R.shape[1] == 0:
         raise ValueError("cannot take a quantile of an empty row.")
     values = [back(v.to(R.dtype), reduced=True)
-              for v in _autograd.quantiles(_F, R, eps, qs.reshape(-1), median)]
+              for v in _autograd.quantiles(F, R, eps, qs.reshape(-1), median)]
     return torch.stack(values) if qs.ndim else values[0]
 
 
@@ -226,10 +239,10 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1
     if not isinstance(proportiontocut, (int, float)) or not 0 <= proportiontocut < 0.5:
         raise ValueError(
             f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}.")
-    R, eps, back = _rows(x, dim, regularization_strength)
+    R, eps, back, F = _rows(x, dim, regularization_strength)
     if R.shape[1] == 0:
         raise ValueError("cannot take a trimmed mean of an empty row.")
-    return back(_autograd.trimmed_mean(_F, R, eps, proportiontocut).to(R.dtype),
+    return back(_autograd.trimmed_mean(F, R, eps, proportiontocut).to(R.dtype),
                 reduced=True)
 
 
@@ -260,7 +273,7 @@ def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2
 def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
               dim=-1):
     _check(regularization)
-    S, eps, _ = _rows(scores, dim, regularization_strength, "scores")
+    S, eps, _, F = _rows(scores, dim, regularization_strength, "scores")
     n = S.shape[-1]
     _check_k(k, n, "the number of classes")
     labels = torch.as_tensor(labels, device=S.device)
@@ -272,7 +285,7 @@ def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularizatio
                          f"got {tuple(labels.shape)}.")
     if ((labels < 0) | (labels >= n)).any():
         raise ValueError("labels must be class indices: in [0, number of classes).")
-    loss = _autograd.topk_rows(_Torch("scores"), labels.reshape(-1).long(), S, eps,
+    loss = _autograd.topk_rows(F, labels.reshape(-1).long(), S, eps,
                                regularization == "kl", k)
     return _in_dtype_of(loss.mean(), scores)
 

@@ -283,14 +283,28 @@ def test_without_x64(rng):
 
 
 # ---------------------------------------------------------------- edge cases, errors
-def test_non_finite_rows_give_nan(rng):
+def test_non_finite_rows_raise_or_give_nan(rng):
+    # NumPy's nan_policy: concrete values raise, or give NaN rows with "propagate";
+    # traced ones (under jit) cannot raise and give NaN rows
     x = rng.normal(size=(3, 5))
     x[1, 2] = np.nan
     x[2, 0] = np.inf
     for op in (sj.soft_rank, sj.soft_sort):
-        out = np.asarray(op(x))
-        assert np.isnan(out[1:]).all()
-        np.testing.assert_allclose(out[0], getattr(skrank, op.__name__)(x[0]), atol=1e-12)
+        with pytest.raises(ValueError, match="nan_policy='propagate'"):
+            op(x)
+        for out in (op(x, nan_policy="propagate"), jax.jit(op)(x)):
+            out = np.asarray(out)
+            assert np.isnan(out[1:]).all()
+            np.testing.assert_allclose(out[0], getattr(skrank, op.__name__)(x[0]),
+                                       atol=1e-12)
+        with pytest.raises(ValueError, match="nan_policy"):
+            op(x, nan_policy="omit")
+    for op, args in ((sj.soft_median, ()), (sj.soft_topk_mask, (2,))):
+        with pytest.raises(ValueError, match="^x contains NaN or infinity.$"):
+            op(x, *args)
+        assert np.isnan(np.asarray(jax.jit(lambda x: op(x, *args))(x))[1:]).all()
+    with pytest.raises(ValueError, match="y_pred contains NaN"):
+        sj.spearman_loss(np.ones((3, 5)), x)
 
 
 def test_large_offsets_are_exact():

@@ -223,6 +223,28 @@ def test_bad_input():
         st.soft_rank(torch.tensor([True, False]))
 
 
+def test_nan_policy():
+    # NumPy's nan_policy for soft_rank and soft_sort; the others raise
+    x = torch.tensor([[0.3, 1.0, 2.0], [float("nan"), 1.0, 0.0], [0.0, float("inf"), 1.0]],
+                     dtype=torch.float64, requires_grad=True)
+    for op in (st.soft_rank, st.soft_sort):
+        with pytest.raises(ValueError, match="nan_policy='propagate'"):
+            op(x)
+        out = op(x, nan_policy="propagate")
+        assert torch.isnan(out[1:]).all()
+        want = getattr(skrank, op.__name__)(x.detach().numpy()[:1])
+        np.testing.assert_allclose(out[:1].detach().numpy(), want, atol=1e-12)
+        out[0].sum().backward()  # the NaN rows take no part in the derivative
+        assert torch.isfinite(x.grad).all() and (x.grad[1:] == 0).all()
+        x.grad = None
+        with pytest.raises(ValueError, match="nan_policy"):
+            op(x, nan_policy="omit")
+    with pytest.raises(ValueError, match="^x contains NaN or infinity.$"):
+        st.soft_median(x)
+    with pytest.raises(ValueError, match="y_pred contains NaN"):
+        st.spearman_loss(torch.ones(3, 3), x)
+
+
 def test_import_skrank_does_not_import_torch():
     code = "import sys, skrank; print('torch' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

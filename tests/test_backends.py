@@ -1,8 +1,10 @@
 """Every registered array function on every array backend, against NumPy: the value, and
-the first derivative where the function has one. The cases come from the operator
-registry, so a newly registered function is tested here with no edit (its arguments are
-built from their roles; a new static argument needs an example value in STATIC).
-Edge cases stay in the per-backend test files."""
+the first derivative where the function has one; and its twin in each autograd adapter
+(torch, JAX), whose autograd vector-Jacobian product must equal NumPy's. The cases come
+from the operator registry, so a newly registered function is tested here with no edit
+(its arguments are built from their roles; a new static argument needs an example value
+in STATIC, and a function without adapter twins a line in NOT_ADAPTED). Edge cases stay
+in the per-backend test files."""
 
 import importlib.util
 
@@ -114,3 +116,69 @@ def test_every_backend_is_reachable_here():
     have = {name for name, module in (("array_api_strict", "array_api_strict"),
                                       ("dask", "dask")) if importlib.util.find_spec(module)}
     assert "array_api_strict" in have  # the test extra installs it
+
+
+# ------------------------------------------------------------------- autograd adapters
+# registered functions the adapters do not offer, and why: a new registered function
+# must get an adapter twin or a line here
+NOT_ADAPTED = {
+    "skrank.isotonic_regression": "no derivative (not a soft operator)",
+    "skrank.metrics.soft_spearman": "a scorer's metric; spearman_loss is the trainable form",
+}
+
+
+class _Adapter:
+    """An autograd adapter: its module, tensors in and out, and the vector-Jacobian
+    product of a function in one argument."""
+
+    def __init__(self, name):
+        self.name = name
+        if name == "torch":
+            self.torch = pytest.importorskip("torch")
+            self.module = importlib.import_module("skrank.torch")
+        else:
+            jax = pytest.importorskip("jax")
+            jax.config.update("jax_enable_x64", True)
+            self.jax, self.module = jax, importlib.import_module("skrank.jax")
+
+    def array(self, a):
+        if self.name == "torch":
+            return self.torch.as_tensor(np.asarray(a))
+        return self.jax.numpy.asarray(a)
+
+    def vjp(self, fun, x, g):
+        """(fun(x), the vector-Jacobian product with g), both as NumPy."""
+        if self.name == "torch":
+            x = self.array(x).requires_grad_(True)
+            value = fun(x)
+            value.backward(self.array(g) if np.ndim(g) else None)
+            return value.detach().numpy(), x.grad.numpy()
+        value, back = self.jax.vjp(fun, self.array(x))
+        return np.asarray(value), np.asarray(back(self.array(g).astype(value.dtype))[0])
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=[r.public_name for r in RECORDS])
+@pytest.mark.parametrize("adapter", ["torch", "jax"])
+def test_adapters_match_numpy(record, adapter):
+    """Every registered function's adapter twin: value and vector-Jacobian product
+    equal NumPy's (its derivative is exact, float64)."""
+    if record.public_name in NOT_ADAPTED:
+        pytest.skip(NOT_ADAPTED[record.public_name])
+    adapter = _Adapter(adapter)
+    twin = getattr(adapter.module, record.fun.__name__, None)
+    assert twin is not None, f"skrank.{adapter.name} has no {record.fun.__name__}"
+    rng = np.random.default_rng(1)
+    args, kwargs, arrays = _case(record, rng)
+    value, vjp_fn = skrank.vjp(record.fun, *args, argnums=record.argnum, **kwargs)
+    g = rng.normal(size=np.shape(value)) if np.ndim(value) else 1.0
+    others = {name: (adapter.array(v) if name in arrays or name == "labels" else v)
+              for name, v in zip(record.positional, args)}
+    diff = record.positional[record.argnum]
+
+    def fun(x):
+        call = dict(others, **{diff: x})
+        return twin(*[call[name] for name in record.positional], **kwargs)
+
+    got, grad = adapter.vjp(fun, args[record.argnum], g)
+    np.testing.assert_allclose(got, value, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(grad, vjp_fn(g), rtol=1e-10, atol=1e-12)

@@ -96,3 +96,18 @@ def test_api_reference_complete(module):
     listed = set(re.findall(r"^   (\w+)$", section, flags=re.M))
     assert names <= listed, f"missing from doc/api.rst: {sorted(names - listed)}"
     assert listed <= names, f"not public in {module}: {sorted(listed - names)}"
+
+
+def test_design_sections_cited_in_the_code_exist():
+    """Every "section N" a comment or docstring of the library cites is a numbered section
+    of doc/design.rst, the repository's design notes."""
+    design = (DOC / "design.rst").read_text(encoding="utf-8")
+    sections = {int(n) for n in re.findall(r"^(\d+)\. \S.*\n=+$", design, flags=re.M)}
+    assert len(sections) >= 10
+    cited = {}
+    for path in sorted((ROOT / "skrank").glob("*.py*")):
+        for n in re.findall(r"\bsections? (\d+)", path.read_text(encoding="utf-8")):
+            cited.setdefault(int(n), []).append(path.name)
+    assert cited, "no citations found: the pattern is wrong"
+    missing = {n: files for n, files in cited.items() if n not in sections}
+    assert not missing, f"sections cited but not in doc/design.rst: {missing}"

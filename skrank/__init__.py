@@ -21,7 +21,8 @@ from . import losses, metrics
 from ._diff import jvp, vjp
 from ._ops import isotonic_regression, soft_rank, soft_sort
 from ._show_versions import show_versions
-from ._stats import soft_median, soft_quantile, soft_topk_mask, soft_trimmed_mean
+from ._stats import (soft_median, soft_quantile, soft_topk, soft_topk_mask,
+                     soft_trimmed_mean)
 
 __all__ = [
     "__version__",
@@ -34,6 +35,7 @@ __all__ = [
     "soft_quantile",
     "soft_rank",
     "soft_sort",
+    "soft_topk",
     "soft_topk_mask",
     "soft_trimmed_mean",
     "vjp",

@@ -19,8 +19,8 @@ import numbers
 import numpy as np
 
 from . import _pav
-from ._ops import (_as_float_array, _asarray, _namespace, _run_kernel, _split_flat_blocks,
-                   _strengths, _Structure)
+from ._ops import (_as_float_array, _asarray, _check_choice, _namespace, _run_kernel,
+                   _split_flat_blocks, _strengths, _Structure)
 from ._registry import operator
 from ._rows import Rows, host, make_rows
 
@@ -348,7 +348,51 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     return value, structure
 
 
-def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None):
+_BY = ("value", "magnitude")
+
+
+class _Signed:
+    """The structure of a mask of |x|: derivatives in x through |x|' = sign(x) (0 at
+    x = 0, where |x| has no derivative: the mask is flat there at any strength that
+    leaves 0 outside the band)."""
+
+    def __init__(self, inner, sign):
+        self.inner, self.sign, self.rows = inner, sign, inner.rows
+
+    def jvp(self, tangent):
+        return self.inner.jvp(_asarray(tangent, self.rows.xp) * self.sign)
+
+    def vjp(self, cotangent):
+        return self.inner.vjp(cotangent) * self.sign
+
+
+class _Product:
+    """The structure of mask * x: jvp u -> J u * x + mask * u, vjp g -> J^T (g x) +
+    mask * g (in the input's layout; J the mask's Jacobian)."""
+
+    def __init__(self, inner, mask, x):
+        self.inner, self.mask, self.x, self.rows = inner, mask, x, inner.rows
+
+    def jvp(self, tangent):
+        u = _asarray(tangent, self.rows.xp)
+        return self.inner.jvp(u) * self.x + self.mask * u
+
+    def vjp(self, cotangent):
+        g = _asarray(cotangent, self.rows.xp)
+        return self.inner.vjp(g * self.x) + self.mask * g
+
+
+def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
+               by="value"):
+    _check_choice("by", by, _BY)
+    if by == "magnitude":
+        x = _as_float_array(x, xp=_namespace(x))
+        mask, structure = _topk_mask(abs(x), k, regularization_strength, axis,
+                                     with_gradient, lengths)
+        if structure is not None:
+            structure = _Signed(structure, structure.rows.xp.sign(
+                x.reshape(-1) if axis is None else x))
+        return mask, structure
     rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an integer, got {k!r}.")
@@ -369,9 +413,24 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None)
     return rows.from_rows(mask), structure
 
 
+def _topk(x, k, regularization_strength, axis, with_gradient, lengths, by):
+    x = _as_float_array(x, xp=_namespace(x))
+    mask, structure = _topk_mask(x, k, regularization_strength, axis, with_gradient,
+                                 lengths, by)
+    flat = x.reshape(-1) if axis is None else x
+    value = mask * flat
+    return value, None if structure is None else _Product(structure, mask, flat)
+
+
 # value-and-structure forms, for skrank.vjp / skrank.jvp
-def _soft_topk_mask_structured(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
-    return _topk_mask(x, k, regularization_strength, axis, True, lengths)
+def _soft_topk_mask_structured(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
+                               by="value"):
+    return _topk_mask(x, k, regularization_strength, axis, True, lengths, by)
+
+
+def _soft_topk_structured(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
+                          by="value"):
+    return _topk(x, k, regularization_strength, axis, True, lengths, by)
 
 
 def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
@@ -389,12 +448,14 @@ def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength
 
 @operator(main="x", kind="same", differentiable="x",
           structured=_soft_topk_mask_structured)
-def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
+def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
+                   by="value"):
     """Soft mask of the k largest entries along an axis.
 
     The l2 projection of ``x / eps`` onto the capped simplex
     ``{y in [0, 1]^n : sum(y) = k}`` (Blondel et al., 2020), computed exactly by one
-    sort and pool-adjacent-violators.
+    sort and pool-adjacent-violators. With ``by="magnitude"``, the mask of the k
+    entries of largest ``|x|`` (for pruning), differentiated through ``|x|``.
 
     Parameters
     ----------
@@ -411,6 +472,10 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
     lengths : 1-D array-like of int, optional
         Ragged rows: ``x`` is then 1-D, the concatenation of rows of these
         lengths; ``k`` applies to every row (at most the shortest one's length).
+    by : {"value", "magnitude"}, default="value"
+        Rank the entries by ``x`` or by ``|x|``. With "magnitude" the derivative
+        is the mask's in ``|x|`` times ``sign(x)``: an entry's sign does not matter
+        to the mask, and an entry at exactly 0 gets derivative 0.
 
     Returns
     -------
@@ -421,6 +486,7 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
 
     See Also
     --------
+    soft_topk : The masked values, ``mask * x``.
     soft_rank, soft_quantile, soft_trimmed_mean
     numpy.argpartition : The hard selection.
 
@@ -431,8 +497,60 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None):
     array([1. , 0.5, 0.5, 0. ])
     >>> skrank.soft_topk_mask([3., 1.2, 1., 0.], 2, regularization_strength=1.0)
     array([1. , 0.6, 0.4, 0. ])
+    >>> skrank.soft_topk_mask([-3., 1.2, -1., 0.], 2, regularization_strength=1.0,
+    ...                       by="magnitude")
+    array([1. , 0.6, 0.4, 0. ])
     """
-    return _topk_mask(x, k, regularization_strength, axis, False, lengths)[0]
+    return _topk_mask(x, k, regularization_strength, axis, False, lengths, by)[0]
+
+
+@operator(main="x", kind="same", differentiable="x", structured=_soft_topk_structured)
+def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="value"):
+    """The k largest entries along an axis, softly kept: ``soft_topk_mask(x, k) * x``.
+
+    Entries well inside the top k keep their value, entries well outside become exactly
+    0, and those within about the strength of the boundary are scaled by their soft
+    mask. With ``by="magnitude"``, the k entries of largest ``|x|`` keep their signed
+    values: the soft counterpart of magnitude pruning.
+
+    Parameters
+    ----------
+    x : array-like of real numbers
+        Values. float32 stays float32; other real dtypes give float64.
+    k : int
+        How many entries to keep, ``0 <= k <= n`` (n: the length of the axis).
+    regularization_strength : float or array-like of float, default=1.0
+        ``eps >= 0``, in the units of ``x``, as for :func:`soft_topk_mask`. A scalar or
+        one value per row (``x``'s shape without ``axis``).
+    axis : int or None, default=-1
+        Axis along which to select; ``None`` flattens ``x`` first.
+    lengths : 1-D array-like of int, optional
+        Ragged rows, as for :func:`soft_topk_mask`.
+    by : {"value", "magnitude"}, default="value"
+        Rank the entries by ``x`` or by ``|x|``.
+
+    Returns
+    -------
+    values : ndarray
+        ``mask * x``, of ``x``'s shape (1-D when ``axis=None``). At strength 0, ``x``
+        with all but its k largest entries (in value or magnitude) set to 0, tied
+        entries at the boundary scaled by their share.
+
+    See Also
+    --------
+    soft_topk_mask : The mask alone.
+
+    Examples
+    --------
+    >>> import skrank
+    >>> skrank.soft_topk([-3., 1.2, -1., 0.5], 2, regularization_strength=0.0,
+    ...                  by="magnitude")
+    array([-3. ,  1.2, -0. ,  0. ])
+    >>> skrank.soft_topk([-3., 1.2, -1., 0.5], 2, regularization_strength=1.0,
+    ...                  by="magnitude")
+    array([-3.  ,  0.72, -0.4 ,  0.  ])
+    """
+    return _topk(x, k, regularization_strength, axis, False, lengths, by)[0]
 
 
 @operator(main="x", kind="drop", differentiable="x",

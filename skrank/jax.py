@@ -47,7 +47,7 @@ except ImportError as exc:  # pragma: no cover
 from . import _autograd, _ops, _stats, _structure, losses
 
 __all__ = ["ndcg_loss", "soft_median", "soft_quantile", "soft_rank", "soft_sort",
-           "soft_topk_mask", "soft_trimmed_mean", "spearman_loss", "topk_loss"]
+           "soft_topk", "soft_topk_mask", "soft_trimmed_mean", "spearman_loss", "topk_loss"]
 
 _sg = jax.lax.stop_gradient
 
@@ -232,14 +232,23 @@ def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
                                     regularization == "kl"))
 
 
-def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1):
+def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value"):
+    _ops._check_choice("by", by, ("value", "magnitude"))
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be a Python int (static under jit), got {k!r}.")
     X, eps, back = _rows(x, axis, regularization_strength)
     if not 0 <= k <= X.shape[-1]:
         raise ValueError(f"k must lie in [0, {X.shape[-1]}] (the length of the axis), "
                          f"got {k}.")
+    X = jnp.abs(X) if by == "magnitude" else X
     return back(_autograd.Masks(_F, X, eps).mask(int(k)))
+
+
+def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, by="value"):
+    mask = soft_topk_mask(x, k, regularization_strength=regularization_strength, axis=axis,
+                          by=by)
+    x = _float(x)[0]
+    return mask * (x.ravel() if axis is None else x).astype(mask.dtype)
 
 
 def _quantile(x, q, strength, axis, median):
@@ -385,6 +394,7 @@ _STATIC = {
         closed over).""",
 }
 _K = {"soft_topk_mask": ("", "Number of entries to keep, in ``[0, n]``"),
+      "soft_topk": ("", "Number of entries to keep, in ``[0, n]``"),
       "ndcg_loss": (" or None, default=None", "Cutoff: only the top ``k`` positions "
                     "count (None, or ``k >= n``: all)"),
       "topk_loss": (", default=1", "How many top classes count as correct, in ``[0, "
@@ -413,6 +423,15 @@ _EXAMPLES = {
     >>> from skrank.jax import soft_topk_mask
     >>> soft_topk_mask(jnp.array([3., 1.5, 1., 0.]), 2).tolist()
     [1.0, 0.75, 0.25, 0.0]""",
+    soft_topk: """
+    >>> import jax, jax.numpy as jnp
+    >>> from skrank.jax import soft_topk
+    >>> w = jnp.array([-3., 1.2, -1., 0.5])
+    >>> [round(v, 4) for v in soft_topk(w, 2, by="magnitude").tolist()]
+    [-3.0, 0.72, -0.4, 0.0]
+    >>> [round(v, 4) for v in jax.grad(lambda w: soft_topk(w, 2, by="magnitude").sum())(w)
+    ...  .tolist()]
+    [1.0, 1.7, 1.5, 0.0]""",
     soft_quantile: """
     >>> import jax, jax.numpy as jnp
     >>> from skrank.jax import soft_quantile

@@ -28,7 +28,7 @@ import torch
 from . import _autograd, _ops, _stats, _structure, losses
 
 __all__ = ["ndcg_loss", "soft_median", "soft_quantile", "soft_rank", "soft_sort",
-           "soft_topk_mask", "soft_trimmed_mean", "spearman_loss", "topk_loss"]
+           "soft_topk", "soft_topk_mask", "soft_trimmed_mean", "spearman_loss", "topk_loss"]
 
 
 # --------------------------------------------------------------------------- shim
@@ -211,10 +211,17 @@ def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
     return back(_autograd.sort_rows(F, R, eps, sign, regularization == "kl"))
 
 
-def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1):
+def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1, by="value"):
+    _ops._check_choice("by", by, ("value", "magnitude"))
     R, eps, back, F = _rows(x, dim, regularization_strength)
     _check_k(k, R.shape[1], "the length of dim")
-    return back(_autograd.Masks(F, R, eps).mask(k))
+    return back(_autograd.Masks(F, R.abs() if by == "magnitude" else R, eps).mask(k))
+
+
+def soft_topk(x, k, *, regularization_strength=1.0, dim=-1, by="value"):
+    mask = soft_topk_mask(x, k, regularization_strength=regularization_strength, dim=dim,
+                          by=by)
+    return mask * x.to(mask.dtype)
 
 
 def soft_quantile(x, q, *, regularization_strength=1.0, dim=-1):
@@ -329,6 +336,12 @@ _EXAMPLES = {
     >>> from skrank.torch import soft_topk_mask
     >>> soft_topk_mask(torch.tensor([3., 1., 1., 0.]), 2, regularization_strength=0.0)
     tensor([1.0000, 0.5000, 0.5000, 0.0000])""",
+    soft_topk: """
+    >>> import torch
+    >>> from skrank.torch import soft_topk
+    >>> w = torch.tensor([-3., 1.2, -1., 0.5], requires_grad=True)
+    >>> soft_topk(w, 2, regularization_strength=1.0, by="magnitude")
+    tensor([-3.0000,  0.7200, -0.4000,  0.0000], grad_fn=<MulBackward0>)""",
     soft_quantile: """
     >>> import torch
     >>> from skrank.torch import soft_quantile

@@ -182,3 +182,18 @@ def test_adapters_match_numpy(record, adapter):
     got, grad = adapter.vjp(fun, args[record.argnum], g)
     np.testing.assert_allclose(got, value, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(grad, vjp_fn(g), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["soft_topk_mask", "soft_topk"])
+@pytest.mark.parametrize("adapter", ["torch", "jax"])
+def test_adapters_magnitude_top_k(name, adapter):
+    """by="magnitude" in the adapters: value and derivative as NumPy's (sign-aware)."""
+    adapter = _Adapter(adapter)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 7)) * 2
+    g = rng.normal(size=x.shape)
+    kw = dict(regularization_strength=0.9, by="magnitude")
+    value, vjp_fn = skrank.vjp(getattr(skrank, name), x, 3, **kw)
+    got, grad = adapter.vjp(lambda t: getattr(adapter.module, name)(t, 3, **kw), x, g)
+    np.testing.assert_allclose(got, value, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(grad, vjp_fn(g), rtol=1e-10, atol=1e-12)

@@ -279,3 +279,52 @@ def test_mask_derivative_at_ties_where_the_weights_are_flat():
         _, jv = skrank.jvp(skrank.soft_topk_mask, x, u, k=k, regularization_strength=eps)
         np.testing.assert_allclose(jv, (right + left) / 2, atol=1e-6)
     assert checked > 100
+
+
+# ---------------------------------------------------------------- top-k in magnitude
+@pytest.mark.parametrize("eps", [0.0, 0.4, 3.0])
+def test_magnitude_mask_is_the_mask_of_abs(eps):
+    rng = np.random.default_rng(21)
+    x = np.round(rng.normal(size=(4, 9)), 1)  # ties, in value and in magnitude
+    got = skrank.soft_topk_mask(x, 3, regularization_strength=eps, by="magnitude")
+    np.testing.assert_array_equal(got, skrank.soft_topk_mask(np.abs(x), 3,
+                                                             regularization_strength=eps))
+    kept = skrank.soft_topk(x, 3, regularization_strength=eps, by="magnitude")
+    np.testing.assert_array_equal(kept, got * x)
+    if eps == 0:  # the hard magnitude top-k, wherever |x| has no tie at the boundary
+        for row, m in zip(np.abs(x), got):
+            kth = np.sort(row)[-3]
+            if (row == kth).sum() == 1:
+                np.testing.assert_array_equal(m, (row >= kth).astype(float))
+
+
+@pytest.mark.parametrize("fun", [skrank.soft_topk_mask, skrank.soft_topk])
+@pytest.mark.parametrize("by", ["value", "magnitude"])
+def test_topk_derivatives_match_finite_differences(fun, by):
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(3, 8)) * 2  # negative entries near the magnitude boundary too
+    kw = dict(regularization_strength=0.8, by=by)
+    u, g = rng.normal(size=x.shape), rng.normal(size=x.shape)
+    _, jv = skrank.jvp(fun, x, u, 3, **kw)
+    h = 1e-6
+    fd = (fun(x + h * u, 3, **kw) - fun(x - h * u, 3, **kw)) / (2 * h)
+    np.testing.assert_allclose(jv, fd, atol=1e-7)
+    _, vjp_fn = skrank.vjp(fun, x, 3, **kw)
+    assert float((g * jv).sum()) == pytest.approx(float((vjp_fn(g) * u).sum()), abs=1e-12)
+
+
+def test_magnitude_derivative_is_sign_aware_and_zero_at_zero():
+    x = np.array([-1.0, 0.9, 0.0, 3.0])
+    kw = dict(regularization_strength=1.0, by="magnitude")
+    m = skrank.soft_topk_mask(x, 2, **kw)
+    assert 0 < m[0] < 1 and 0 < m[1] < 1  # -1 and 0.9 share the second place
+    _, vjp_fn = skrank.vjp(skrank.soft_topk_mask, x, 2, **kw)
+    d = vjp_fn(np.array([1.0, 0.0, 0.0, 0.0]))  # d m[0] / dx
+    # a more negative x[0] is a larger |x[0]| (m[0] grows); a larger x[1] competes
+    np.testing.assert_allclose(d, [-0.5, -0.5, 0.0, 0.0], atol=1e-15)
+    m, vjp_fn = skrank.vjp(skrank.soft_topk_mask, x, 3, **kw)
+    assert 0 < m[2] < 1  # 0 in the band: its mask depends on |x[2]|, but
+    d = vjp_fn(np.array([0.0, 0.0, 1.0, 0.0]))  # |x| has no derivative at 0: taken as 0
+    assert d[2] == 0.0 and d[1] == -0.5  # x[1] still competes with it
+    with pytest.raises(ValueError, match="by must be one of"):
+        skrank.soft_topk_mask(x, 2, by="abs")

@@ -100,3 +100,13 @@ def test_benchmark_runs(capsys):
     assert "| isotonic | tied_weights |" in out and "| rank     | tied_weights |" not in out
     assert "PAV ns/entry max/min" in out
     assert ("PASS" in out) or ("FAIL" in out)
+
+
+def test_memory_benchmark_runs(capsys):
+    """benchmarks/bench_memory.py runs end to end (one function, a tiny row)."""
+    import runpy
+
+    bench = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_memory.py"
+    runpy.run_path(str(bench))["main"](["--n", "2000", "--functions", "soft_median"])
+    out = capsys.readouterr().out
+    assert "| soft_median        | float32 |" in out and "## Errors" not in out

@@ -17,7 +17,8 @@ The functions mirror their NumPy twins (:func:`skrank.soft_rank`, :func:`skrank.
 The statistics are differences of soft top-k masks dotted with ``x``, the losses soft
 ranks and masks put together in :mod:`jax.numpy`, so they are exact to any order too.
 
-The strength is a constant (no derivative with respect to it). NaN or infinity is
+The strength may be traced and differentiated (exactly: the structure found with its
+values does not move with them). NaN or infinity is
 handled as NumPy handles it: concrete values raise ``ValueError`` (:func:`soft_rank`
 and :func:`soft_sort`: unless ``nan_policy="propagate"``, which gives NaN rows); traced
 values (under ``jit``) cannot raise, and give NaN rows, as do rows whose traced
@@ -89,7 +90,7 @@ def _rows(x, axis, strength, name="x", nan_policy=None):
             raise ValueError("regularization_strength must be a scalar or an array of "
                              f"shape {batch} (x's shape without axis).") from None
     X = moved.reshape(n_rows, moved.shape[-1])
-    eps = _sg(jnp.asarray(eps, dtype=X.dtype).reshape(-1))
+    eps = jnp.asarray(eps, dtype=X.dtype).reshape(-1)  # traced: differentiable
     ok = _valid(X, eps)[:, None]
     if nan_policy != "propagate":
         try:
@@ -200,7 +201,7 @@ class _Jax:
         # front (the strength too), so the host only flattens them into rows, each with
         # its own strength. Block ids are local to a row and the row offsets are added
         # here, in jax.numpy, where vmap's rows and the caller's are told apart.
-        perm, inv, local, *rest = jax.pure_callback(host, shapes, _sg(X), eps,
+        perm, inv, local, *rest = jax.pure_callback(host, shapes, _sg(X), _sg(eps),
                                                     vmap_method="broadcast_all")
         seg = (local + n * jnp.arange(n_rows, dtype=local.dtype)[:, None]).reshape(n_w, -1)
         return (perm, inv, seg, *rest)
@@ -381,8 +382,9 @@ _X = """    x : jax.Array or array-like
 _STRENGTH = """    regularization_strength : float or array-like, default=1.0
         Strength ``eps >= 0`` of the regulariser, in the units of ``{x}``: 0 gives the
         hard operator, larger values smoother outputs. A scalar, or one value per row
-        (an array of ``{x}``'s shape without ``axis``). A constant: no derivative is
-        taken with respect to it; traced, an invalid value gives NaN rows."""
+        (an array of ``{x}``'s shape without ``axis``). Differentiable: ``grad`` with
+        respect to it is exact (0 for rows at strength 0); traced, an invalid value
+        gives NaN rows."""
 _STATIC = {
     "k": """    k : int{none}
         {what}; a Python int, static under ``jit``.""",

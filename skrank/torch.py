@@ -96,7 +96,7 @@ def _structure_eager(X, eps, form, shim, *args):
     if not np.isfinite(host).all():  # checked where the values reach the host anyway
         raise ValueError(f"{shim.name} contains NaN or infinity{shim.hint}.")
     perm, inv, local, first, count, wsum, value = _structure.host_structure(
-        host, eps.detach().cpu().double().numpy(), form, *args)
+        host, np.ascontiguousarray(eps.detach().cpu().double().numpy()), form, *args)
     n_rows, n = host.shape
     seg = (local + n * np.arange(n_rows)[:, None]).reshape(len(local), -1)
 
@@ -137,6 +137,11 @@ def _rows(x, dim, strength, name="x", nan_policy=None):
     batch, n = tuple(moved.shape[:-1]), moved.shape[-1]
     R = moved.reshape(-1, n)
     eps = _F.const(_strengths(strength, batch), R)
+    if isinstance(strength, torch.Tensor) and strength.requires_grad:
+        # a learnable strength: the same values, in the graph (the structure found
+        # with them does not move with them, so the derivative is exact)
+        eps = torch.broadcast_to(strength.to(dtype=R.dtype, device=R.device),
+                                 batch).reshape(-1)
     bad = None
     if nan_policy == "propagate":
         bad = ~torch.isfinite(R).all(-1, keepdim=True)
@@ -306,7 +311,8 @@ _X = """    x : torch.Tensor
 _STRENGTH = """    regularization_strength : float, array-like or torch.Tensor, default=1.0
         Strength ``eps >= 0`` of the regulariser, in the units of ``{x}``: 0 gives the
         hard operator, larger values smoother outputs. A scalar, or one value per row
-        (an array of ``{x}``'s shape without ``dim``). It carries no gradient."""
+        (an array of ``{x}``'s shape without ``dim``). A tensor that requires grad gets
+        its exact derivative (0 for rows at strength 0)."""
 _DIM = """    dim : int, default=-1
         Dimension along which to operate; rows along it are independent."""
 _LISTS_DIM = """    dim : int, default=-1

@@ -352,8 +352,10 @@ def test_traced_strength(op):
     out = np.asarray(f(x, jnp.array([1.0, -1.0, np.nan])))
     np.testing.assert_allclose(out[0], getattr(skrank, op)(np.asarray(x[0])), atol=1e-12)
     assert np.isnan(out[1:]).all()
-    # the strength is a constant: no derivative flows to it
-    assert jax.grad(lambda e: f(x, e)[0, 0])(jnp.ones(3)).tolist() == [0.0] * 3
+    # the derivative flows to the strength of the row it belongs to only (the first
+    # row pools at strength 1 in the rank form; its soft sort is still the hard one)
+    d = jax.grad(lambda e: f(x, e)[0, 0])(jnp.ones(3)).tolist()
+    assert (d[0] != 0.0) == (op == "soft_rank") and d[1:] == [0.0, 0.0]
 
 
 def test_k_must_be_static_under_jit():
@@ -570,3 +572,27 @@ def test_statistics_stay_within_each_row(fun, args):
     # graph node, so cotangents about the row's values never add up past the limit)
     grad = jax.grad(lambda x: fun(x, *args, regularization_strength=1.0).sum())(x)
     assert jnp.isfinite(grad).all()
+
+
+def test_derivative_in_the_strength(rng):
+    # traced strengths are differentiated exactly, under jit too; 0 at strength 0
+    x = jnp.asarray(_distinct(rng, (3, 6)))
+    w = jnp.arange(6.0)
+    for reg in REGS:
+        for op in (sj.soft_rank, sj.soft_sort):
+            def f(e):
+                return (op(x, regularization_strength=e, regularization=reg) * w).sum()
+            e, h = jnp.array([0.4, 1.5, 3.0]), 1e-6
+            got = jax.jit(jax.grad(f))(e)
+            for i in range(3):
+                step = jnp.zeros(3).at[i].set(h)
+                assert float(got[i]) == pytest.approx(
+                    float((f(e + step) - f(e - step)) / (2 * h)), abs=1e-6)
+    g = jax.grad(lambda e: sj.soft_quantile(x, 0.3, regularization_strength=e).sum())
+    e, h = 0.8, 1e-6
+    fd = (sj.soft_quantile(x, 0.3, regularization_strength=e + h).sum()
+          - sj.soft_quantile(x, 0.3, regularization_strength=e - h).sum()) / (2 * h)
+    assert float(g(e)) == pytest.approx(float(fd), abs=1e-6)
+    hard = jax.grad(lambda e: (sj.soft_rank(x, regularization_strength=e) * w).sum())(
+        jnp.array([0.0, 1.0, 0.0]))
+    assert hard[0] == 0 and hard[2] == 0 and hard[1] != 0

@@ -374,3 +374,28 @@ def test_statistics_stay_within_each_row(fun, args):
                                rtol=1e-14)
     got.sum().backward()
     assert torch.isfinite(x.grad).all()
+
+
+def test_derivative_in_the_strength():
+    # a strength that requires grad: exact derivatives (the structure found with its
+    # values does not move with them), to second order; 0 for rows at strength 0
+    x = torch.from_numpy(distinct((3, 6), seed=4))
+    eps = torch.tensor([0.4, 1.5, 3.0], dtype=torch.float64, requires_grad=True)
+    for reg in REGS:
+        for fun in (st.soft_rank, st.soft_sort):
+            assert torch.autograd.gradcheck(
+                lambda e: fun(x, regularization_strength=e, regularization=reg), (eps,))
+    assert torch.autograd.gradgradcheck(
+        lambda e: st.soft_rank(x, regularization_strength=e), (eps,))
+    for fun, args in ((st.soft_topk_mask, (2,)), (st.soft_quantile, ([0.3, 0.5],)),
+                      (st.soft_trimmed_mean, (0.2,))):
+        assert torch.autograd.gradcheck(
+            lambda e: fun(x, *args, regularization_strength=e), (eps,))
+    y = torch.from_numpy(tied((3, 6), seed=5))
+    scalar = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda e: st.spearman_loss(y, x, regularization_strength=e), (scalar,))
+    hard = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    r = st.soft_rank(x, regularization_strength=hard)
+    (r * torch.arange(6.0, dtype=torch.float64)).sum().backward()
+    assert hard.grad[0] == 0 and hard.grad[2] == 0 and hard.grad[1] != 0

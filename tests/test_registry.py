@@ -12,7 +12,7 @@ import skrank
 from skrank import _array_api, _diff, _ops, _registry, losses, metrics
 
 PUBLIC = [skrank.soft_rank, skrank.soft_sort, skrank.isotonic_regression,
-          skrank.soft_topk_mask, skrank.soft_quantile, skrank.soft_median,
+          skrank.soft_topk_mask, skrank.soft_topk, skrank.soft_quantile, skrank.soft_median,
           skrank.soft_trimmed_mean, losses.spearman_loss, losses.ndcg_loss,
           losses.topk_loss, metrics.soft_spearman]
 

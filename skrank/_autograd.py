@@ -15,6 +15,7 @@ small object each adapter supplies (:mod:`skrank.torch`, :mod:`skrank.jax`):
 - ``F.segment_sum(v, seg, size)``: sums of a flat array over segment ids;
 - ``F.const(a, like)``: a NumPy array as a constant of ``like``'s dtype and device;
   ``F.wide(v)``: ``v`` in the widest float the framework computes in;
+  ``F.finfo_max(v)``: the largest finite value of ``v``'s dtype;
 - ``F.structure(X, eps, form, *args)``: :func:`skrank._structure.host_structure` of
   the rows ``X`` (``form`` one of :mod:`skrank._structure`'s) as framework arrays,
   with the block ids made global and flat: ``(perm, inv, seg, first, count, wsum,

@@ -285,19 +285,23 @@ def _sort_values(L, X, y, order, eps, e, sign, kl, blocks):
     return cp.where(size == 1, X[order].astype(np.float64), sign * v)
 
 
-def masks_forward(X, offsets, eps, W, w_layout, out, perm, start, nblocks):
+def masks_forward(X, offsets, eps, W, w_layout, out, perm, start, nblocks, ks=None):
     """skrank._pav.masks_forward on the device (same arguments)."""
     cp = _cupy()
     L = _Layout(offsets)
     eps = cp.asarray(np.asarray(eps, dtype=np.float64))
     p, order, y, e = L.sorted(X, 1.0, (eps > 0.0).any(axis=0))
-    perm[...] = p
+    if perm is not None:
+        perm[...] = p
+    W, half = np.asarray(W), np.asarray(W).shape[1] // 2
     for j in range(eps.shape[0]):
         eps_s = cp.minimum(cp.ldexp(eps[j], -e), _DBL_MAX)
-        wv = L.weights(np.asarray(W)[j], w_layout)
+        w = W[j] if ks is None else W[0, half - int(ks[j]):2 * half - int(ks[j])]
+        wv = L.weights(w, w_layout)
         blocks = L.blocks(_RANK, False, y, wv, eps_s)
         out[j, order] = _rank_values(L, y, wv, eps_s, False, blocks).astype(out.dtype)
-        start[j] = blocks[5]
+        if start is not None:
+            start[j] = blocks[5]
         nblocks[j] = blocks[6]
 
 

@@ -717,38 +717,56 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
 def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                   const double[:, ::1] eps, const double[:, ::1] W, int w_layout,
                   floating[:, ::1] out, int64_t[::1] perm, int64_t[:, ::1] start,
-                  int64_t[:, ::1] nblocks):
+                  int64_t[:, ::1] nblocks, const int64_t[::1] ks=None):
     """Several l2 rank forms P(x / eps_j, w_j) of the same rows, sharing one sort
     (soft top-k masks for several k). Rows and w_layout as in forward; out,
-    start and nblocks get one slice per weight vector j, perm is shared."""
+    start and nblocks get one slice per weight vector j, perm is shared. perm and
+    start may both be None: no structure is kept (it lives in per-thread scratch).
+    ks: top-k masks without a weight matrix (w_layout prefix): W is one row, half
+    ones then half zeros, and slice j reads its weights from W[0, half - ks[j]]."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
-    cdef Py_ssize_t n_w = W.shape[0], wlen = W.shape[1], r, j, lo, m
+    cdef Py_ssize_t n_w = eps.shape[0], wlen = W.shape[1], r, j, lo, m
+    cdef Py_ssize_t half = wlen // 2
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0, e
     cdef int* fail = &failed
     cdef Scratch* s
-    cdef bint soft
+    cdef bint soft, keep = perm is not None, by_k = ks is not None
+    cdef int64_t* row_perm
+    cdef int64_t* row_start
+    cdef const double* w
     cdef double t0, t_call = _tick()
+    if keep != (start is not None):
+        raise ValueError("perm and start are kept together, or not at all")
+    if by_k and (w_layout != W_PREFIX or ks.shape[0] != n_w or W.shape[0] != 1
+                 or n > half):
+        raise ValueError("ks needs prefix weights: one row of half ones, half zeros")
+    if not by_k and W.shape[0] != n_w:
+        raise ValueError("W needs one row per slice of eps")
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, False)
+        s = _scratch_new(n, not keep)
         if s == NULL:
             fail[0] = 1
         for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
             lo = offsets[r]
             m = offsets[r + 1] - lo
             if s != NULL and m > 0:
+                row_perm = &perm[lo] if keep else s.perm
                 t0 = _tick()
-                _sort_row(&X[lo], m, 1.0, s, &perm[lo])
+                _sort_row(&X[lo], m, 1.0, s, row_perm)
                 _tock(PHASE_SORT, t0)
                 soft = False
                 for j in range(n_w):
                     soft = soft or eps[j, r] > 0.0
                 e = _scale_row(s, m) if soft else 0
                 for j in range(n_w):
-                    _rank_sorted(m, eps[j, r], e,
-                                 &W[j, 0] + (lo if w_layout == W_ALIGNED else
-                                             (wlen - m if w_layout == W_SUFFIX else 0)),
-                                 False, s, &out[j, lo], &perm[lo], &start[j, lo],
-                                 &nblocks[j, r])
+                    if by_k:
+                        w = &W[0, half - ks[j]]
+                    else:
+                        w = &W[j, 0] + (lo if w_layout == W_ALIGNED else
+                                        (wlen - m if w_layout == W_SUFFIX else 0))
+                    row_start = &start[j, lo] if keep else s.start
+                    _rank_sorted(m, eps[j, r], e, w, False, s, &out[j, lo], row_perm,
+                                 row_start, &nblocks[j, r])
             elif m == 0:
                 for j in range(n_w):
                     nblocks[j, r] = 0

@@ -59,20 +59,24 @@ class _Masks:
     def _key(k):
         return int(k) if k.ndim == 0 else k.tobytes()
 
-    def _weights(self, k):
-        """(w, layout, eps) of the rank form whose output is the top-k mask."""
-        rows = self.rows
-        if k.ndim == 0:  # one k: a row of length m uses the first m weights
-            w = np.zeros(rows.n)
-            w[:k] = 1.0
-            layout = _pav.WEIGHTS_PREFIX
-        else:  # one k per row: weights aligned with X, 1 on each row's first k
-            pos = np.arange(self.X.size) - np.repeat(rows.offsets[:-1], self.m)
-            w = (pos < np.repeat(k, self.m)).astype(np.float64)
-            layout = _pav.WEIGHTS_ALIGNED
+    def _plan(self, k):
+        """(layout, eps) of the rank form whose output is the top-k mask: one k reads
+        the first m weights of (1, ..., 1, 0, ...) for a row of length m; one k per
+        row, weights aligned with X."""
+        layout = _pav.WEIGHTS_PREFIX if k.ndim == 0 else _pav.WEIGHTS_ALIGNED
         # k = 0 and k = m give constant masks: strength 0 makes their
         # derivative exactly zero (clipping would hide it from the formula)
-        return w, layout, np.where((0 < k) & (k < self.m), self.eps, 0.0)
+        return layout, np.where((0 < k) & (k < self.m), self.eps, 0.0)
+
+    def _weights(self, k):
+        """The weights of the rank form whose output is the top-k mask."""
+        rows = self.rows
+        if k.ndim == 0:
+            w = np.zeros(rows.n)
+            w[:k] = 1.0
+            return w
+        pos = np.arange(self.X.size) - np.repeat(rows.offsets[:-1], self.m)
+        return (pos < np.repeat(k, self.m)).astype(np.float64)
 
     def _store(self, key, mask, perm, start, nblocks, eps, w, layout):
         rows, X = self.rows, self.X
@@ -92,33 +96,43 @@ class _Masks:
 
     def prepare(self, ks):
         """Compute the masks for all these k at once: one sort of each row serves
-        them all (a quantile needs up to four)."""
+        them all (a quantile needs up to four). Without derivatives no structure is
+        kept, and one k for every row needs no weight vector per k."""
         todo = {}
         for k in map(self._normal, ks):
             if self._key(k) not in self._cache:
                 todo[self._key(k)] = k
-        plans = {key: self._weights(k) for key, k in todo.items()}
-        if len({layout for _, layout, _ in plans.values()}) != 1 or len(plans) < 2:
-            for key, (w, layout, eps) in plans.items():
+        plans = {key: self._plan(k) for key, k in todo.items()}
+        if len({layout for layout, _ in plans.values()}) != 1 or len(plans) < 2:
+            for key, (layout, eps) in plans.items():
+                w = self._weights(todo[key])
                 mask, perm, start, nblocks = _run_kernel(
                     self.rows, self.X, eps, w, 1.0, False, False, self.with_gradient, layout)
                 self._store(key, mask, perm, start, nblocks, eps, w, layout)
             return
         X, rows, n_w = self.X, self.rows, len(plans)
-        W = np.stack([w for w, _, _ in plans.values()])
-        eps = np.stack([e for _, _, e in plans.values()])
+        eps = np.stack([e for _, e in plans.values()])
+        layout = next(iter(plans.values()))[0]
         xp = rows.xp
         out = xp.empty((n_w, X.size), dtype=X.dtype)
-        perm = xp.empty(X.size, dtype=np.int64)
-        start = xp.empty((n_w, X.size), dtype=np.int64)
         nblocks = xp.zeros((n_w, rows.n_rows), dtype=np.int64)
+        ks = perm = start = None
+        if self.with_gradient or layout != _pav.WEIGHTS_PREFIX:
+            W = np.stack([self._weights(k) for k in todo.values()])
+        else:  # values only, one k for every row: one row of weights serves every k
+            W = np.concatenate([np.ones(rows.n), np.zeros(rows.n)])[None]
+            ks = np.array([int(k) for k in todo.values()], dtype=np.int64)
+        if self.with_gradient:  # the structure of every mask
+            perm = xp.empty(X.size, dtype=np.int64)
+            start = xp.empty((n_w, X.size), dtype=np.int64)
         if X.size:
-            layout = next(iter(plans.values()))[1]
             rows.kernels.masks_forward(X.reshape(-1), rows.offsets, eps, W, layout, out,
-                                       perm, start, nblocks)
+                                       perm, start, nblocks, ks)
         for j, key in enumerate(plans):
-            self._store(key, out[j].reshape(X.shape), perm.reshape(X.shape),
-                        start[j].reshape(X.shape), nblocks[j], eps[j], W[j], layout)
+            kept = (None, None) if perm is None else (perm.reshape(X.shape),
+                                                      start[j].reshape(X.shape))
+            self._store(key, out[j].reshape(X.shape), *kept, nblocks[j], eps[j],
+                        None if ks is not None else W[j], layout)
 
     def structure(self, k):
         """(mask, J_k X or None, perm, start, nblocks, eps used) for k."""

@@ -83,6 +83,35 @@ def test_masks_forward_shares_one_sort_and_equals_separate_calls(dtype):
             np.testing.assert_array_equal(start[j, r * n:r * n + nb1[r]], s1[r, :nb1[r]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masks_forward_values_only(dtype):
+    # no structure kept (perm and start None) and one row of weights for every k
+    # (ks): the same masks as with a weight matrix and the structure kept
+    rng = np.random.default_rng(8)
+    n_rows, n = 4, 500
+    X = np.round(rng.normal(size=(n_rows, n)), 1).astype(dtype)
+    offsets = np.arange(n_rows + 1, dtype=np.int64) * n
+    ks = np.array([0, 3, 250, n], dtype=np.int64)
+    eps = np.array([[0.0] * n_rows if k in (0, n) else [0.0, 0.2, 1.0, 4.0] for k in ks])
+    want = np.empty((len(ks), X.size), dtype)
+    _pav.masks_forward(X.reshape(-1), offsets, eps,
+                       np.stack([_topk_weights(n, k) for k in ks]), _pav.WEIGHTS_PREFIX,
+                       want, np.empty(X.size, np.int64), np.empty((len(ks), X.size), np.int64),
+                       np.empty((len(ks), n_rows), np.int64))
+    got = np.empty_like(want)
+    W = np.concatenate([np.ones(n), np.zeros(n)])[None]
+    _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, got, None, None,
+                       np.empty((len(ks), n_rows), np.int64), ks)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="together"):
+        _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, got,
+                           np.empty(X.size, np.int64), None,
+                           np.empty((len(ks), n_rows), np.int64), ks)
+    with pytest.raises(ValueError, match="prefix weights"):
+        _pav.masks_forward(X.reshape(-1), offsets, eps, W[:, :n], _pav.WEIGHTS_PREFIX, got,
+                           None, None, np.empty((len(ks), n_rows), np.int64), ks)
+
+
 def test_phase_timers_add_up_and_change_nothing():
     """The benchmarks' per-phase timers: off by default; on, they split each call's
     time into sort, PAV and the rest, on one thread, with the same results."""

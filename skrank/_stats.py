@@ -366,9 +366,8 @@ _BY = ("value", "magnitude")
 
 
 class _Signed:
-    """The structure of a mask of |x|: derivatives in x through |x|' = sign(x) (0 at
-    x = 0, where |x| has no derivative: the mask is flat there at any strength that
-    leaves 0 outside the band)."""
+    """The structure of a mask of |x|: derivatives in x through |x|' = sign(x), taken
+    as 0 at x = 0, where |x| has none (its one-sided derivatives are -1 and 1)."""
 
     def __init__(self, inner, sign):
         self.inner, self.sign, self.rows = inner, sign, inner.rows

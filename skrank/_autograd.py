@@ -125,6 +125,7 @@ class Masks:
 
     def __init__(self, F, X, eps):
         self.F, self.X, self.eps, self._structures, self._sorted = F, X, eps, {}, None
+        self._frame = None
 
     def prepare(self, ks):
         """Find the structures of all these k (a quantile needs up to four) at once."""
@@ -156,17 +157,27 @@ class Masks:
         widest float: about c, the row's value closest to 0 within its range (scaled
         by 2^-24 near the dtype's limit), so that nothing overflows, derivatives
         included, and a constant row gives its value exactly; within the row's range."""
-        F, xp = self.F, self.F.xp
+        F = self.F
         self.prepare([k_hi, k_lo])
-        W = F.wide(self.X)
-        lo, hi = F.rowmin(F.sg(W), keepdims=True), F.rowmax(F.sg(W), keepdims=True)
-        near_limit = xp.maximum(-lo, hi) > F.finfo_max(W) * 2.0 ** -23
-        scale = xp.where(near_limit, 2.0 ** -24, 1.0)
-        c = xp.clip(xp.zeros_like(lo), lo, hi) * scale  # sum(w) = total: c's own
-        # derivative is 0
+        framed, scale, c = self.frame()
         w = F.wide(self.mask(k_hi) - self.mask(k_lo))
-        value = (F.rowsum((w / total) * (W * scale - c), keepdims=True) + c) / scale
+        value = (F.rowsum((w / total) * framed, keepdims=True) + c) / scale
         return self.within_rows(value[:, 0])
+
+    def frame(self):
+        """(X * scale - c, scale, c) in the widest float, formed once for every
+        statistic of these rows (their cotangents there are bounded by the weights,
+        so sharing the node cannot overflow): see mean."""
+        if self._frame is None:
+            F, xp = self.F, self.F.xp
+            W = F.wide(self.X)
+            lo, hi = F.rowmin(F.sg(W), keepdims=True), F.rowmax(F.sg(W), keepdims=True)
+            near_limit = xp.maximum(-lo, hi) > F.finfo_max(W) * 2.0 ** -23
+            scale = xp.where(near_limit, 2.0 ** -24, 1.0)
+            c = xp.clip(xp.zeros_like(lo), lo, hi) * scale  # sum(w) = total: c's own
+            # derivative is 0
+            self._frame = W * scale - c, scale, c
+        return self._frame
 
     def order_statistic(self, i):
         """The soft (i + 1)-th smallest value of each row: <M(n - i) - M(n - i - 1), x>."""

@@ -285,8 +285,10 @@ def _sort_values(L, X, y, order, eps, e, sign, kl, blocks):
     return cp.where(size == 1, X[order].astype(np.float64), sign * v)
 
 
-def masks_forward(X, offsets, eps, W, w_layout, out, perm, start, nblocks, ks=None):
-    """skrank._pav.masks_forward on the device (same arguments)."""
+def masks_forward(X, offsets, eps, W, w_layout, out, perm, start, nblocks, ks=None,
+                  reg=0):
+    """skrank._pav.masks_forward on the device (same arguments; reg is l2 here:
+    the callers reject p4/3 for CuPy arrays first)."""
     cp = _cupy()
     L = _Layout(offsets)
     eps = cp.asarray(np.asarray(eps, dtype=np.float64))

@@ -18,6 +18,9 @@ from . import _cupy, _pav
 from ._registry import operator
 from ._rows import Rows, host, make_rows
 
+# The regularisers of soft_rank and soft_sort, with their kernel codes; the
+# functions built on them (metrics, losses, adapters) offer _REGULARIZATIONS.
+_REGULARIZERS = {"l2": _pav.L2, "kl": _pav.KL, "p4/3": _pav.P43}
 _REGULARIZATIONS = ("l2", "kl")
 _DIRECTIONS = ("ascending", "descending")
 _NAN_POLICIES = ("raise", "propagate")
@@ -104,8 +107,8 @@ def _finite_rows(rows, X, nan_policy, name="x"):
 class _Structure:
     """What a forward pass found: enough for O(n) jvp/vjp without sorting again."""
 
-    def __init__(self, op, kl, sign, eps, X, out, perm, start, nblocks, rows, bad):
-        self.op, self.kl, self.sign, self.eps = op, kl, sign, eps
+    def __init__(self, op, reg, sign, eps, X, out, perm, start, nblocks, rows, bad):
+        self.op, self.reg, self.sign, self.eps = op, reg, sign, eps
         self.X, self.out, self.perm, self.start, self.nblocks = X, out, perm, start, nblocks
         self.rows, self.bad = rows, bad
 
@@ -124,12 +127,14 @@ class _Structure:
                     self.nblocks)
             if self.op == "rank":
                 rows.kernels.rank_derivative(*flat, self.out.reshape(-1), self.eps,
-                                             self.sign, self.kl, T.reshape(-1),
+                                             self.sign, self.reg, T.reshape(-1),
                                              res.reshape(-1))
             else:
+                # (the p4/3 sort form's Jacobian reads its output)
+                extra = (self.out.reshape(-1),) if self.reg == _pav.P43 else ()
                 rows.kernels.sort_derivative(flat[0], self.X.reshape(-1), *flat[1:],
-                                             self.sign, self.kl, transpose, T.reshape(-1),
-                                             res.reshape(-1))
+                                             self.sign, self.reg, transpose, T.reshape(-1),
+                                             res.reshape(-1), *extra)
             if self.bad is not None:
                 rows.set_rows(res, self.bad, np.nan)
         return rows.from_rows(res, out_space=not transpose)
@@ -141,11 +146,21 @@ class _Structure:
         return self._apply(cotangent, transpose=True)
 
 
-def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure,
+def _check_kernels(rows, reg):
+    """p4/3 runs on the CPU kernels only: a clear error for CuPy arrays."""
+    if reg == _pav.P43 and rows.kernels is not _pav:
+        raise ValueError("regularization='p4/3' is computed by the CPU kernels only; "
+                         "move the array to the host (e.g. cupy.asnumpy) or use "
+                         "'l2' or 'kl'.")
+
+
+def _run_kernel(rows, X, eps, w, sign, reg, sort_form, keep_structure,
                 w_layout=_pav.WEIGHTS_SUFFIX):
     """The one call into the kernels' forward pass: (out, perm, start, nblocks),
     the last three None unless the structure is kept for derivatives. X holds
-    the rows as rows.to_rows made them (2-D, or 1-D for ragged rows)."""
+    the rows as rows.to_rows made them (2-D, or 1-D for ragged rows); reg is a
+    kernel code (_pav.L2, KL, P43; False and True mean L2 and KL)."""
+    _check_kernels(rows, reg)
     xp = rows.xp
     out = xp.empty_like(X)
     perm = start = nblocks = None
@@ -154,7 +169,7 @@ def _run_kernel(rows, X, eps, w, sign, kl, sort_form, keep_structure,
         start = xp.empty(X.shape, dtype=np.int64)
         nblocks = xp.zeros(rows.n_rows, dtype=np.int64)
     if X.size:
-        rows.kernels.forward(X.reshape(-1), rows.offsets, eps, w, w_layout, sign, kl,
+        rows.kernels.forward(X.reshape(-1), rows.offsets, eps, w, w_layout, sign, reg,
                              sort_form, out.reshape(-1),
                              None if perm is None else perm.reshape(-1),
                              None if start is None else start.reshape(-1), nblocks)
@@ -206,7 +221,7 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
              nan_policy, keep_structure=True, lengths=None, name="x"):
     """Validate, run the kernel; return (value, structure or None). name: the
     caller's name for x, in error messages."""
-    _check_choice("regularization", regularization, _REGULARIZATIONS)
+    _check_choice("regularization", regularization, tuple(_REGULARIZERS))
     _check_choice("direction", direction, _DIRECTIONS)
     _check_choice("nan_policy", nan_policy, _NAN_POLICIES)
     xp = _namespace(x)
@@ -219,7 +234,7 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
         X = X.copy()
         rows.set_rows(X, bad, 0.0)
     n = rows.n
-    kl = regularization == "kl"
+    reg = _REGULARIZERS[regularization]
     if op == "rank":
         # ascending ranks: P(x / eps, rho); descending: P(-x / eps, rho)
         sign = 1.0 if direction == "ascending" else -1.0
@@ -228,18 +243,19 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
         sign = -1.0 if direction == "ascending" else 1.0
     # rho for the longest row; a row of length m uses its last m entries
     rho = np.arange(n, 0, -1, dtype=np.float64) if op == "rank" else None
-    out, perm, start, nblocks = _run_kernel(rows, X, eps, rho, sign, kl, op == "sort",
+    out, perm, start, nblocks = _run_kernel(rows, X, eps, rho, sign, reg, op == "sort",
                                             keep_structure)
     structure = None
     if bad is not None:
         rows.set_rows(out, bad, np.nan)
     if keep_structure:
         # the derivatives must not see later in-place changes of the caller's
-        # arrays: keep private copies of what they read (kl only)
-        kept_out = out.copy() if kl and op == "rank" else out
-        if kl and op == "sort" and xp.may_share_memory(X, x):
+        # arrays: keep private copies of what they read (kl ranks and sorts, p4/3)
+        reads_out = reg == _pav.P43 or (reg == _pav.KL and op == "rank")
+        kept_out = out.copy() if reads_out else out
+        if reg == _pav.KL and op == "sort" and xp.may_share_memory(X, x):
             X = X.copy()
-        structure = _Structure(op, kl, sign, eps, X, kept_out, perm, start, nblocks,
+        structure = _Structure(op, reg, sign, eps, X, kept_out, perm, start, nblocks,
                                rows, bad)
     return rows.from_rows(out), structure
 

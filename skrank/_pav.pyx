@@ -24,9 +24,11 @@
 # and strengths (as sklearn/_isotonic.pyx under sklearn/isotonic.py).
 
 cimport numpy as cnp
+import numpy as np
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
-from libc.math cimport exp, expm1, fabs, fmax, fmin, ilogb, ldexp, log
+from libc.math cimport (NAN, cbrt, exp, expm1, fabs, fmax, fmin, ilogb, isnan, ldexp,
+                        log, sqrt)
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 # Work space comes from PyMem_RawMalloc: thread-safe without the GIL, like malloc,
@@ -72,6 +74,14 @@ cdef extern from *:
     }
     """
     double skrank_now() nogil
+
+# Regularisations: quadratic, entropic, and the 4/3-norm (design notes, section 13).
+cdef enum:
+    REG_L2 = 0
+    REG_KL = 1
+    REG_P43 = 2
+
+L2, KL, P43 = REG_L2, REG_KL, REG_P43
 
 cdef enum:
     PHASE_SORT = 0   # sorting a row (keys, radix or NumPy's argsort)
@@ -276,7 +286,9 @@ cdef struct Scratch:
     double* ys     # sorted y, descending
     double* D      # (= k0) per block: sum of (y - a) (l2), or of exp(...) (kl)
     double* R      # (= k1) per block: sum of w
-    double* gam    # (= i1) per block: G(k) of the kl sort form
+    double* gam    # (= i1) per block: G(k) of the kl sort form; p4/3: S2, or tau
+    double* S3     # p4/3 rank form only: per block, third central moment
+    double* tau    # p4/3 rank form only: per block, the root of its cubic
     int64_t* perm  # the row's structure when the caller does not keep it
     int64_t* start
     int64_t nblocks
@@ -285,13 +297,14 @@ cdef struct Scratch:
 cdef void _scratch_free(Scratch* s) noexcept nogil:
     if s != NULL:
         free(s.k0); free(s.k1); free(s.i1); free(s.hist); free(s.ys)
-        free(s.perm); free(s.start)
+        free(s.perm); free(s.start); free(s.S3); free(s.tau)
         free(s)
 
 
-cdef Scratch* _scratch_new(Py_ssize_t n, bint structure) noexcept nogil:
-    """Per-thread work space for rows of length n (4 doubles per entry, and room
-    for the row's structure if asked), or NULL if out of memory."""
+cdef Scratch* _scratch_new(Py_ssize_t n, bint structure, bint moments) noexcept nogil:
+    """Per-thread work space for rows of length n (4 doubles per entry, 2 more for
+    the p4/3 rank form's moments, and room for the row's structure if asked), or
+    NULL if out of memory."""
     cdef size_t m = <size_t>(n if n > 0 else 1)
     cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
     if s == NULL:
@@ -306,8 +319,11 @@ cdef Scratch* _scratch_new(Py_ssize_t n, bint structure) noexcept nogil:
     s.gam = <double*>s.i1
     s.perm = <int64_t*>malloc(m * sizeof(int64_t)) if structure else NULL
     s.start = <int64_t*>malloc(m * sizeof(int64_t)) if structure else NULL
+    s.S3 = <double*>malloc(m * sizeof(double)) if moments else NULL
+    s.tau = <double*>malloc(m * sizeof(double)) if moments else NULL
     if (s.k0 == NULL or s.k1 == NULL or s.i1 == NULL or s.hist == NULL or s.ys == NULL
-            or (structure and (s.perm == NULL or s.start == NULL))):
+            or (structure and (s.perm == NULL or s.start == NULL))
+            or (moments and (s.S3 == NULL or s.tau == NULL))):
         _scratch_free(s)
         return NULL
     return s
@@ -451,6 +467,114 @@ cdef Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
     return nb
 
 
+# --------------------------------------------------------------------------
+# p4/3 (design notes, section 13): a block's value v solves sum_B (z_i - v)^3 =
+# sum_B w_i. Blocks keep their count k, mean, and central moments S2, S3 of z;
+# v = mean + tau with tau the one real root of tau^3 + 3 (S2 / k) tau + (W - S3) / k.
+# --------------------------------------------------------------------------
+
+cdef inline double _cubic_root(double P, double Q) noexcept nogil:
+    """The real root of t^3 + 3 P t + Q = 0 for P >= 0 (the cubic increases: it has
+    one), by Cardano's formula in a form that cancels nothing."""
+    cdef double u = 1.0, r, A, A2
+    if P == 0.0 or Q == 0.0:
+        return -cbrt(Q)
+    if P > 1e300:  # t^3 is negligible
+        return -Q / (3.0 * P)
+    if P > 1e100 or fabs(Q) > 1e150:  # rescale t = u t' so P^3 and A^4 stay finite
+        u = fmax(sqrt(P), cbrt(fabs(Q)))
+        P = P / u / u
+        Q = Q / u / u / u
+    # A^3 = |Q| / 2 + sqrt(Q^2 / 4 + P^3) and B = P / A give the root
+    # -sign(Q) (A - B) = -Q / (A^2 + A B + B^2) = -Q A^2 / (A^4 + P A^2 + P^2):
+    # every term positive, so the root is as accurate as A (a few ulps; a Newton
+    # step after it changed nothing measurable and cost a division on PAV's chain)
+    r = sqrt(0.25 * Q * Q + P * P * P)
+    A = cbrt(0.5 * fabs(Q) + r)
+    A2 = A * A
+    return u * (-Q * A2 / (A2 * (A2 + P) + P * P))
+
+
+cdef inline double _cubic_root_from(double P, double Q, double t) noexcept nogil:
+    """The root of t^3 + 3 P t + Q = 0 (P >= 0) by Halley steps from a guess t, or
+    by _cubic_root when values are large or the steps do not settle. PAV merges
+    come with a good guess (the parts' values weighted by their sizes) and one or
+    two steps reach the root; cbrt alone costs about five divisions."""
+    cdef double f, q, tn
+    cdef int it
+    if P > 1e100 or fabs(Q) > 1e150 or fabs(t) > 1e50:
+        return _cubic_root(P, Q)
+    for it in range(6):
+        q = t * t + P  # f' / 3 (f'' = 6 t)
+        f = (q + 2.0 * P) * t + Q
+        tn = t - f * q / (3.0 * q * q - f * t)  # Halley: t - 2 f f' / (2 f'^2 - f f'')
+        # Halley's error cubes at each step: after a step below 1e-7 of the
+        # block's scale (|t| or its spread sqrt(P)) only rounding is left
+        if (tn - t) * (tn - t) <= 1e-14 * (tn * tn + P):
+            return tn
+        t = tn
+    return _cubic_root(P, Q)
+
+
+cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
+                              double eps, Scratch* s, int64_t* start) noexcept nogil:
+    """Blocks of the p4/3 rank-form problem (z = y / eps); returns their number.
+
+    Block b holds start[b], D[b] = mean of (y - a) (a its first y), R[b] = sum of
+    w, gam[b] = S2 and S3[b] (central moments of z) and tau[b] (v = mean z + tau).
+    A unit of one entry has tau = -cbrt(w) = -cw. Merge test v_L <= v_U as
+    (mean_L - mean_U) / eps <= tau_U - tau_L; moments combine exactly (Pebay), and
+    the merged block's cubic is solved again. The top block stays in registers.
+    """
+    cdef double* ys = s.ys
+    cdef double a, M, R, S2, S3, tau, d, kT, kN, inv, inv_eps = 1.0 / eps
+    cdef double ta = 0.0, tM = 0.0, tR = 0.0, tS2 = 0.0, tS3 = 0.0, ttau = 0.0
+    cdef Py_ssize_t i = 0, j, st, nb = 0, k, tst = 0
+    while i < n:
+        a = ys[i]  # the next unit: a group of tied values (they always pool)
+        R = 0.0
+        j = i
+        while j < n and ys[j] == a:
+            R += w[j]
+            j += 1
+        st = i
+        k = j - i
+        M = 0.0; S2 = 0.0; S3 = 0.0
+        tau = -cw[i] if k == 1 else -cbrt(R / k)
+        while eps > 0.0 and nb > 0:  # merge with the top block while it violates
+            d = _over_eps((ta - a) + (tM - M), eps, inv_eps)  # (mean_L - mean_U) / eps
+            if not (d <= tau - ttau):
+                break
+            kT = <double>(st - tst); kN = <double>k; inv = 1.0 / (kT + kN)
+            # moments about the merged mean; the new block's mean is -d from the top's
+            S3 = (tS3 + S3 - d * d * d * kT * kN * (kT - kN) * inv * inv
+                  - 3.0 * d * (kT * S2 - kN * tS2) * inv)
+            S2 = tS2 + S2 + d * d * kT * kN * inv
+            M = tM + ((a - ta) + (M - tM)) * (kN * inv)
+            R += tR
+            k += st - tst
+            st = tst
+            a = ta
+            # the merged value lies between its parts' values v_L and v_U, near
+            # their size-weighted mean: relative to the merged mean, that guess is
+            # (kT (tau_L + d kN / kk) + kN (tau_U - d kT / kk)) / kk
+            tau = _cubic_root_from(S2 * inv, (R - S3) * inv, (kT * ttau + kN * tau) * inv)
+            nb -= 1
+            if nb > 0:  # the block below becomes the top
+                tst = start[nb - 1]; ta = ys[tst]; tM = s.D[nb - 1]; tR = s.R[nb - 1]
+                tS2 = s.gam[nb - 1]; tS3 = s.S3[nb - 1]; ttau = s.tau[nb - 1]
+        if nb > 0:  # push: write the old top out
+            start[nb - 1] = tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
+            s.gam[nb - 1] = tS2; s.S3[nb - 1] = tS3; s.tau[nb - 1] = ttau
+        tst = st; ta = a; tM = M; tR = R; tS2 = S2; tS3 = S3; ttau = tau
+        nb += 1
+        i = j
+    if nb > 0:
+        start[nb - 1] = tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
+        s.gam[nb - 1] = tS2; s.S3[nb - 1] = tS3; s.tau[nb - 1] = ttau
+    return nb
+
+
 cdef int _scale_row(Scratch* s, Py_ssize_t n) noexcept nogil:
     """Rescale the sorted l2 row by 2^-e when _row_shift asks; returns e."""
     cdef Py_ssize_t i
@@ -461,8 +585,9 @@ cdef int _scale_row(Scratch* s, Py_ssize_t n) noexcept nogil:
     return e
 
 
-cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w, bint kl,
-                       Scratch* s, floating* out, const int64_t* perm, int64_t* start,
+cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
+                       const double* cw, int reg, Scratch* s, floating* out,
+                       const int64_t* perm, int64_t* start,
                        int64_t* nblocks) noexcept nogil:
     """PAV and outputs of the rank form for a row already in s.ys (sorted, and
     divided by 2^e): P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w)."""
@@ -472,7 +597,10 @@ cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w, bint kl
         eps = fmin(ldexp(eps, -e), DBL_MAX)
     inv_eps = 1.0 / eps
     t0 = _tick()
-    nb = _pav_rank(n, w, eps, kl, s, start)
+    if reg == REG_P43:
+        nb = _pav_rank_p43(n, w, cw, eps, s, start)
+    else:
+        nb = _pav_rank(n, w, eps, reg == REG_KL, s, start)
     _tock(PHASE_PAV, t0)
     nblocks[0] = nb
     lo = w[n - 1]
@@ -488,7 +616,17 @@ cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w, bint kl
         if eps == 0.0:  # hard rank: tied entries share their mean weight
             for i in range(st, en):
                 out[perm[i]] = <floating>mR
-        elif kl:  # softmax(y_B / eps)_i * sum(w_B)
+        elif reg == REG_P43:  # (z_i - v)^3, z_i - v = (y_i - mean_B y) / eps - tau
+            if s.gam[b] == 0.0:  # tied: exactly the mean weight
+                mR = lo if mR < lo else (hi if mR > hi else mR)
+                for i in range(st, en):
+                    out[perm[i]] = <floating>mR
+                continue
+            for i in range(st, en):
+                v = _over_eps((s.ys[i] - a) - s.D[b], eps, inv_eps) - s.tau[b]
+                v = v * v * v
+                out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
+        elif reg == REG_KL:  # softmax(y_B / eps)_i * sum(w_B)
             scale = s.R[b] / s.D[b]
             for i in range(st, en):
                 v = exp(_over_eps(s.ys[i] - a, eps, inv_eps)) * scale
@@ -501,15 +639,16 @@ cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w, bint kl
 
 
 cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
-                    const double* w, bint kl, Scratch* s, floating* out,
-                    int64_t* perm, int64_t* start, int64_t* nblocks) noexcept nogil:
+                    const double* w, const double* cw, int reg, Scratch* s,
+                    floating* out, int64_t* perm, int64_t* start,
+                    int64_t* nblocks) noexcept nogil:
     cdef double t0 = _tick()  # (a declaration at the top of the function)
     _sort_row(x, n, sign, s, perm)
     _tock(PHASE_SORT, t0)
     # rows near the float64 limits are rescaled (never at strength 0: exact); the rank
     # form depends on y / eps only, so this holds for kl as well (where y_1 - y_n
     # would overflow otherwise)
-    _rank_sorted(n, eps, _scale_row(s, n) if eps > 0.0 else 0, w, kl, s, out,
+    _rank_sorted(n, eps, _scale_row(s, n) if eps > 0.0 else 0, w, cw, reg, s, out,
                  perm, start, nblocks)
 
 
@@ -585,11 +724,79 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
     return nb
 
 
+cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, double eps, Scratch* s,
+                              int64_t* start) noexcept nogil:
+    """Blocks of the p4/3 sort-form problem (z = rho / eps, weights y); returns
+    their number. Block b holds start[b], D[b] = sum of (y - a) and gam[b] = tau
+    (NaN for a single entry whose root no test needed yet).
+    z is evenly spaced, so a block's central moments are closed forms: S3 = 0 and
+    S2 / k = (k^2 - 1) / (12 eps^2). Merge test v_L <= v_U as
+    (k_L + k_U) / (2 eps) <= tau_U - tau_L. The top block stays in registers.
+    """
+    cdef double* ys = s.ys
+    cdef double a, D, tau, kd, g, gap, inv_eps = 1.0 / eps
+    cdef double ta = 0.0, tD = 0.0, ttau = 0.0
+    cdef Py_ssize_t i, st, nb = 0, tst = 0
+    for i in range(n):
+        st = i
+        a = ys[i]
+        D = 0.0
+        tau = NAN  # a single entry's root, -cbrt(y), is found only when a test needs it
+        while nb > 0:  # merge with the top block while it violates
+            gap = _over_eps(0.5 * (i + 1 - tst), eps, inv_eps)
+            if isnan(tau) and isnan(ttau):
+                # two single entries: cbrt(a_L) - cbrt(a) <= 2^(2/3) cbrt(a_L - a),
+                # so no merge when 4 (a_L - a) < gap^3 (most rows, most entries)
+                if 4.0 * (ta - a) < gap * gap * gap:
+                    break
+            if isnan(tau):
+                tau = -cbrt(a)
+            if isnan(ttau):
+                ttau = -cbrt(ta)
+            if not (gap <= tau - ttau):
+                break
+            D = tD + D + (i + 1 - st) * (a - ta)
+            kd = <double>(i + 1 - tst)
+            # the guess: the parts' roots weighted by their sizes (as _pav_rank_p43)
+            g = ((st - tst) * ttau + (i + 1 - st) * tau) / kd
+            st = tst
+            a = ta
+            tau = _cubic_root_from(
+                _over_eps(_over_eps((kd * kd - 1.0) / 12.0, eps, inv_eps), eps, inv_eps),
+                a + D / kd, g)
+            nb -= 1
+            if nb > 0:  # the block below becomes the top
+                tst = start[nb - 1]; tD = s.D[nb - 1]; ttau = s.gam[nb - 1]; ta = ys[tst]
+        if nb > 0:  # push: write the old top out
+            start[nb - 1] = tst; s.D[nb - 1] = tD; s.gam[nb - 1] = ttau
+        tst = st; ta = a; tD = D; ttau = tau
+        nb += 1
+    if nb > 0:
+        start[nb - 1] = tst; s.D[nb - 1] = tD; s.gam[nb - 1] = ttau
+    return nb
+
+
+cdef int _shift_p43(Scratch* s, Py_ssize_t n) noexcept nogil:
+    """As _scale_row, by a power of two that is a cube (2^e, e a multiple of 3):
+    P(rho / eps, y) = 2^e P(rho / (eps 2^(e/3)), y / 2^e) for p4/3."""
+    cdef Py_ssize_t i
+    cdef int e = _row_shift(s.ys, n)
+    if e > 0:
+        e = 3 * ((e + 2) // 3)
+    elif e < 0:
+        e = -3 * ((2 - e) // 3)
+    if e != 0:
+        for i in range(n):
+            s.ys[i] = ldexp(s.ys[i], -e)
+    return e
+
+
 cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
-                       bint kl, Scratch* s, floating* out, int64_t* perm,
+                       int reg, Scratch* s, floating* out, int64_t* perm,
                        int64_t* start, int64_t* nblocks) noexcept nogil:
     cdef Py_ssize_t b, i, st, en, nb
     cdef int e
+    cdef bint kl = reg == REG_KL
     cdef double a, k, mrho, base, v, lo, hi, inv_eps = 1.0 / eps, t0
     if n == 0:
         nblocks[0] = 0
@@ -598,13 +805,21 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
     _sort_row(x, n, sign, s, perm)
     _tock(PHASE_SORT, t0)
     e = 0
-    if not kl and eps > 0.0:  # l2: P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
+    if reg == REG_L2 and eps > 0.0:  # P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
         e = _scale_row(s, n)
         if e != 0:
             eps = fmin(ldexp(eps, e), DBL_MAX)
             inv_eps = 1.0 / eps
+    elif reg == REG_P43 and eps > 0.0:
+        e = _shift_p43(s, n)
+        if e != 0:
+            eps = fmin(ldexp(eps, e // 3), DBL_MAX)
+            inv_eps = 1.0 / eps
     t0 = _tick()
-    nb = _pav_sort(n, eps, kl, s, start)
+    if reg == REG_P43 and eps > 0.0:
+        nb = _pav_sort_p43(n, eps, s, start)
+    else:
+        nb = _pav_sort(n, eps, kl, s, start)
     _tock(PHASE_PAV, t0)
     nblocks[0] = nb
     lo = s.ys[n - 1]
@@ -617,7 +832,14 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
         if en - st == 1:  # a singleton keeps its input value exactly
             out[st] = x[perm[st]]
             continue
-        if kl:  # log_softmax(rho_B / eps)_i + logsumexp(y_B)
+        if reg == REG_P43:  # (z_i - v)^3, z_i - v = (mean_B rho - rho_i) / eps - tau
+            mrho = 0.5 * (st + en - 1)
+            for i in range(st, en):
+                v = _over_eps(mrho - i, eps, inv_eps) - s.gam[b]
+                v = v * v * v
+                v = lo if v < lo else (hi if v > hi else v)
+                out[i] = <floating>(sign * (v if e == 0 else ldexp(v, e)))
+        elif kl:  # log_softmax(rho_B / eps)_i + logsumexp(y_B)
             base = a + log(s.D[b]) - _log_geo(k, eps)
             for i in range(st, en):
                 v = base - _over_eps(i - st, eps, inv_eps)
@@ -653,14 +875,21 @@ cdef Py_ssize_t _longest_row(const int64_t[::1] offsets) noexcept nogil:
     return longest
 
 
+def _cube_roots(w, int reg):
+    """cbrt(w) for the p4/3 rank form (a one-entry block's root), computed once per
+    call for every row; None otherwise."""
+    return np.ascontiguousarray(np.cbrt(w), dtype=np.float64) if reg == REG_P43 else None
+
+
 def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1] eps,
-            const double[::1] w, int w_layout, double sign, bint kl, bint sort_form,
+            const double[::1] w, int w_layout, double sign, int reg, bint sort_form,
             floating[::1] out, int64_t[::1] perm=None, int64_t[::1] start=None,
             int64_t[::1] nblocks=None):
     """Soft operator on every row of X, written to out.
 
     Row r is X[offsets[r]:offsets[r + 1]] (rows may differ in length; a 2-D
     C-contiguous batch is the flat array with evenly spaced offsets).
+    reg is L2, KL or P43 (the regularisation; True and False mean KL and L2).
     Rank form (sort_form=False): P(sign * x / eps, w), aligned with x, for w
     descending within each row. w_layout says which entries of w a row of
     length m uses: WEIGHTS_PREFIX the first m (top-k weights), WEIGHTS_SUFFIX
@@ -678,15 +907,18 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     cdef Py_ssize_t r, lo, m, wlen = 0 if w is None else w.shape[0]
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0
     cdef int* fail = &failed  # written through a pointer: shared, not thread-private
-    cdef bint keep = perm is not None
+    cdef bint keep = perm is not None, moments = reg == REG_P43 and not sort_form
     cdef const double* wp = NULL if sort_form else &w[0]
+    cdef const double[::1] cw_view = None if sort_form else _cube_roots(w, reg)
+    cdef const double* cwp = NULL if cw_view is None else &cw_view[0]
+    cdef Py_ssize_t wofs
     cdef Scratch* s  # assigned inside the parallel block: private to each thread
     cdef int64_t* p
     cdef int64_t* b
     cdef int64_t* c
     cdef double t_call = _tick()
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, not keep)
+        s = _scratch_new(n, not keep, moments)
         if s == NULL:
             fail[0] = 1
         # every thread reaches the worksharing loop (OpenMP requires it); one
@@ -700,12 +932,13 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
                 else:
                     p = s.perm; b = s.start; c = &s.nblocks
                 if sort_form:
-                    _sort_row_op(&X[lo], m, sign, eps[r], kl, s, &out[lo], p, b, c)
+                    _sort_row_op(&X[lo], m, sign, eps[r], reg, s, &out[lo], p, b, c)
                 else:
-                    _rank_row(&X[lo], m, sign, eps[r],
-                              wp + (lo if w_layout == W_ALIGNED else
-                                    (wlen - m if w_layout == W_SUFFIX else 0)),
-                              kl, s, &out[lo], p, b, c)
+                    wofs = (lo if w_layout == W_ALIGNED else
+                            (wlen - m if w_layout == W_SUFFIX else 0))
+                    _rank_row(&X[lo], m, sign, eps[r], wp + wofs,
+                              NULL if cwp == NULL else cwp + wofs, reg, s, &out[lo],
+                              p, b, c)
             elif keep:
                 nblocks[r] = 0
         _scratch_free(s)
@@ -717,8 +950,8 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
 def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                   const double[:, ::1] eps, const double[:, ::1] W, int w_layout,
                   floating[:, ::1] out, int64_t[::1] perm, int64_t[:, ::1] start,
-                  int64_t[:, ::1] nblocks, const int64_t[::1] ks=None):
-    """Several l2 rank forms P(x / eps_j, w_j) of the same rows, sharing one sort
+                  int64_t[:, ::1] nblocks, const int64_t[::1] ks=None, int reg=REG_L2):
+    """Several rank forms P(x / eps_j, w_j) of the same rows (l2 or p4/3: reg), sharing one sort
     (soft top-k masks for several k). Rows and w_layout as in forward; out,
     start and nblocks get one slice per weight vector j, perm is shared. perm and
     start may both be None: no structure is kept (it lives in per-thread scratch).
@@ -726,7 +959,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     ones then half zeros, and slice j reads its weights from W[0, half - ks[j]]."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
     cdef Py_ssize_t n_w = eps.shape[0], wlen = W.shape[1], r, j, lo, m
-    cdef Py_ssize_t half = wlen // 2
+    cdef Py_ssize_t half = wlen // 2, wofs
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0, e
     cdef int* fail = &failed
     cdef Scratch* s
@@ -734,7 +967,10 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     cdef int64_t* row_perm
     cdef int64_t* row_start
     cdef const double* w
+    cdef const double[:, ::1] CW = _cube_roots(W, reg)
     cdef double t0, t_call = _tick()
+    if reg == REG_KL:
+        raise ValueError("masks_forward serves l2 and p4/3")
     if keep != (start is not None):
         raise ValueError("perm and start are kept together, or not at all")
     if by_k and (w_layout != W_PREFIX or ks.shape[0] != n_w or W.shape[0] != 1
@@ -743,7 +979,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     if not by_k and W.shape[0] != n_w:
         raise ValueError("W needs one row per slice of eps")
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, not keep)
+        s = _scratch_new(n, not keep, reg == REG_P43)
         if s == NULL:
             fail[0] = 1
         for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
@@ -760,13 +996,16 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                 e = _scale_row(s, m) if soft else 0
                 for j in range(n_w):
                     if by_k:
-                        w = &W[0, half - ks[j]]
+                        wofs = half - ks[j]
+                        w = &W[0, wofs]
                     else:
-                        w = &W[j, 0] + (lo if w_layout == W_ALIGNED else
-                                        (wlen - m if w_layout == W_SUFFIX else 0))
+                        wofs = (lo if w_layout == W_ALIGNED else
+                                (wlen - m if w_layout == W_SUFFIX else 0))
+                        w = &W[j, wofs]
                     row_start = &start[j, lo] if keep else s.start
-                    _rank_sorted(m, eps[j, r], e, w, False, s, &out[j, lo], row_perm,
-                                 row_start, &nblocks[j, r])
+                    _rank_sorted(m, eps[j, r], e, w,
+                                 NULL if CW is None else &CW[0 if by_k else j, wofs],
+                                 reg, s, &out[j, lo], row_perm, row_start, &nblocks[j, r])
             elif m == 0:
                 for j in range(n_w):
                     nblocks[j, r] = 0
@@ -783,16 +1022,30 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
 #   rank kl:  (sign / eps) diag(r) (I - 1 softmax_B^T),  softmax_B = r_B / sum r_B
 #   sort l2:  1 1^T / |B|
 #   sort kl:  1 softmax(y_B)^T
+#   rank p4/3: (sign / eps) (diag(g) - g g^T / sum g),  g = 3 P^(2/3) = 3 (z - v)^2
+#   sort p4/3: g 1^T / sum g
 # where rank outputs are aligned with x and sort outputs are in sorted order.
 # --------------------------------------------------------------------------
 
+cdef inline double _jac_weight(double r, int reg) noexcept nogil:
+    # the block Jacobians' weight of an entry with output r
+    cdef double c
+    if reg == REG_KL:
+        return r
+    if reg == REG_P43:
+        c = cbrt(r)
+        return 3.0 * c * c
+    return 1.0
+
+
 cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t nb,
                           Py_ssize_t n, const floating* r, double sign, double eps,
-                          bint kl, const floating* t, floating* res) noexcept nogil:
-    # Both rank Jacobians are symmetric (f = sign / eps, per block in sorted order):
-    #   l2: f (I - 1 1^T / |B|),  kl: f (diag(r) - r r^T / sum r)
+                          int reg, const floating* t, floating* res) noexcept nogil:
+    # The rank Jacobians are symmetric (f = sign / eps, per block in sorted order):
+    #   l2: f (I - 1 1^T / |B|),  kl: f (diag(r) - r r^T / sum r),  p4/3: the same
+    #   with g = 3 r^(2/3) for r
     # so one routine serves jvp and vjp: f * c_i * (t_i - sum(c t) / sum(c)), with
-    # c = 1 (l2) or c = r (kl).
+    # c = 1 (l2), c = r (kl) or c = g (p4/3).
     cdef Py_ssize_t b, i, st, en
     cdef double su, sc, m, ci, inv_eps = 1.0 / eps
     if eps == 0.0:  # hard ranks are piecewise constant
@@ -808,18 +1061,23 @@ cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t 
         su = 0.0
         sc = 0.0
         for i in range(st, en):
-            ci = r[perm[i]] if kl else 1.0
+            ci = _jac_weight(r[perm[i]], reg)
             su += ci * t[perm[i]]
             sc += ci
+        if sc == 0.0:  # p4/3: every output 0 (an all-zero tied block): constant
+            for i in range(st, en):
+                res[perm[i]] = 0.0
+            continue
         m = su / sc
         for i in range(st, en):
-            ci = r[perm[i]] if kl else 1.0
+            ci = _jac_weight(r[perm[i]], reg)
             res[perm[i]] = <floating>(sign * ci * _over_eps(t[perm[i]] - m, eps, inv_eps))
 
 
 cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t* start,
-                          Py_ssize_t nb, Py_ssize_t n, double sign, bint kl,
-                          bint transpose, const floating* t, floating* res) noexcept nogil:
+                          Py_ssize_t nb, Py_ssize_t n, double sign, int reg,
+                          bint transpose, const floating* t, const floating* out,
+                          floating* res) noexcept nogil:
     cdef Py_ssize_t b, i, st, en
     cdef double a, E, su, m, e
     for b in range(nb):
@@ -831,7 +1089,25 @@ cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t*
             else:
                 res[st] = t[perm[st]]
             continue
-        if not kl:
+        if reg == REG_P43:  # g 1^T / sum g, g = 3 out^(2/3) (sorted order)
+            E = 0.0
+            for i in range(st, en):
+                E += _jac_weight(out[i], reg)
+            su = 0.0
+            if transpose:
+                for i in range(st, en):
+                    su += _jac_weight(out[i], reg) * t[i]
+                m = su / E if E > 0.0 else 0.0
+                for i in range(st, en):
+                    res[perm[i]] = <floating>m
+            else:
+                for i in range(st, en):
+                    su += t[perm[i]]
+                for i in range(st, en):
+                    res[i] = <floating>(_jac_weight(out[i], reg) / E * su if E > 0.0
+                                        else su / (en - st))
+            continue
+        if reg == REG_L2:
             su = 0.0
             if transpose:
                 for i in range(st, en):
@@ -868,7 +1144,7 @@ cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t*
 
 def rank_derivative(const int64_t[::1] offsets, const int64_t[::1] perm,
                     const int64_t[::1] start, const int64_t[::1] nblocks,
-                    const floating[::1] out, const double[::1] eps, double sign, bint kl,
+                    const floating[::1] out, const double[::1] eps, double sign, int reg,
                     const floating[::1] T, floating[::1] res):
     """Jacobian-vector product of the rank form with T (aligned with x), from
     the structure kept by forward (rows as in forward). The Jacobian is
@@ -880,7 +1156,7 @@ def rank_derivative(const int64_t[::1] offsets, const int64_t[::1] perm,
             lo = offsets[r]
             if offsets[r + 1] > lo:
                 _rank_deriv_row(&perm[lo], &start[lo], nblocks[r], offsets[r + 1] - lo,
-                                &out[lo], sign, eps[r], kl, &T[lo], &res[lo])
+                                &out[lo], sign, eps[r], reg, &T[lo], &res[lo])
 
 
 def block_arrays(const int64_t[:, ::1] perm, const int64_t[:, ::1] start,
@@ -913,19 +1189,27 @@ def block_arrays(const int64_t[:, ::1] perm, const int64_t[:, ::1] start,
 
 def sort_derivative(const int64_t[::1] offsets, const floating[::1] X,
                     const int64_t[::1] perm, const int64_t[::1] start,
-                    const int64_t[::1] nblocks, double sign, bint kl, bint transpose,
-                    const floating[::1] T, floating[::1] res):
+                    const int64_t[::1] nblocks, double sign, int reg, bint transpose,
+                    const floating[::1] T, floating[::1] res,
+                    const floating[::1] out=None):
     """Jacobian-vector product (transpose=False: tangent aligned with x, result
     in sorted order) or its transpose (cotangent in sorted order, result aligned
-    with x) of the sort form, from the structure kept by forward."""
+    with x) of the sort form, from the structure kept by forward (and, for p4/3,
+    its output)."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, r, lo
     cdef int nt = _n_threads(n_rows, T.shape[0])
+    cdef const floating* outp = NULL
+    if reg == REG_P43:
+        if out is None:
+            raise ValueError("the p4/3 sort form's derivative needs its output")
+        outp = &out[0]
     with nogil:
         for r in prange(n_rows, schedule="static", num_threads=nt):
             lo = offsets[r]
             if offsets[r + 1] > lo:
                 _sort_deriv_row(&X[lo], &perm[lo], &start[lo], nblocks[r],
-                                offsets[r + 1] - lo, sign, kl, transpose, &T[lo], &res[lo])
+                                offsets[r + 1] - lo, sign, reg, transpose, &T[lo],
+                                NULL if outp == NULL else outp + lo, &res[lo])
 
 
 # --------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import numbers
 import numpy as np
 
 from . import _pav
-from ._ops import (_as_float_array, _asarray, _check_choice, _namespace, _run_kernel,
-                   _split_flat_blocks, _strengths, _Structure)
+from ._ops import (_as_float_array, _asarray, _check_choice, _check_kernels, _namespace,
+                   _run_kernel, _split_flat_blocks, _strengths, _Structure)
 from ._registry import operator
 from ._rows import Rows, host, make_rows
 
@@ -39,10 +39,12 @@ def _prepare(x, regularization_strength, axis, lengths=None):
 class _Masks:
     """Soft top-k masks of the rows of X, computed once for each k, with J_k X
     (the mask's Jacobian applied to X itself) when derivatives are needed. k is
-    one int for every row, or one per row (ragged rows of different lengths)."""
+    one int for every row, or one per row (ragged rows of different lengths).
+    reg: the kernel code of the regulariser (_pav.L2 or _pav.P43)."""
 
-    def __init__(self, rows, X, eps, with_gradient):
+    def __init__(self, rows, X, eps, with_gradient, reg=_pav.L2):
         self.rows, self.X, self.eps, self.with_gradient = rows, X, eps, with_gradient
+        self.reg = reg
         self.m = np.diff(rows.offsets)  # row lengths
         self._cache = {}
         self._sorted = self._extremes = self._frame_cache = self._framed = None
@@ -87,7 +89,7 @@ class _Masks:
             if X.size:
                 rows.kernels.rank_derivative(rows.offsets, perm.reshape(-1),
                                              start.reshape(-1), nblocks, mask.reshape(-1),
-                                             eps, 1.0, False, self._centred().reshape(-1),
+                                             eps, 1.0, self.reg, self._centred().reshape(-1),
                                              jx.reshape(-1))
                 scale = self._frame()[0]
                 if (scale != 1.0).any():
@@ -107,7 +109,8 @@ class _Masks:
             for key, (layout, eps) in plans.items():
                 w = self._weights(todo[key])
                 mask, perm, start, nblocks = _run_kernel(
-                    self.rows, self.X, eps, w, 1.0, False, False, self.with_gradient, layout)
+                    self.rows, self.X, eps, w, 1.0, self.reg, False, self.with_gradient,
+                    layout)
                 self._store(key, mask, perm, start, nblocks, eps, w, layout)
             return
         X, rows, n_w = self.X, self.rows, len(plans)
@@ -126,8 +129,9 @@ class _Masks:
             perm = xp.empty(X.size, dtype=np.int64)
             start = xp.empty((n_w, X.size), dtype=np.int64)
         if X.size:
+            _check_kernels(rows, self.reg)
             rows.kernels.masks_forward(X.reshape(-1), rows.offsets, eps, W, layout, out,
-                                       perm, start, nblocks, ks)
+                                       perm, start, nblocks, ks, self.reg)
         for j, key in enumerate(plans):
             kept = (None, None) if perm is None else (perm.reshape(X.shape),
                                                       start[j].reshape(X.shape))
@@ -395,13 +399,17 @@ class _Product:
         return self.inner.vjp(g * self.x) + self.mask * g
 
 
+_MASK_REGULARIZERS = {"l2": _pav.L2, "p4/3": _pav.P43}
+
+
 def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
-               by="value"):
+               by="value", regularization="l2"):
     _check_choice("by", by, _BY)
+    _check_choice("regularization", regularization, tuple(_MASK_REGULARIZERS))
     if by == "magnitude":
         x = _as_float_array(x, xp=_namespace(x))
         mask, structure = _topk_mask(abs(x), k, regularization_strength, axis,
-                                     with_gradient, lengths)
+                                     with_gradient, lengths, regularization=regularization)
         if structure is not None:
             structure = _Signed(structure, structure.rows.xp.sign(
                 x.reshape(-1) if axis is None else x))
@@ -417,19 +425,22 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
         bound = "k must be non-negative" if shortest is None else (
             f"k must lie in [0, {shortest}] (the length of the shortest row)")
         raise ValueError(f"{bound}, got {k}.")
-    masks = _Masks(rows, X, eps, with_gradient)
+    reg = _MASK_REGULARIZERS[regularization]
+    masks = _Masks(rows, X, eps, with_gradient, reg)
     mask, _, perm, start, nblocks, eps_used = masks.structure(int(k))
     structure = None
-    if with_gradient:
-        structure = _Structure("rank", False, 1.0, eps_used, X, mask, perm, start, nblocks,
-                               rows, None)
+    if with_gradient:  # (p4/3 reads the mask: a private copy)
+        structure = _Structure("rank", reg, 1.0, eps_used, X,
+                               mask.copy() if reg == _pav.P43 else mask, perm, start,
+                               nblocks, rows, None)
     return rows.from_rows(mask), structure
 
 
-def _topk(x, k, regularization_strength, axis, with_gradient, lengths, by):
+def _topk(x, k, regularization_strength, axis, with_gradient, lengths, by,
+          regularization):
     x = _as_float_array(x, xp=_namespace(x))
     mask, structure = _topk_mask(x, k, regularization_strength, axis, with_gradient,
-                                 lengths, by)
+                                 lengths, by, regularization)
     flat = x.reshape(-1) if axis is None else x
     value = mask * flat
     return value, None if structure is None else _Product(structure, mask, flat)
@@ -437,13 +448,14 @@ def _topk(x, k, regularization_strength, axis, with_gradient, lengths, by):
 
 # value-and-structure forms, for skrank.vjp / skrank.jvp
 def _soft_topk_mask_structured(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
-                               by="value"):
-    return _topk_mask(x, k, regularization_strength, axis, True, lengths, by)
+                               by="value", regularization="l2"):
+    return _topk_mask(x, k, regularization_strength, axis, True, lengths, by,
+                      regularization)
 
 
 def _soft_topk_structured(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
-                          by="value"):
-    return _topk(x, k, regularization_strength, axis, True, lengths, by)
+                          by="value", regularization="l2"):
+    return _topk(x, k, regularization_strength, axis, True, lengths, by, regularization)
 
 
 def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
@@ -462,7 +474,7 @@ def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength
 @operator(main="x", kind="same", differentiable="x",
           structured=_soft_topk_mask_structured)
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
-                   by="value"):
+                   by="value", regularization="l2"):
     """Soft mask of the k largest entries along an axis.
 
     The l2 projection of ``x / eps`` onto the capped simplex
@@ -514,11 +526,13 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
     ...                       by="magnitude")
     array([1. , 0.6, 0.4, 0. ])
     """
-    return _topk_mask(x, k, regularization_strength, axis, False, lengths, by)[0]
+    return _topk_mask(x, k, regularization_strength, axis, False, lengths, by,
+                      regularization)[0]
 
 
 @operator(main="x", kind="same", differentiable="x", structured=_soft_topk_structured)
-def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="value"):
+def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="value",
+              regularization="l2"):
     """The k largest entries along an axis, softly kept: ``soft_topk_mask(x, k) * x``.
 
     Entries well inside the top k keep their value, entries well outside become exactly
@@ -563,7 +577,8 @@ def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="v
     ...                  by="magnitude")
     array([-3.  ,  0.72, -0.4 ,  0.  ])
     """
-    return _topk(x, k, regularization_strength, axis, False, lengths, by)[0]
+    return _topk(x, k, regularization_strength, axis, False, lengths, by,
+                 regularization)[0]
 
 
 @operator(main="x", kind="drop", differentiable="x",

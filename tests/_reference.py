@@ -1,6 +1,7 @@
 """Slow, plain float64 NumPy/SciPy reference for skrank's soft operators.
 
-Written from the definitions (Blondel et al. 2020, "Fast Differentiable Sorting and Ranking"):
+Written from the definitions (Blondel et al. 2020, "Fast Differentiable Sorting and Ranking";
+the 4/3-norm of Sander et al. 2023, "Fast, Differentiable and Sparse Top-k"):
 a simple pool-adjacent-violators (PAV) for the decreasing isotonic problem, the
 cancellation-free per-block output formulas, and dense Jacobians built from the PAV blocks.
 This is the tests' oracle; it never imports skrank.
@@ -9,23 +10,46 @@ Conventions: "ascending" ranks give the smallest entry rank ~1; soft_sort return
 sorted order (ascending for "ascending", descending for "descending").
 """
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import logsumexp, softmax
 from scipy.stats import rankdata
 
-REGULARIZATIONS = ("l2", "kl")
+REGULARIZATIONS = ("l2", "kl", "p4/3")
 DIRECTIONS = ("ascending", "descending")
 
 
 # --------------------------------------------------------------------------- isotonic core
+def cubic_block_value(s, w):
+    """The p4/3 block value: the v with sum (s - v)^3 = sum w (the left side decreases
+    in v), by bracketing and Brent's method, then one Newton step."""
+    s = np.asarray(s, dtype=np.float64)
+    W, k = float(np.sum(w)), s.size
+    c = np.cbrt(abs(W) / k) + 1.0
+    f = lambda v: np.sum((s - v) ** 3) - W  # noqa: E731
+    v = brentq(f, s.min() - c, s.max() + c, xtol=1e-300, rtol=1e-15, maxiter=500)
+    d = 3.0 * np.sum((s - v) ** 2)
+    return v + f(v) / d if d > 0 else v
+
+
 def pav_blocks(s, w, reg):
-    """Blocks of argmin_{v_1 >= ... >= v_n} of the l2 / kl isotonic objective.
+    """Blocks of argmin_{v_1 >= ... >= v_n} of the l2 / kl / p4/3 isotonic objective.
 
     l2: 1/2 ||v - (s - w)||^2, block value mean(s_B - w_B).
     kl: <exp(s - v), 1> + <exp(w), v>, block value logsumexp(s_B) - logsumexp(w_B).
+    p4/3: sum (s - v)^4 / 4 + <w, v>, block value solving sum_B (s - v)^3 = sum_B w.
     Returns the list of block sizes (left to right).
     """
     s = np.asarray(s, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
+    if reg == "p4/3":  # [start, end, value], values recomputed from the block's entries
+        blocks = []
+        for i in range(s.size):
+            cur = [i, i + 1, s[i] - np.cbrt(w[i])]
+            while blocks and blocks[-1][2] <= cur[2]:
+                st = blocks.pop()[0]
+                cur = [st, cur[1], cubic_block_value(s[st:cur[1]], w[st:cur[1]])]
+            blocks.append(cur)
+        return [b[1] - b[0] for b in blocks]
     blocks = []  # [start, end, value, stat1, stat2]
     for i in range(s.size):
         if reg == "l2":
@@ -58,7 +82,9 @@ def blockwise_values(z, w, sizes, reg):
     out = np.empty(len(z))
     for sl in _segments(sizes):
         zb, wb = z[sl], w[sl]
-        if reg == "l2":
+        if reg == "p4/3":  # (z_i - v)^3; a single entry's is w exactly
+            out[sl] = wb if zb.size == 1 else (zb - cubic_block_value(zb, wb)) ** 3
+        elif reg == "l2":
             out[sl] = (zb - zb.mean()) + wb.mean()
         else:
             out[sl] = (zb - logsumexp(zb)) + logsumexp(wb)
@@ -111,7 +137,7 @@ def _rank_structure(x, eps, reg, direction):
     order = np.argsort(-z, kind="stable")
     s = z[order]
     rho = np.arange(n, 0, -1, dtype=np.float64)
-    w = rho if reg == "l2" else np.log(rho)
+    w = np.log(rho) if reg == "kl" else rho
     sizes = pav_blocks(s, w, reg)
     return sgn, z, order, s, rho, w, sizes
 
@@ -130,7 +156,9 @@ def soft_rank(x, eps=1.0, reg="l2", direction="ascending"):
     sorted_out = np.empty(n)
     for sl in _segments(sizes):
         sb = s[sl]
-        if reg == "l2":
+        if reg == "p4/3":
+            sorted_out[sl] = blockwise_values(sb, rho[sl], [sb.size], reg)
+        elif reg == "l2":
             sorted_out[sl] = (sb - sb.mean()) + rho[sl].mean()
         else:  # r = softmax(z_B) * sum_B rho: exact for singletons
             sorted_out[sl] = softmax(sb) * rho[sl].sum()
@@ -172,6 +200,13 @@ def soft_rank_jacobian(x, eps=1.0, reg="l2", direction="ascending"):
         return np.zeros((n, n))
     sgn, z, order, s, rho, w, sizes = _rank_structure(x, eps, reg, direction)
     perm = np.eye(n)[order]  # (perm @ u) = u[order]
+    if reg == "p4/3":  # per block diag(g) - g g^T / sum g, g = 3 (s - v)^2
+        m = np.zeros((n, n))
+        for sl in _segments(sizes):
+            if sl.stop - sl.start > 1:
+                g = 3.0 * (s[sl] - cubic_block_value(s[sl], rho[sl])) ** 2
+                m[sl, sl] = np.diag(g) - np.outer(g, g) / g.sum()
+        return (sgn / eps) * perm.T @ m @ perm
     m = _block_matrix(sizes, s, reg)
     jp = np.eye(n) - perm.T @ m @ perm
     jac = (sgn / eps) * jp
@@ -193,6 +228,12 @@ def soft_sort_jacobian(x, eps=1.0, reg="l2", direction="ascending"):
         return np.eye(n)[order]
     sgn, order, s, z, sizes = _sort_structure(x, eps, reg, direction)
     perm = np.eye(n)[order]
+    if reg == "p4/3":  # per block g 1^T / sum g, g = 3 (z - v)^2
+        m = np.zeros((n, n))
+        for sl in _segments(sizes):
+            g = 3.0 * (z[sl] - cubic_block_value(z[sl], s[sl])) ** 2
+            m[sl, sl] = np.outer(g / g.sum(), np.ones(sl.stop - sl.start))
+        return m @ perm
     m = _block_matrix(sizes, s, reg)  # derivative w.r.t. the sorted (sign-adjusted) input
     return m @ perm  # sgn * m * sgn * perm
 
@@ -280,9 +321,11 @@ def num_jac(f, x, h=1e-6):
 
 
 # --------------------------------------------------------------------------- top-k masks
-def topk_mask(x, k, eps):
+def topk_mask(x, k, eps, power=1):
     """Soft top-k mask, independently of PAV: the projection of x / eps onto the capped
-    simplex {y in [0, 1]^n, sum y = k} is clip(x / eps - tau, 0, 1), tau by bisection."""
+    simplex {y in [0, 1]^n, sum y = k} is clip(x / eps - tau, 0, 1), tau by bisection.
+    power=3: the 4/3-norm's mask clip(x / eps - tau, 0, 1)^3 (its optimality conditions:
+    z_i - mu_i^(1/3) = tau where 0 < mu_i < 1)."""
     x = np.asarray(x, dtype=np.float64)
     n = x.size
     if k == 0:
@@ -300,8 +343,8 @@ def topk_mask(x, k, eps):
     lo, hi = z.min() - 1.0, z.max()
     for _ in range(200):  # sum(clip(z - tau, 0, 1)) decreases in tau
         tau = 0.5 * (lo + hi)
-        if np.clip(z - tau, 0.0, 1.0).sum() > k:
+        if (np.clip(z - tau, 0.0, 1.0) ** power).sum() > k:
             lo = tau
         else:
             hi = tau
-    return np.clip(z - 0.5 * (lo + hi), 0.0, 1.0)
+    return np.clip(z - 0.5 * (lo + hi), 0.0, 1.0) ** power

@@ -112,6 +112,36 @@ def test_masks_forward_values_only(dtype):
                            None, None, np.empty((len(ks), n_rows), np.int64), ks)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masks_forward_p43_equals_one_forward_per_k(dtype):
+    # the shared-sort path of the p4/3 masks (statistics, several k) against forward,
+    # with the weight matrix and with ks, structure kept and not
+    rng = np.random.default_rng(9)
+    n_rows, n = 3, 300
+    X = np.round(rng.normal(size=(n_rows, n)), 1).astype(dtype)
+    offsets = np.arange(n_rows + 1, dtype=np.int64) * n
+    ks = np.array([1, 30, 150], dtype=np.int64)
+    eps = np.array([[0.0, 0.2, 3.0]] * len(ks))
+    want = np.empty((len(ks), X.size), dtype)
+    for j, k in enumerate(ks):
+        _pav.forward(X.reshape(-1), offsets, eps[j], _topk_weights(n, k), _pav.WEIGHTS_PREFIX,
+                     1.0, _pav.P43, False, want[j])
+    kept = np.empty((len(ks), X.size), dtype)
+    _pav.masks_forward(X.reshape(-1), offsets, eps,
+                       np.stack([_topk_weights(n, k) for k in ks]), _pav.WEIGHTS_PREFIX,
+                       kept, np.empty(X.size, np.int64), np.empty((len(ks), X.size), np.int64),
+                       np.empty((len(ks), n_rows), np.int64), None, _pav.P43)
+    np.testing.assert_array_equal(kept, want)
+    got = np.empty_like(want)
+    W = np.concatenate([np.ones(n), np.zeros(n)])[None]
+    _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, got, None, None,
+                       np.empty((len(ks), n_rows), np.int64), ks, _pav.P43)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="l2 and p4/3"):
+        _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, got, None,
+                           None, np.empty((len(ks), n_rows), np.int64), ks, _pav.KL)
+
+
 def test_phase_timers_add_up_and_change_nothing():
     """The benchmarks' per-phase timers: off by default; on, they split each call's
     time into sort, PAV and the rest, on one thread, with the same results."""

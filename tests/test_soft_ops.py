@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 import _reference as ref
 import skrank
 
-REGS = ("l2", "kl")
+REGS = ("l2", "kl", "p4/3")
 DIRS = ("ascending", "descending")
 OPS = {"rank": (skrank.soft_rank, ref.soft_rank), "sort": (skrank.soft_sort, ref.soft_sort)}
 STRENGTHS = (0.01, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0)
@@ -201,8 +201,8 @@ def _check_invariants(x, eps, reg, direction, dtype):
     np.testing.assert_allclose(r64.sum(), n * (n + 1) / 2, rtol=tol, atol=tol)
     if n:
         assert r64.min() >= 1.0 and r64.max() <= n
-    # sort sums
-    if reg == "l2":
+    # sort sums (p4/3 as l2: the block equation keeps each block's sum)
+    if reg in ("l2", "p4/3"):
         np.testing.assert_allclose(s64.sum(), x64.sum(), rtol=tol,
                                    atol=tol * (1 + np.abs(x64).sum()))
     elif direction == "ascending":
@@ -254,9 +254,30 @@ def test_shift_invariance(reg, direction):
             r0 = skrank.soft_rank(x, regularization_strength=eps, **kw)
             r1 = skrank.soft_rank(x + c, regularization_strength=eps, **kw)
             np.testing.assert_allclose(r1, r0, rtol=1e-9, atol=1e-9)
+            if reg == "p4/3":  # its sort cubes: not shift-equivariant (below)
+                continue
             s0 = skrank.soft_sort(x, regularization_strength=eps, **kw)
             s1 = skrank.soft_sort(x + c, regularization_strength=eps, **kw)
             np.testing.assert_allclose(s1, s0 + c, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("direction", DIRS)
+def test_p43_sort_scales_by_cube_roots_and_is_not_shift_equivariant(direction):
+    # P(z, a y) = a P(z / a^(1/3), y): soft_sort(a x, eps) = a soft_sort(x, a^(1/3) eps)
+    rng = np.random.default_rng(11)
+    kw = dict(regularization="p4/3", direction=direction)
+    x = rng.normal(size=9)
+    for eps in (0.3, 1.0, 4.0):
+        for a in (0.125, 8.0, 27.0):
+            s0 = skrank.soft_sort(a * x, regularization_strength=eps, **kw)
+            s1 = a * skrank.soft_sort(x, regularization_strength=eps * np.cbrt(a), **kw)
+            np.testing.assert_allclose(s0, s1, rtol=1e-9, atol=1e-12)
+    # documented: shifting x changes which neighbours pool (values near 0 pool first)
+    s0 = skrank.soft_sort(x, regularization_strength=3.0, **kw)
+    s1 = skrank.soft_sort(x + 5.0, regularization_strength=3.0, **kw)
+    assert np.abs(s0 - np.sort(x)[::1 if direction == "ascending" else -1]).max() > 1e-3
+    np.testing.assert_array_equal(s1, np.sort(x + 5.0)[::1 if direction == "ascending"
+                                                       else -1])
 
 
 @pytest.mark.parametrize("reg", REGS)
@@ -408,7 +429,7 @@ def test_large_strength_limits(reg, direction):
         r = skrank.soft_rank(x, **kw)
         np.testing.assert_allclose(r, np.full(n, (n + 1) / 2), rtol=0, atol=1e-7)
         s = skrank.soft_sort(x, **kw)
-        if reg == "l2":
+        if reg in ("l2", "p4/3"):
             want = np.mean(x)
         elif direction == "descending":
             want = np.log(np.mean(np.exp(x)))

@@ -1,0 +1,145 @@
+"""regularization="p4/3": sparse and smooth top-k masks (design notes, section 13).
+
+soft_rank and soft_sort with "p4/3" are checked against the reference PAV with the
+other regularisers (test_soft_ops.py, test_derivatives.py); here are the masks, checked
+against their optimality conditions (no PAV), their sparsity, limits, and where their
+derivative is continuous and where it jumps.
+"""
+import numpy as np
+import pytest
+
+import _reference as ref
+import skrank
+
+P43 = dict(regularization="p4/3")
+
+
+def _jac(fun, x, *args, **kw):
+    _, vjp_fn = skrank.vjp(fun, x, *args, **kw)
+    return np.stack([vjp_fn(e) for e in np.eye(x.size)])  # row i: d out_i / d x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mask_matches_its_optimality_conditions(dtype):
+    rng = np.random.default_rng(0)
+    tol = 1e-9 if dtype == np.float64 else 2e-5
+    for n in (1, 2, 5, 12):
+        for k in range(n + 1):
+            for eps in (0.05, 0.5, 3.0):
+                x = rng.normal(size=n).astype(dtype)
+                m = skrank.soft_topk_mask(x, k, regularization_strength=eps, **P43)
+                assert m.dtype == dtype
+                want = ref.topk_mask(x.astype(np.float64), k, eps, power=3)
+                np.testing.assert_allclose(m, want, rtol=0, atol=tol)
+                np.testing.assert_allclose(m.astype(np.float64).sum(), k, atol=tol * n)
+
+
+def test_mask_is_sparse_far_from_the_boundary():
+    # exact 0s and 1s, as l2's, where kl's mask would be dense
+    x = np.array([9.0, 8.0, 1.1, 1.0, 0.9, -5.0, -7.0])
+    m = skrank.soft_topk_mask(x, 3, regularization_strength=1.0, **P43)
+    np.testing.assert_array_equal(m[[0, 1]], [1.0, 1.0])
+    np.testing.assert_array_equal(m[[5, 6]], [0.0, 0.0])
+    assert np.all((m[2:5] > 0) & (m[2:5] < 1))
+    # the same holds in magnitude, for pruning
+    w = np.array([-9.0, 0.01, 1.1, -1.0, 0.9, 8.0])
+    t = skrank.soft_topk(w, 3, regularization_strength=1.0, by="magnitude", **P43)
+    np.testing.assert_array_equal(t[[0, 5]], w[[0, 5]])
+    assert t[1] == 0.0
+
+
+def test_mask_limits():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=8)
+    np.testing.assert_array_equal(
+        skrank.soft_topk_mask(x, 3, regularization_strength=0.0, **P43),
+        skrank.soft_topk_mask(x, 3, regularization_strength=0.0))
+    np.testing.assert_allclose(
+        skrank.soft_topk_mask(x, 3, regularization_strength=1e9, **P43), np.full(8, 3 / 8),
+        atol=1e-9)
+    # ties at the boundary share the mass, as the hard mask's tie rule
+    np.testing.assert_allclose(
+        skrank.soft_topk_mask([3.0, 1.0, 1.0, 0.0], 2, regularization_strength=1e-6, **P43),
+        [1.0, 0.5, 0.5, 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("by", ["value", "magnitude"])
+@pytest.mark.parametrize("fun", [skrank.soft_topk_mask, skrank.soft_topk])
+def test_derivatives_match_finite_differences_and_are_transposes(fun, by):
+    rng = np.random.default_rng(2)
+    for eps in (0.2, 1.0, 5.0):
+        x = rng.normal(size=9)
+        kw = dict(regularization_strength=eps, by=by, **P43)
+        u, g = rng.normal(size=9), rng.normal(size=9)
+        h = 1e-6
+        fd = (fun(x + h * u, 4, **kw) - fun(x - h * u, 4, **kw)) / (2 * h)
+        y, t = skrank.jvp(fun, x, u, 4, **kw)
+        np.testing.assert_allclose(t, fd, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(y, fun(x, 4, **kw))
+        v = skrank.vjp(fun, x, 4, **kw)[1](g)
+        np.testing.assert_allclose(g @ t, v @ u, rtol=1e-12, atol=1e-12)
+
+
+def test_tied_entries_pooled_at_a_constant_weight_have_zero_derivative():
+    # entries tied among the kept are locally constant (each is 1): no derivative
+    x = np.array([5.0, 5.0, 0.3, 0.0, -4.0])
+    J = _jac(skrank.soft_topk_mask, x, 3, regularization_strength=1.0, **P43)
+    np.testing.assert_array_equal(J[:2], 0.0)
+    assert np.abs(J[2:4]).max() > 0.1
+
+
+def _entry_point(x, k, i, lo, hi, **kw):
+    """The value of x[i] in [lo, hi] where the block structure of the mask changes
+    (bisection on the number of blocks, taken from the kept structure)."""
+    def nblocks(t):
+        y = x.copy()
+        y[i] = t
+        from skrank import _stats
+
+        return int(_stats._topk_mask(y, k, kw["regularization_strength"], -1, True,
+                                     regularization=kw["regularization"])[1].nblocks[0])
+    n_lo = nblocks(lo)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if nblocks(mid) == n_lo:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@pytest.mark.parametrize("reg,continuous", [("p4/3", True), ("l2", False)])
+def test_derivative_where_an_entry_enters_the_band_from_zero(reg, continuous):
+    # x[2] rises into the band of a k = 1 mask: below it its output is 0 (alone in its
+    # block); the p4/3 Jacobian is continuous there (the entry's weight g = 3 P^(2/3)
+    # starts at 0), the l2 one jumps
+    x = np.array([1.0, 0.5, -3.0])
+    kw = dict(regularization_strength=1.0, regularization=reg)
+    t0 = _entry_point(x, 1, 2, -3.0, 0.5, **kw)
+    below, above = x.copy(), x.copy()
+    below[2], above[2] = t0 - 1e-6, t0 + 1e-6
+    jump = np.abs(_jac(skrank.soft_topk_mask, above, 1, **kw)
+                  - _jac(skrank.soft_topk_mask, below, 1, **kw)).max()
+    assert (jump < 1e-6) if continuous else (jump > 0.1)
+
+
+def test_derivative_jumps_where_an_entry_leaves_one():
+    # x[0] falls onto the band of a k = 2 mask from the kept side, where its output is 1:
+    # g does not vanish there, so p4/3's Jacobian jumps, as documented
+    x = np.array([2.0, 0.3, 0.0])
+    kw = dict(regularization_strength=1.0, **P43)
+    t0 = _entry_point(x, 2, 0, 2.0, 0.31, **kw)
+    below, above = x.copy(), x.copy()
+    below[0], above[0] = t0 - 1e-6, t0 + 1e-6
+    J_in = _jac(skrank.soft_topk_mask, below, 2, **kw)
+    J_out = _jac(skrank.soft_topk_mask, above, 2, **kw)
+    np.testing.assert_array_equal(J_out[0], 0.0)
+    assert J_in[0, 0] > 1.0
+
+
+def test_unsupported_places_name_the_option():
+    x = np.array([3.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="regularization must be one of"):
+        skrank.soft_topk_mask(x, 1, regularization="kl")
+    with pytest.raises(ValueError, match="regularization must be one of"):
+        skrank.metrics.soft_spearman(x, x, regularization="p4/3")

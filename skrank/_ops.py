@@ -126,9 +126,11 @@ class _Structure:
             flat = (rows.offsets, self.perm.reshape(-1), self.start.reshape(-1),
                     self.nblocks)
             if self.op == "rank":
+                # (the p4/3 rank form's Jacobian reads its input too)
+                extra = (self.X.reshape(-1),) if self.reg == _pav.P43 else ()
                 rows.kernels.rank_derivative(*flat, self.out.reshape(-1), self.eps,
                                              self.sign, self.reg, T.reshape(-1),
-                                             res.reshape(-1))
+                                             res.reshape(-1), *extra)
             else:
                 # (the p4/3 sort form's Jacobian reads its output)
                 extra = (self.out.reshape(-1),) if self.reg == _pav.P43 else ()
@@ -253,7 +255,8 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
         # arrays: keep private copies of what they read (kl ranks and sorts, p4/3)
         reads_out = reg == _pav.P43 or (reg == _pav.KL and op == "rank")
         kept_out = out.copy() if reads_out else out
-        if reg == _pav.KL and op == "sort" and xp.may_share_memory(X, x):
+        reads_x = (reg == _pav.KL and op == "sort") or (reg == _pav.P43 and op == "rank")
+        if reads_x and xp.may_share_memory(X, x):
             X = X.copy()
         structure = _Structure(op, reg, sign, eps, X, kept_out, perm, start, nblocks,
                                rows, bad)
@@ -265,9 +268,11 @@ _COMMON_PARAMETERS = """\
         Strength ``eps >= 0`` of the regulariser: 0 gives the hard operator,
         larger values give smoother outputs. A scalar, or an array of ``x``'s
         shape with ``axis`` removed (one strength per row; broadcasting applies).
-    regularization : {"l2", "kl"}, default="l2"
-        Quadratic ("l2") or entropic ("kl") regularisation of the linear program
-        over the permutahedron.
+    regularization : {"l2", "kl", "p4/3"}, default="l2"
+        Quadratic ("l2"), entropic ("kl") or 4/3-norm ("p4/3", Sander et al.,
+        2023: sparse like l2, with outputs cubic instead of linear in ``x`` within
+        each pooled group) regularisation of the linear program over the
+        permutahedron. The strength's units depend on it: see Notes.
     direction : {"ascending", "descending"}, default="ascending"
         Order convention, see below.
     axis : int or None, default=-1
@@ -347,8 +352,10 @@ soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
     ``eps`` is in the units of ``x`` and should be compared with the typical gap
     between neighbouring values, not with their spread. With "kl", the pooling
     threshold depends on the position, so low ranks are smoothed more than high
-    ones. Tied entries always receive equal ranks; at strength 0 the ranks are
-    tie-averaged, as ``scipy.stats.rankdata(method="average")``. As the strength
+    ones; with "p4/3", neighbours pool when their gap is below ``eps`` times the
+    gap of the cube roots of their ranks. Tied entries always receive equal ranks;
+    at strength 0 the ranks are tie-averaged, as
+    ``scipy.stats.rankdata(method="average")``. As the strength
     grows every rank tends to ``(n + 1) / 2``.
 
     References
@@ -401,8 +408,8 @@ soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
     -------
     values : ndarray
         Softly sorted values in sorted order (ascending or descending) along the
-        axis; same shape as ``x``, or 1-D when ``axis=None``. With "l2" they sum
-        to ``sum(x)``; with "kl", ``sum(exp(-values))`` equals ``sum(exp(-x))``
+        axis; same shape as ``x``, or 1-D when ``axis=None``. With "l2" and
+        "p4/3" they sum to ``sum(x)``; with "kl", ``sum(exp(-values))`` equals ``sum(exp(-x))``
         ("ascending") or ``sum(exp(values))`` equals ``sum(exp(x))``
         ("descending").
 
@@ -415,7 +422,10 @@ soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
     -----
     Here the strength is in *inverse* units of ``x``: with "l2", neighbouring
     sorted values whose gap is larger than ``1 / eps`` are averaged together, and
-    ``soft_sort(a * x, eps) == a * soft_sort(x, a * eps)`` for ``a > 0``. At
+    ``soft_sort(a * x, eps) == a * soft_sort(x, a * eps)`` for ``a > 0``. With
+    "p4/3" the sort cubes: ``soft_sort(a * x, eps) == a * soft_sort(x, a ** (1/3) *
+    eps)``, the sum of ``x`` is kept, and it is not equivariant to shifts (values
+    near 0 pool first). At
     strength 0 the result is ``np.sort(x)``; as the strength grows every value
     tends to the mean ("l2") or to a log-mean-exp ("kl"). Tied inputs are a kink
     of the soft sort (not of the soft rank): derivatives there are one-sided.

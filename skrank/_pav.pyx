@@ -1040,14 +1040,15 @@ cdef inline double _jac_weight(double r, int reg) noexcept nogil:
 
 cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t nb,
                           Py_ssize_t n, const floating* r, double sign, double eps,
-                          int reg, const floating* t, floating* res) noexcept nogil:
+                          int reg, const floating* x, const floating* t,
+                          floating* res) noexcept nogil:
     # The rank Jacobians are symmetric (f = sign / eps, per block in sorted order):
     #   l2: f (I - 1 1^T / |B|),  kl: f (diag(r) - r r^T / sum r),  p4/3: the same
     #   with g = 3 r^(2/3) for r
     # so one routine serves jvp and vjp: f * c_i * (t_i - sum(c t) / sum(c)), with
     # c = 1 (l2), c = r (kl) or c = g (p4/3).
     cdef Py_ssize_t b, i, st, en
-    cdef double su, sc, m, ci, inv_eps = 1.0 / eps
+    cdef double su, sc, m, ci, c0, y0, inv_eps = 1.0 / eps
     if eps == 0.0:  # hard ranks are piecewise constant
         for i in range(n):
             res[i] = 0.0
@@ -1060,6 +1061,27 @@ cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t 
             continue
         su = 0.0
         sc = 0.0
+        if reg == REG_P43:
+            # g_i / 3 = (z_i - v)^2 with z_i - v = (y_i - y_0) / eps + cbrt(P_0), y_0
+            # the block's first (largest) entry: one cube root per block, not per
+            # entry; g is parked in res until the second pass
+            c0 = cbrt(r[perm[st]])
+            y0 = sign * x[perm[st]]
+            for i in range(st, en):
+                ci = _over_eps(sign * x[perm[i]] - y0, eps, inv_eps) + c0
+                ci = 3.0 * ci * ci if fabs(ci) <= 1e150 else _jac_weight(r[perm[i]], reg)
+                res[perm[i]] = <floating>ci
+                su += ci * t[perm[i]]
+                sc += ci
+            if sc == 0.0:
+                for i in range(st, en):
+                    res[perm[i]] = 0.0
+                continue
+            m = su / sc
+            for i in range(st, en):
+                res[perm[i]] = <floating>(sign * res[perm[i]]
+                                          * _over_eps(t[perm[i]] - m, eps, inv_eps))
+            continue
         for i in range(st, en):
             ci = _jac_weight(r[perm[i]], reg)
             su += ci * t[perm[i]]
@@ -1145,18 +1167,26 @@ cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t*
 def rank_derivative(const int64_t[::1] offsets, const int64_t[::1] perm,
                     const int64_t[::1] start, const int64_t[::1] nblocks,
                     const floating[::1] out, const double[::1] eps, double sign, int reg,
-                    const floating[::1] T, floating[::1] res):
+                    const floating[::1] T, floating[::1] res,
+                    const floating[::1] X=None):
     """Jacobian-vector product of the rank form with T (aligned with x), from
-    the structure kept by forward (rows as in forward). The Jacobian is
-    symmetric, so this is also the vector-Jacobian product."""
+    the structure kept by forward (rows as in forward; p4/3 also reads the input X,
+    which must not alias res). The Jacobian is symmetric, so this is also the
+    vector-Jacobian product."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, r, lo
     cdef int nt = _n_threads(n_rows, T.shape[0])
+    cdef const floating* xp = NULL
+    if reg == REG_P43:
+        if X is None:
+            raise ValueError("the p4/3 rank form's derivative needs its input X")
+        xp = &X[0]
     with nogil:
         for r in prange(n_rows, schedule="static", num_threads=nt):
             lo = offsets[r]
             if offsets[r + 1] > lo:
                 _rank_deriv_row(&perm[lo], &start[lo], nblocks[r], offsets[r + 1] - lo,
-                                &out[lo], sign, eps[r], reg, &T[lo], &res[lo])
+                                &out[lo], sign, eps[r], reg,
+                                NULL if xp == NULL else xp + lo, &T[lo], &res[lo])
 
 
 def block_arrays(const int64_t[:, ::1] perm, const int64_t[:, ::1] start,

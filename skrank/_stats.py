@@ -87,10 +87,11 @@ class _Masks:
             _split_flat_blocks(rows.offsets, start, nblocks, w, layout, rows.xp)
             jx = rows.xp.empty_like(X)
             if X.size:
+                extra = (X.reshape(-1),) if self.reg == _pav.P43 else ()
                 rows.kernels.rank_derivative(rows.offsets, perm.reshape(-1),
                                              start.reshape(-1), nblocks, mask.reshape(-1),
                                              eps, 1.0, self.reg, self._centred().reshape(-1),
-                                             jx.reshape(-1))
+                                             jx.reshape(-1), *extra)
                 scale = self._frame()[0]
                 if (scale != 1.0).any():
                     jx /= rows.expand(scale).astype(X.dtype)
@@ -429,10 +430,11 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
     masks = _Masks(rows, X, eps, with_gradient, reg)
     mask, _, perm, start, nblocks, eps_used = masks.structure(int(k))
     structure = None
-    if with_gradient:  # (p4/3 reads the mask: a private copy)
-        structure = _Structure("rank", reg, 1.0, eps_used, X,
-                               mask.copy() if reg == _pav.P43 else mask, perm, start,
-                               nblocks, rows, None)
+    if with_gradient:  # (p4/3 reads the mask and the input: private copies)
+        p43 = reg == _pav.P43
+        structure = _Structure("rank", reg, 1.0, eps_used, X.copy() if p43 else X,
+                               mask.copy() if p43 else mask, perm, start, nblocks, rows,
+                               None)
     return rows.from_rows(mask), structure
 
 
@@ -501,6 +503,12 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
         Rank the entries by ``x`` or by ``|x|``. With "magnitude" the derivative
         is the mask's in ``|x|`` times ``sign(x)``: an entry's sign does not matter
         to the mask, and an entry at exactly 0 gets derivative 0.
+    regularization : {"l2", "p4/3"}, default="l2"
+        The regulariser of the projection. "l2": the mask is piecewise linear in
+        ``x``. "p4/3" (the 4/3-norm of Sander et al., 2023): inside the band the
+        mask is ``clip(x / eps - tau, 0, 1) ** 3``, as sparse as l2's, and its
+        derivative is continuous where an entry enters the band from 0 (see the
+        user guide, "Sparse and learnable operators").
 
     Returns
     -------
@@ -555,6 +563,8 @@ def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="v
         Ragged rows, as for :func:`soft_topk_mask`.
     by : {"value", "magnitude"}, default="value"
         Rank the entries by ``x`` or by ``|x|``.
+    regularization : {"l2", "p4/3"}, default="l2"
+        The mask's regulariser, as in :func:`soft_topk_mask`.
 
     Returns
     -------

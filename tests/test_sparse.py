@@ -143,3 +143,12 @@ def test_unsupported_places_name_the_option():
         skrank.soft_topk_mask(x, 1, regularization="kl")
     with pytest.raises(ValueError, match="regularization must be one of"):
         skrank.metrics.soft_spearman(x, x, regularization="p4/3")
+
+
+def test_adapters_document_what_they_accept():
+    # the adapters' docstrings come from the NumPy twins': they must not offer p4/3
+    for name in ("torch", "jax"):
+        adapter = pytest.importorskip(f"skrank.{name}")
+        for fun in (adapter.soft_rank, adapter.soft_sort):
+            entry = fun.__doc__.split("regularization :")[1].split("\n    ")[0]
+            assert '{"l2", "kl"}' in entry and "p4/3" not in entry.split("offers")[0]

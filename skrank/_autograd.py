@@ -29,7 +29,7 @@ the arguments, lay the rows out, and take NaN and dtypes back to their caller.
 
 import numpy as np
 
-from . import _structure
+from . import _pav, _structure
 
 
 class _Blocks:
@@ -65,15 +65,43 @@ def _soft_or_hard(F, eps):
     return F.xp.where(hard, 1.0, eps[:, None]), hard
 
 
-def _rank_value(F, X, eps, blocks, sign, kl, lo, hi):
+def _cbrt(F, v):
+    """The real cube root of a constant (no derivative is taken through it)."""
+    a = F.xp.abs(v)
+    return F.xp.where(v < 0, -1.0, 1.0) * a ** (1.0 / 3.0)
+
+
+def _p43_root(F, blocks, u, v, target):
+    """The p4/3 block equation sum_B (u - v)^3 = target (gathered per position),
+    solved for v by two Newton steps from v, a constant at the root (the kernel's):
+    the value stays the root, and each step makes one more order of derivatives
+    exact (the Newton map's derivative in v vanishes at the root), so first and
+    second derivatives are the implicit function's (design notes, section 13). A
+    block whose every output is 0 (all u = v) keeps v."""
+    xp = F.xp
+    for _ in range(2):
+        r = u - v
+        g = 3.0 * blocks.sum(r * r)
+        ok = g > 0
+        v = v + xp.where(ok, (blocks.sum(r * r * r) - target) / xp.where(ok, g, 1.0), 0.0)
+    return v
+
+
+def _rank_value(F, X, eps, blocks, sign, reg, lo, hi):
     """P(sign * X / eps, w) per row (kl: its exponential) from one structure slice,
     aligned with X, clipped to the weights' range [lo, hi]: block by block, about the
-    block's maximum, so nothing overflows."""
+    block's maximum, so nothing overflows. reg: the kernel code (False/True: l2/kl)."""
     xp = F.xp
     e, hard = _soft_or_hard(F, eps)
     d = sign * F.take(X, blocks.perm)  # sorted, descending
     c = d - blocks.max(d)
-    if kl:  # softmax_B(d / eps) * sum_B w
+    if reg == _pav.P43:  # (u - v)^3, u = (d - max_B d) / eps; singletons: w exactly
+        u = c / e
+        # the root relative to the block's maximum: u_first - v = cbrt(P_first)
+        v = -_cbrt(F, F.take(F.take(F.sg(blocks.value), blocks.perm), blocks.first))
+        r = u - _p43_root(F, blocks, u, v, blocks.wsum)
+        p = xp.where(blocks.count == 1, blocks.wsum, r * r * r)
+    elif reg == _pav.KL:  # softmax_B(d / eps) * sum_B w
         ex = xp.exp(c / e)
         p = ex / blocks.sum(ex) * blocks.wsum
     else:  # (d - mean_B d) / eps + mean_B w
@@ -81,28 +109,36 @@ def _rank_value(F, X, eps, blocks, sign, kl, lo, hi):
     return xp.where(hard, blocks.value, F.take(_clip(F, p, lo, hi), blocks.inv))
 
 
-def rank_rows(F, X, eps, sign, kl):
-    """Soft ranks of the rows (sign 1: ascending, -1: descending)."""
+def rank_rows(F, X, eps, sign, reg):
+    """Soft ranks of the rows (sign 1: ascending, -1: descending; reg: the kernel code
+    of the regulariser, False/True meaning l2/kl)."""
     n = X.shape[1]
     if X.shape[0] * n == 0:
         return X
     rho = np.arange(n, 0, -1, dtype=np.float64)
-    blocks = _Blocks(F, X.shape, F.structure(X, eps, _structure.rank_form, rho, sign, kl),
+    blocks = _Blocks(F, X.shape, F.structure(X, eps, _structure.rank_form, rho, sign, reg),
                      0)
-    return _rank_value(F, X, eps, blocks, sign, kl, 1.0, float(n))
+    return _rank_value(F, X, eps, blocks, sign, reg, 1.0, float(n))
 
 
-def sort_rows(F, X, eps, sign, kl):
+def sort_rows(F, X, eps, sign, reg):
     """sign * P(rho / eps, sort_desc(sign * X)) per row: soft sorts (sign -1:
-    ascending, 1: descending)."""
+    ascending, 1: descending; reg as for rank_rows)."""
     n, xp = X.shape[1], F.xp
     if X.shape[0] * n == 0:
         return X
-    blocks = _Blocks(F, X.shape, F.structure(X, eps, _structure.sort_form, sign, kl), 0)
+    blocks = _Blocks(F, X.shape, F.structure(X, eps, _structure.sort_form, sign, reg), 0)
     e, hard = _soft_or_hard(F, eps)
     t = sign * F.take(X, blocks.perm)  # sorted, descending
     m = blocks.max(t)
-    if kl:  # log_softmax_B(rho / eps) + logsumexp_B(t)
+    if reg == _pav.P43:  # (u - v)^3, u = (rho - rho_first) / eps; singletons: t exactly
+        rho = F.const(np.arange(n, 0, -1, dtype=np.float64), X)
+        u = (rho - blocks.max(xp.zeros_like(t) + rho)) / e
+        # the kernel's sorted values are sign * P, and u_first - v = cbrt(P_first)
+        v = -_cbrt(F, F.take(sign * F.sg(blocks.value), blocks.first))
+        r = u - _p43_root(F, blocks, u, v, blocks.sum(t))
+        p = xp.where(blocks.count == 1, t, r * r * r)
+    elif reg == _pav.KL:  # log_softmax_B(rho / eps) + logsumexp_B(t)
         rho = xp.zeros_like(t) + F.const(np.arange(n, 0, -1, dtype=np.float64), X)
         z = (rho - blocks.max(rho)) / e
         p = z - xp.log(blocks.sum(xp.exp(z))) + m + xp.log(blocks.sum(xp.exp(t - m)))
@@ -113,7 +149,7 @@ def sort_rows(F, X, eps, sign, kl):
 
 
 class Masks:
-    """Soft top-k masks of the rows X (l2, strengths eps), the structures of all the k
+    """Soft top-k masks of the rows X (l2 or p4/3: reg; strengths eps), the structures of all the k
     asked for found together from one sort of each row, and the soft statistics
     weighted by their differences (design notes, section 7).
 
@@ -123,9 +159,9 @@ class Masks:
     limit; separate nodes add them after the weights' own derivative has scaled them
     down."""
 
-    def __init__(self, F, X, eps):
+    def __init__(self, F, X, eps, reg=_pav.L2):
         self.F, self.X, self.eps, self._structures, self._sorted = F, X, eps, {}, None
-        self._frame = None
+        self._frame, self.reg = None, reg
 
     def prepare(self, ks):
         """Find the structures of all these k (a quantile needs up to four) at once."""
@@ -133,7 +169,7 @@ class Masks:
         X, n = self.X, self.X.shape[1]
         if not todo or X.shape[0] * n == 0:
             return
-        structure = self.F.structure(X, self.eps, _structure.masks_form, todo)
+        structure = self.F.structure(X, self.eps, _structure.masks_form, todo, self.reg)
         for j, k in enumerate(todo):
             self._structures[k] = _Blocks(self.F, X.shape, structure, j)
 
@@ -144,7 +180,7 @@ class Masks:
         self.prepare([k])
         eps = self.eps if 0 < k < n else self.F.xp.zeros_like(self.eps)  # constant
         # masks: derivative 0
-        return _rank_value(self.F, X, eps, self._structures[k], 1.0, False, 0.0, 1.0)
+        return _rank_value(self.F, X, eps, self._structures[k], 1.0, self.reg, 0.0, 1.0)
 
     def within_rows(self, value):
         """value (one per row) clipped to its row's [min, max], where a convex
@@ -301,13 +337,6 @@ def _entries(text):
     return {k: "\n".join(v) for k, v in out.items()}
 
 
-# The adapters' regularisers: "p4/3" (design notes, section 13) is the NumPy
-# operators' only, for now.
-_ADAPTER_REGULARIZATION = """    regularization : {"l2", "kl"}, default="l2"
-        Quadratic ("l2") or entropic ("kl") regularisation of the linear program
-        over the permutahedron (the NumPy function also offers "p4/3")."""
-
-
 def adapted_doc(twin, fun, *, intro, types, parameters, examples, axis="axis", drop=(),
                 entries_from=None, returns=None):
     """The docstring of an adapter's ``fun`` from its NumPy twin's: the twin's summary,
@@ -347,8 +376,6 @@ def adapted_doc(twin, fun, *, intro, types, parameters, examples, axis="axis", d
         entry = known.get("axis" if name == axis else name)
         if entry is None:
             raise AssertionError(f"{fun.__name__}: no description of {name!r}")
-        if name == "regularization" and "p4/3" in entry:  # not in the adapters yet
-            entry = _ADAPTER_REGULARIZATION
         entries.append(adapt(entry, name))
     if returns is None:
         returns = adapt(parts["Returns"], "return")

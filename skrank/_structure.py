@@ -17,7 +17,7 @@ import numpy as np
 from . import _ops, _pav, _rows
 
 
-def rank_form(X, eps, w, sign, kl):
+def rank_form(X, eps, w, sign, reg):
     """Structure of P(sign * x / eps, w) for every row (soft ranks: w = rho).
 
     Returns ``(perm, start, nblocks, value, W)``: ``perm[r]`` is the descending order of
@@ -26,15 +26,15 @@ def rank_form(X, eps, w, sign, kl):
     for rows where ``eps`` is 0, whose derivative is 0) and ``W`` the weights, one
     leading slice per weight vector."""
     rows = _rows.Rows(X.shape, -1)
-    value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, w, sign, kl, False, True,
+    value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, w, sign, reg, False, True,
                                                    _pav.WEIGHTS_PREFIX)
     if (np.diff(w) == 0).any():  # tied entries where w is flat are locally constant
         _ops._split_flat_blocks(rows.offsets, start, nblocks, w, _pav.WEIGHTS_PREFIX)
     return perm, start[None], nblocks[None], value[None], np.asarray(w)[None]
 
 
-def masks_form(X, eps, ks):
-    """Structure of the soft top-k masks (l2) of every row for each k in ``ks``, from
+def masks_form(X, eps, ks, reg=_pav.L2):
+    """Structure of the soft top-k masks (l2, or p4/3: reg) of every row for each k in ``ks``, from
     one sort of each row, as :func:`rank_form` gives it, with one slice per k. k = 0 and
     k = n are computed at strength 0 (constant masks, derivative 0)."""
     rows = _rows.Rows(X.shape, -1)
@@ -47,7 +47,7 @@ def masks_form(X, eps, ks):
     nblocks = np.zeros((n_w, rows.n_rows), dtype=np.int64)
     if X.size:
         rows.kernels.masks_forward(X.reshape(-1), rows.offsets, E, W, _pav.WEIGHTS_PREFIX,
-                                   out, perm, start, nblocks)
+                                   out, perm, start, nblocks, None, reg)
     start = start.reshape((n_w,) + X.shape)
     for j in range(n_w):
         # tied entries where w is flat (a mask's kept or dropped part) are locally constant
@@ -56,11 +56,11 @@ def masks_form(X, eps, ks):
     return perm.reshape(X.shape), start, nblocks, out.reshape((n_w,) + X.shape), W
 
 
-def sort_form(X, eps, sign, kl):
+def sort_form(X, eps, sign, reg):
     """Structure of sign * P(rho / eps, sort_desc(sign * x)) for every row (soft sorts);
     returned as by :func:`rank_form` (W: rho)."""
     rows = _rows.Rows(X.shape, -1)
-    value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, None, sign, kl, True, True)
+    value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, None, sign, reg, True, True)
     rho = np.arange(rows.n, 0, -1, dtype=np.float64)
     return perm, start[None], nblocks[None], value[None], rho[None]
 

@@ -217,24 +217,26 @@ def _sign(direction, ascending):
 
 def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
               direction="ascending", axis=-1, nan_policy="raise"):
-    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    _ops._check_choice("regularization", regularization, tuple(_ops._REGULARIZERS))
     _ops._check_choice("direction", direction, _ops._DIRECTIONS)
     X, eps, back = _rows(x, axis, regularization_strength, nan_policy=nan_policy)
     return back(_autograd.rank_rows(_F, X, eps, _sign(direction, 1.0),
-                                    regularization == "kl"))
+                                    _ops._REGULARIZERS[regularization]))
 
 
 def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
               direction="ascending", axis=-1, nan_policy="raise"):
-    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    _ops._check_choice("regularization", regularization, tuple(_ops._REGULARIZERS))
     _ops._check_choice("direction", direction, _ops._DIRECTIONS)
     X, eps, back = _rows(x, axis, regularization_strength, nan_policy=nan_policy)
     return back(_autograd.sort_rows(_F, X, eps, _sign(direction, -1.0),
-                                    regularization == "kl"))
+                                    _ops._REGULARIZERS[regularization]))
 
 
-def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value"):
+def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value",
+                   regularization="l2"):
     _ops._check_choice("by", by, ("value", "magnitude"))
+    _ops._check_choice("regularization", regularization, tuple(_stats._MASK_REGULARIZERS))
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be a Python int (static under jit), got {k!r}.")
     X, eps, back = _rows(x, axis, regularization_strength)
@@ -242,12 +244,14 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value"):
         raise ValueError(f"k must lie in [0, {X.shape[-1]}] (the length of the axis), "
                          f"got {k}.")
     X = jnp.abs(X) if by == "magnitude" else X
-    return back(_autograd.Masks(_F, X, eps).mask(int(k)))
+    reg = _stats._MASK_REGULARIZERS[regularization]
+    return back(_autograd.Masks(_F, X, eps, reg).mask(int(k)))
 
 
-def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, by="value"):
+def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, by="value",
+              regularization="l2"):
     mask = soft_topk_mask(x, k, regularization_strength=regularization_strength, axis=axis,
-                          by=by)
+                          by=by, regularization=regularization)
     x = _float(x)[0]
     return mask * (x.ravel() if axis is None else x).astype(mask.dtype)
 

@@ -172,8 +172,8 @@ def _in_dtype_of(out, x):
     return out if out.dtype == x.dtype or not x.dtype.is_floating_point else out.to(x.dtype)
 
 
-def _check(regularization, direction="ascending"):
-    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+def _check(regularization, direction="ascending", choices=_ops._REGULARIZATIONS):
+    _ops._check_choice("regularization", regularization, tuple(choices))
     _ops._check_choice("direction", direction, _ops._DIRECTIONS)
 
 
@@ -202,30 +202,34 @@ def _check_k(k, n, what):
 # ------------------------------------------------------------------------ operators
 def soft_rank(x, *, regularization_strength=1.0, regularization="l2",
               direction="ascending", dim=-1, nan_policy="raise"):
-    _check(regularization, direction)
+    _check(regularization, direction, _ops._REGULARIZERS)
     R, eps, back, F = _rows(x, dim, regularization_strength, nan_policy=nan_policy)
     sign = 1.0 if direction == "ascending" else -1.0
-    return back(_autograd.rank_rows(F, R, eps, sign, regularization == "kl"))
+    return back(_autograd.rank_rows(F, R, eps, sign, _ops._REGULARIZERS[regularization]))
 
 
 def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
               direction="ascending", dim=-1, nan_policy="raise"):
-    _check(regularization, direction)
+    _check(regularization, direction, _ops._REGULARIZERS)
     R, eps, back, F = _rows(x, dim, regularization_strength, nan_policy=nan_policy)
     sign = -1.0 if direction == "ascending" else 1.0
-    return back(_autograd.sort_rows(F, R, eps, sign, regularization == "kl"))
+    return back(_autograd.sort_rows(F, R, eps, sign, _ops._REGULARIZERS[regularization]))
 
 
-def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1, by="value"):
+def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1, by="value",
+                   regularization="l2"):
     _ops._check_choice("by", by, ("value", "magnitude"))
+    _check(regularization, choices=_stats._MASK_REGULARIZERS)
     R, eps, back, F = _rows(x, dim, regularization_strength)
     _check_k(k, R.shape[1], "the length of dim")
-    return back(_autograd.Masks(F, R.abs() if by == "magnitude" else R, eps).mask(k))
+    reg = _stats._MASK_REGULARIZERS[regularization]
+    return back(_autograd.Masks(F, R.abs() if by == "magnitude" else R, eps, reg).mask(k))
 
 
-def soft_topk(x, k, *, regularization_strength=1.0, dim=-1, by="value"):
+def soft_topk(x, k, *, regularization_strength=1.0, dim=-1, by="value",
+              regularization="l2"):
     mask = soft_topk_mask(x, k, regularization_strength=regularization_strength, dim=dim,
-                          by=by)
+                          by=by, regularization=regularization)
     return mask * x.to(mask.dtype)
 
 

@@ -227,12 +227,12 @@ class Masks:
                                        0.0)
 
 
-def quantiles(F, X, eps, qs, median=False):
+def quantiles(F, X, eps, qs, median=False, reg=_pav.L2):
     """NumPy's "linear" quantiles of the rows at each probability of qs (a list): one
     (n_rows,) value per q, in the widest float. ``median``: the midpoint of the two
     middle values is formed as numpy.median forms it."""
     n, xp = X.shape[-1], F.xp
-    masks, steps = Masks(F, X, eps), []
+    masks, steps = Masks(F, X, eps, reg), []
     for q in qs:  # between order statistics j and j + 1
         h = (n - 1) * float(q)
         j = min(int(np.floor(h)), n - 1)
@@ -255,12 +255,12 @@ def quantiles(F, X, eps, qs, median=False):
     return values
 
 
-def trimmed_mean(F, X, eps, proportiontocut):
+def trimmed_mean(F, X, eps, proportiontocut, reg=_pav.L2):
     """scipy's trim_mean of the rows, softly: k = int(proportiontocut * n) values cut
     from each end with the weights M(n - k) - M(k)."""
     n = X.shape[-1]
     k = int(proportiontocut * n)
-    return Masks(F, X, eps).mean(n - k, k, n - 2 * k)
+    return Masks(F, X, eps, reg).mean(n - k, k, n - 2 * k)
 
 
 def spearman_rows(F, T, P, eps, kl):

@@ -296,11 +296,17 @@ def _check_q(q):
     return q
 
 
+def _mask_regularizer(regularization):
+    _check_choice("regularization", regularization, tuple(_MASK_REGULARIZERS))
+    return _MASK_REGULARIZERS[regularization]
+
+
 def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
-              median=False):
+              median=False, regularization="l2"):
     q = _check_q(q)
+    reg = _mask_regularizer(regularization)
     rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
-    masks = _Masks(rows, X, eps, with_gradient)
+    masks = _Masks(rows, X, eps, with_gradient, reg)
     m = masks.m
     if (m == 0).any():
         raise ValueError("cannot take a quantile of an empty row.")
@@ -343,7 +349,8 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
 
 
 def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradient,
-                  lengths=None):
+                  lengths=None, regularization="l2"):
+    reg = _mask_regularizer(regularization)
     proportiontocut = host(proportiontocut)
     if np.ndim(proportiontocut) == 0 and np.asarray(proportiontocut).dtype.kind in "iuf":
         proportiontocut = float(proportiontocut)  # numpy scalars and 0-d arrays too
@@ -352,7 +359,7 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
             f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}."
         )
     rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
-    masks = _Masks(rows, X, eps, with_gradient)
+    masks = _Masks(rows, X, eps, with_gradient, reg)
     m = masks.m
     if (m == 0).any():
         raise ValueError("cannot take a trimmed mean of an empty row.")
@@ -406,7 +413,7 @@ _MASK_REGULARIZERS = {"l2": _pav.L2, "p4/3": _pav.P43}
 def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
                by="value", regularization="l2"):
     _check_choice("by", by, _BY)
-    _check_choice("regularization", regularization, tuple(_MASK_REGULARIZERS))
+    reg = _mask_regularizer(regularization)
     if by == "magnitude":
         x = _as_float_array(x, xp=_namespace(x))
         mask, structure = _topk_mask(abs(x), k, regularization_strength, axis,
@@ -426,7 +433,6 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
         bound = "k must be non-negative" if shortest is None else (
             f"k must lie in [0, {shortest}] (the length of the shortest row)")
         raise ValueError(f"{bound}, got {k}.")
-    reg = _MASK_REGULARIZERS[regularization]
     masks = _Masks(rows, X, eps, with_gradient, reg)
     mask, _, perm, start, nblocks, eps_used = masks.structure(int(k))
     structure = None
@@ -460,17 +466,22 @@ def _soft_topk_structured(x, k, *, regularization_strength=1.0, axis=-1, lengths
     return _topk(x, k, regularization_strength, axis, True, lengths, by, regularization)
 
 
-def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
-    return _quantile(x, q, regularization_strength, axis, True, lengths)
+def _soft_quantile_structured(x, q, *, regularization_strength=1.0, axis=-1, lengths=None,
+                              regularization="l2"):
+    return _quantile(x, q, regularization_strength, axis, True, lengths,
+                     regularization=regularization)
 
 
-def _soft_median_structured(x, *, regularization_strength=1.0, axis=-1, lengths=None):
-    return _quantile(x, 0.5, regularization_strength, axis, True, lengths, median=True)
+def _soft_median_structured(x, *, regularization_strength=1.0, axis=-1, lengths=None,
+                            regularization="l2"):
+    return _quantile(x, 0.5, regularization_strength, axis, True, lengths, median=True,
+                     regularization=regularization)
 
 
 def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength=1.0,
-                                  axis=-1, lengths=None):
-    return _trimmed_mean(x, proportiontocut, regularization_strength, axis, True, lengths)
+                                  axis=-1, lengths=None, regularization="l2"):
+    return _trimmed_mean(x, proportiontocut, regularization_strength, axis, True, lengths,
+                         regularization)
 
 
 @operator(main="x", kind="same", differentiable="x",
@@ -593,7 +604,8 @@ def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="v
 
 @operator(main="x", kind="drop", differentiable="x",
           structured=_soft_quantile_structured)
-def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
+def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None,
+                  regularization="l2"):
     """Soft (differentiable, outlier-robust) quantiles along an axis.
 
     numpy.quantile's default ("linear") interpolation between order statistics,
@@ -616,6 +628,10 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
     lengths : 1-D array-like of int, optional
         Ragged rows: ``x`` is then 1-D, the concatenation of non-empty rows of
         these lengths, and the result has one value per row.
+    regularization : {"l2", "p4/3"}, default="l2"
+        The regulariser of the masks, as in :func:`soft_topk_mask`: with "p4/3"
+        the weights are as sparse, and their derivative is continuous where an
+        entry enters them from 0.
 
     Returns
     -------
@@ -641,12 +657,14 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None):
     array([[1.75],
            [2.5 ]])
     """
-    return _quantile(x, q, regularization_strength, axis, False, lengths)[0]
+    return _quantile(x, q, regularization_strength, axis, False, lengths,
+                     regularization=regularization)[0]
 
 
 @operator(main="x", kind="drop", differentiable="x",
           structured=_soft_median_structured)
-def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None):
+def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None,
+                regularization="l2"):
     """Soft median along an axis: :func:`soft_quantile` at ``q = 0.5`` (same
     keywords, ragged rows included).
 
@@ -658,13 +676,14 @@ def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None):
     >>> float(skrank.soft_median([4., 1., 3., 2.], regularization_strength=0.0))
     2.5
     """
-    return _quantile(x, 0.5, regularization_strength, axis, False, lengths, median=True)[0]
+    return _quantile(x, 0.5, regularization_strength, axis, False, lengths, median=True,
+                     regularization=regularization)[0]
 
 
 @operator(main="x", kind="drop", differentiable="x",
           structured=_soft_trimmed_mean_structured)
 def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1,
-                      lengths=None):
+                      lengths=None, regularization="l2"):
     """Soft trimmed mean along an axis.
 
     ``k = floor(proportiontocut * n)`` entries are trimmed from each end, as
@@ -686,6 +705,10 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
         flattens ``x`` first.
     lengths : 1-D array-like of int, optional
         Ragged rows, as for :func:`soft_quantile`.
+    regularization : {"l2", "p4/3"}, default="l2"
+        The regulariser of the masks, as in :func:`soft_topk_mask`: with "p4/3"
+        the weights are as sparse, and their derivative is continuous where an
+        entry enters them from 0.
 
     Returns
     -------
@@ -710,4 +733,4 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
     2.666666666667
     """
     return _trimmed_mean(x, proportiontocut, regularization_strength, axis, False,
-                         lengths)[0]
+                         lengths, regularization)[0]

@@ -256,26 +256,29 @@ def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, by="value",
     return mask * (x.ravel() if axis is None else x).astype(mask.dtype)
 
 
-def _quantile(x, q, strength, axis, median):
+def _quantile(x, q, strength, axis, median, regularization):
+    reg = _stats._mask_regularizer(regularization)
     q = _stats._check_q(_static(q, "q"))
     X, eps, back = _rows(x, axis, strength)
     if X.shape[-1] == 0:
         raise ValueError("cannot take a quantile of an empty row.")
-    values = _autograd.quantiles(_F, X, eps, list(q.ravel()), median)
+    values = _autograd.quantiles(_F, X, eps, list(q.ravel()), median, reg)
     out = back(jnp.stack(values) if values else jnp.zeros((0, X.shape[0]), X.dtype),
                reduced=True)
     return out.reshape(q.shape + out.shape[1:])
 
 
-def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1):
-    return _quantile(x, q, regularization_strength, axis, median=False)
+def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, regularization="l2"):
+    return _quantile(x, q, regularization_strength, axis, False, regularization)
 
 
-def soft_median(x, *, regularization_strength=1.0, axis=-1):
-    return _quantile(x, 0.5, regularization_strength, axis, median=True)
+def soft_median(x, *, regularization_strength=1.0, axis=-1, regularization="l2"):
+    return _quantile(x, 0.5, regularization_strength, axis, True, regularization)
 
 
-def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1):
+def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1,
+                      regularization="l2"):
+    reg = _stats._mask_regularizer(regularization)
     p = _static(proportiontocut, "proportiontocut")
     if p.ndim == 0 and p.dtype.kind in "iuf":
         proportiontocut = float(p)  # numpy scalars and 0-d arrays too
@@ -285,7 +288,7 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
     X, eps, back = _rows(x, axis, regularization_strength)
     if X.shape[-1] == 0:
         raise ValueError("cannot take a trimmed mean of an empty row.")
-    value = _autograd.trimmed_mean(_F, X, eps, proportiontocut)
+    value = _autograd.trimmed_mean(_F, X, eps, proportiontocut, reg)
     return back(value[None], reduced=True)[0]
 
 

@@ -233,32 +233,35 @@ def soft_topk(x, k, *, regularization_strength=1.0, dim=-1, by="value",
     return mask * x.to(mask.dtype)
 
 
-def soft_quantile(x, q, *, regularization_strength=1.0, dim=-1):
-    return _quantile(x, q, regularization_strength, dim, median=False)
+def soft_quantile(x, q, *, regularization_strength=1.0, dim=-1, regularization="l2"):
+    return _quantile(x, q, regularization_strength, dim, False, regularization)
 
 
-def soft_median(x, *, regularization_strength=1.0, dim=-1):
-    return _quantile(x, 0.5, regularization_strength, dim, median=True)
+def soft_median(x, *, regularization_strength=1.0, dim=-1, regularization="l2"):
+    return _quantile(x, 0.5, regularization_strength, dim, True, regularization)
 
 
-def _quantile(x, q, strength, dim, median):
+def _quantile(x, q, strength, dim, median, regularization):
+    reg = _stats._mask_regularizer(regularization)
     qs = _stats._check_q(np.asarray(_ops._as_float_array(q, "q"), dtype=np.float64))
     R, eps, back, F = _rows(x, dim, strength)
     if R.shape[1] == 0:
         raise ValueError("cannot take a quantile of an empty row.")
     values = [back(v.to(R.dtype), reduced=True)
-              for v in _autograd.quantiles(F, R, eps, qs.reshape(-1), median)]
+              for v in _autograd.quantiles(F, R, eps, qs.reshape(-1), median, reg)]
     return torch.stack(values) if qs.ndim else values[0]
 
 
-def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1):
+def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, dim=-1,
+                      regularization="l2"):
+    reg = _stats._mask_regularizer(regularization)
     if not isinstance(proportiontocut, (int, float)) or not 0 <= proportiontocut < 0.5:
         raise ValueError(
             f"proportiontocut must be a number in [0, 0.5), got {proportiontocut!r}.")
     R, eps, back, F = _rows(x, dim, regularization_strength)
     if R.shape[1] == 0:
         raise ValueError("cannot take a trimmed mean of an empty row.")
-    return back(_autograd.trimmed_mean(F, R, eps, proportiontocut).to(R.dtype),
+    return back(_autograd.trimmed_mean(F, R, eps, proportiontocut, reg).to(R.dtype),
                 reduced=True)
 
 

@@ -110,3 +110,19 @@ def test_memory_benchmark_runs(capsys):
     runpy.run_path(str(bench))["main"](["--n", "2000", "--functions", "soft_median"])
     out = capsys.readouterr().out
     assert "| soft_median        | float32 |" in out and "## Errors" not in out
+
+
+def test_sparse_benchmark_runs_and_agrees(capsys):
+    """benchmarks/bench_sparse.py runs end to end on tiny rows, and its reimplementation
+    of the authors' method agrees with skrank's p4/3 mask (float32 rounding)."""
+    import runpy
+
+    bench = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_sparse.py"
+    module = runpy.run_path(str(bench))
+    module["main"](["--sizes", "60,300", "--budget", "0.01"])
+    out = capsys.readouterr().out
+    assert "|       300 |" in out and "## Errors" not in out
+    x = np.random.default_rng(0).normal(size=300).astype(np.float32)
+    theirs = module["authors_mask"](x, 30, 0.1)
+    ours = skrank.soft_topk_mask(x, 30, regularization_strength=0.1, regularization="p4/3")
+    np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-4)

@@ -80,6 +80,34 @@ def test_derivatives_match_finite_differences_and_are_transposes(fun, by):
         np.testing.assert_allclose(g @ t, v @ u, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("fun,args", [(skrank.soft_quantile, ([0.1, 0.5, 0.9],)),
+                                      (skrank.soft_median, ()),
+                                      (skrank.soft_trimmed_mean, (0.2,))])
+def test_statistics_on_p43_masks(fun, args):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 11))
+    x[0, 3] = 40.0  # an outlier far from every boundary: weight exactly 0
+    kw = dict(regularization="p4/3")
+    np.testing.assert_array_equal(fun(x, *args, regularization_strength=0.0, **kw),
+                                  fun(x, *args, regularization_strength=0.0))
+    v = fun(x, *args, regularization_strength=0.5, **kw)
+    assert np.all(np.isfinite(v)) and not np.allclose(v, fun(x, *args,
+                                                             regularization_strength=0.5))
+    np.testing.assert_allclose(fun(x, *args, regularization_strength=1e12, **kw),
+                               np.broadcast_to(x.mean(axis=-1), np.shape(v)), atol=1e-7)
+    _, vjp_fn = skrank.vjp(fun, x, *args, regularization_strength=0.5, **kw)
+    g = rng.normal(size=np.shape(v))
+    grad = vjp_fn(g)
+    assert grad[0, 3] == 0.0
+    u = rng.normal(size=x.shape)
+    h = 1e-6
+    fd = (fun(x + h * u, *args, regularization_strength=0.5, **kw)
+          - fun(x - h * u, *args, regularization_strength=0.5, **kw)) / (2 * h)
+    y, t = skrank.jvp(fun, x, u, *args, regularization_strength=0.5, **kw)
+    np.testing.assert_allclose(t, fd, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.sum(g * t), np.sum(grad * u), rtol=1e-12)
+
+
 def test_tied_entries_pooled_at_a_constant_weight_have_zero_derivative():
     # entries tied among the kept are locally constant (each is 1): no derivative
     x = np.array([5.0, 5.0, 0.3, 0.0, -4.0])
@@ -147,7 +175,9 @@ def test_unsupported_places_name_the_option():
 
 _ADAPTED = [("soft_rank", (), {}), ("soft_sort", (), {}),
             ("soft_rank", (), {"direction": "descending"}),
-            ("soft_topk_mask", (3,), {}), ("soft_topk", (3,), {"by": "magnitude"})]
+            ("soft_topk_mask", (3,), {}), ("soft_topk", (3,), {"by": "magnitude"}),
+            ("soft_quantile", ([0.2, 0.5],), {}), ("soft_median", (), {}),
+            ("soft_trimmed_mean", (0.2,), {})]
 
 
 @pytest.mark.parametrize("name,args,kw", _ADAPTED)
@@ -166,7 +196,7 @@ def test_torch_adapter_matches_numpy_and_has_exact_second_derivatives(name, args
         np.testing.assert_allclose(y.detach().numpy(),
                                    fun(x, *args, regularization_strength=eps, **kw),
                                    rtol=0, atol=1e-13)
-        g = rng.normal(size=x.shape)
+        g = rng.normal(size=tuple(y.shape))
         (got,) = torch.autograd.grad(y, t, torch.tensor(g))
         want = skrank.vjp(fun, x, *args, regularization_strength=eps, **kw)[1](g)
         np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
@@ -199,7 +229,7 @@ def test_jax_adapter_matches_numpy_under_jit_to_second_order(name, args, kw):
         np.testing.assert_allclose(np.asarray(y),
                                    fun(x, *args, regularization_strength=0.8, **kw),
                                    rtol=0, atol=1e-13)
-        g = rng.normal(size=x.shape)
+        g = rng.normal(size=y.shape)
         want = skrank.vjp(fun, x, *args, regularization_strength=0.8, **kw)[1](g)
         np.testing.assert_allclose(np.asarray(vjp_fn(jnp.asarray(g))[0]), want, rtol=0,
                                    atol=1e-12)
@@ -225,3 +255,5 @@ def test_adapters_reject_p43_where_it_is_not_offered():
         st.spearman_loss(x, x, regularization="p4/3")
     with pytest.raises(ValueError, match="regularization must be one of"):
         st.soft_topk_mask(x, 1, regularization="kl")
+    with pytest.raises(ValueError, match="regularization must be one of"):
+        st.soft_quantile(x, 0.5, regularization="kl")

@@ -87,11 +87,15 @@ def _p43_root(F, blocks, u, v, target):
     return v
 
 
-def _rank_value(F, X, eps, blocks, sign, reg, lo, hi):
+def _rank_value(F, X, eps, blocks, sign, reg, lo, hi, wsum=None):
     """P(sign * X / eps, w) per row (kl: its exponential) from one structure slice,
     aligned with X, clipped to the weights' range [lo, hi]: block by block, about the
-    block's maximum, so nothing overflows. reg: the kernel code (False/True: l2/kl)."""
+    block's maximum, so nothing overflows. reg: the kernel code (False/True: l2/kl).
+    wsum: the block sums of the weights per sorted position, when they carry a
+    derivative (a real k); else the host's constants."""
     xp = F.xp
+    if wsum is not None:
+        blocks.wsum = wsum
     e, hard = _soft_or_hard(F, eps)
     d = sign * F.take(X, blocks.perm)  # sorted, descending
     c = d - blocks.max(d)
@@ -225,6 +229,22 @@ class Masks:
         # entries could round); the derivative stays that of the weights
         return value + self.F.xp.where(self.eps == 0, self.F.sg(self._sorted[:, i] - value),
                                        0.0)
+
+
+def topk_mask_real(F, X, eps, k, reg):
+    """The top-k masks of the rows for a real k per row (a differentiable array of
+    shape (n_rows,)): the rank form with the weights w_j = clip(k - j, 0, 1) at sorted
+    position j. Their derivative in k is taken from above at an integer k (where the
+    position that becomes fractional is j = k), and is 0 at k = n."""
+    n, xp = X.shape[1], F.xp
+    if X.shape[0] * n == 0:
+        return X
+    blocks = _Blocks(F, X.shape, F.structure(X, eps, _structure.topk_form, F.sg(k), reg),
+                     0)
+    d = k[:, None] - F.const(np.arange(n, dtype=np.float64), X)
+    inside = (d >= 0) & (d < 1)  # the fractional position: the only one with a derivative
+    w = xp.where(inside, d, xp.where(d >= 1, 1.0, 0.0))
+    return _rank_value(F, X, eps, blocks, 1.0, reg, 0.0, 1.0, wsum=blocks.sum(w))
 
 
 def quantiles(F, X, eps, qs, median=False, reg=_pav.L2):

@@ -176,8 +176,8 @@ class _Plan:
                 self.inputs[name] = (v.rechunk(x.chunks), self.ind)
         for name in spec.per_row:
             v = a[name]
-            if name == _STRENGTH and np.ndim(v) == 0 and not _is_dask(v):
-                continue  # a scalar strength stays as it is (the probe checks it)
+            if name in (_STRENGTH, "k") and np.ndim(v) == 0 and not _is_dask(v):
+                continue  # a scalar strength or k stays as it is (the probe checks it)
             v, shape = _check_known(name, da.asarray(v)), self.batch_shape
             _check_known(spec.main, x)  # a per-row array needs the rows counted
             if name == _STRENGTH:  # broadcast, as NumPy does

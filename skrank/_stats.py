@@ -21,7 +21,7 @@ import numpy as np
 from . import _pav
 from ._ops import (_as_float_array, _asarray, _check_choice, _check_kernels, _namespace,
                    _run_kernel, _split_flat_blocks, _strengths, _Structure)
-from ._registry import operator
+from ._registry import STRENGTH, operator
 from ._rows import Rows, host, make_rows
 
 
@@ -423,8 +423,10 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
                 x.reshape(-1) if axis is None else x))
         return mask, structure
     rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an integer, got {k!r}.")
+    if isinstance(k, (bool, np.bool_)):
+        raise TypeError(f"k must be a number or an array of numbers, got {k!r}.")
+    if not isinstance(k, numbers.Integral):
+        return _real_topk_mask(rows, eps, X, k, reg, with_gradient)
     if rows.n_rows:
         shortest = int(np.diff(rows.offsets).min())
     else:  # no rows: (0, n) rows still have length n; no ragged row bounds k
@@ -439,6 +441,46 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
     if with_gradient:  # (p4/3 reads the mask and the input: private copies)
         p43 = reg == _pav.P43
         structure = _Structure("rank", reg, 1.0, eps_used, X.copy() if p43 else X,
+                               mask.copy() if p43 else mask, perm, start, nblocks, rows,
+                               None)
+    return rows.from_rows(mask), structure
+
+
+def _real_k(k, rows):
+    """A real k (a number, or one per row: an array of the shape of x without the
+    axis) as one float64 per row, each in [0, that row's length]."""
+    k = host(k)
+    kk = np.asarray(k)
+    if kk.dtype.kind not in "iuf":
+        raise TypeError(f"k must be a number or an array of numbers, got {k!r}.")
+    try:
+        kk = np.broadcast_to(kk.astype(np.float64), rows.batch_shape).reshape(-1)
+    except ValueError:
+        raise ValueError(f"k must be a number or an array of shape {rows.batch_shape} "
+                         f"(x's shape without the axis), got shape {kk.shape}.") from None
+    m = np.diff(rows.offsets)
+    if not (np.isfinite(kk).all() and (kk >= 0).all() and (kk <= m).all()):
+        raise ValueError("k must lie in [0, n] for each row of length n, got "
+                         f"{k!r}.")
+    return kk
+
+
+def _real_topk_mask(rows, eps, X, k, reg, with_gradient):
+    """The top-k mask for a real k (one per row allowed): the rank form with the weights
+    w_j = clip(k - j, 0, 1) at sorted position j, which sum to k; for an integer k
+    the usual mask (design notes, section 7)."""
+    kk = _real_k(k, rows)
+    m = np.diff(rows.offsets)
+    pos = np.arange(X.size) - np.repeat(rows.offsets[:-1], m)
+    w = np.clip(np.repeat(kk, m) - pos, 0.0, 1.0)
+    layout = _pav.WEIGHTS_ALIGNED
+    mask, perm, start, nblocks = _run_kernel(rows, X, eps, w, 1.0, reg, False,
+                                             with_gradient, layout)
+    structure = None
+    if with_gradient:
+        _split_flat_blocks(rows.offsets, start, nblocks, w, layout, rows.xp)
+        p43 = reg == _pav.P43  # (p4/3 reads the mask and the input: private copies)
+        structure = _Structure("rank", reg, 1.0, eps, X.copy() if p43 else X,
                                mask.copy() if p43 else mask, perm, start, nblocks, rows,
                                None)
     return rows.from_rows(mask), structure
@@ -484,7 +526,7 @@ def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength
                          regularization)
 
 
-@operator(main="x", kind="same", differentiable="x",
+@operator(main="x", kind="same", differentiable="x", per_row=(STRENGTH, "k"),
           structured=_soft_topk_mask_structured)
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
                    by="value", regularization="l2"):
@@ -499,8 +541,12 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
     ----------
     x : array-like of real numbers
         Scores. float32 stays float32; other real dtypes give float64.
-    k : int
-        How many entries to keep, ``0 <= k <= n`` (n: the length of the axis).
+    k : int, float or array-like of float
+        How many entries to keep, ``0 <= k <= n`` (n: the length of the axis). A real
+        k keeps ``floor(k)`` entries and a fraction of the next: the weights of the
+        rank form are ``clip(k - j, 0, 1)`` at sorted position j. One value per row is
+        allowed (an array of ``x``'s shape without ``axis``). The adapters
+        differentiate with respect to a k that requires grad (or is traced).
     regularization_strength : float or array-like of float, default=1.0
         ``eps >= 0``, in the units of ``x``: entries within about ``eps`` of the
         k-th largest share the mask softly; the others get exactly 0 or 1. A scalar
@@ -549,7 +595,8 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
                       regularization)[0]
 
 
-@operator(main="x", kind="same", differentiable="x", structured=_soft_topk_structured)
+@operator(main="x", kind="same", differentiable="x", per_row=(STRENGTH, "k"),
+          structured=_soft_topk_structured)
 def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="value",
               regularization="l2"):
     """The k largest entries along an axis, softly kept: ``soft_topk_mask(x, k) * x``.
@@ -563,8 +610,8 @@ def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="v
     ----------
     x : array-like of real numbers
         Values. float32 stays float32; other real dtypes give float64.
-    k : int
-        How many entries to keep, ``0 <= k <= n`` (n: the length of the axis).
+    k : int, float or array-like of float
+        How many entries to keep, as for :func:`soft_topk_mask`.
     regularization_strength : float or array-like of float, default=1.0
         ``eps >= 0``, in the units of ``x``, as for :func:`soft_topk_mask`. A scalar or
         one value per row (``x``'s shape without ``axis``).

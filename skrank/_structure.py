@@ -56,6 +56,20 @@ def masks_form(X, eps, ks, reg=_pav.L2):
     return perm.reshape(X.shape), start, nblocks, out.reshape((n_w,) + X.shape), W
 
 
+def topk_form(X, eps, k, reg):
+    """Structure of the soft top-k masks of every row for a real ``k`` per row (the
+    weights ``clip(k - j, 0, 1)`` at sorted position ``j``), as :func:`rank_form` gives
+    it. ``W`` is a zero row: the adapters form the block sums of these weights
+    themselves, differentiably in ``k``."""
+    rows = _rows.Rows(X.shape, -1)
+    w = np.clip(np.asarray(k, dtype=np.float64)[:, None] - np.arange(rows.n), 0.0,
+                1.0).reshape(-1)
+    value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, w, 1.0, reg, False, True,
+                                                   _pav.WEIGHTS_ALIGNED)
+    _ops._split_flat_blocks(rows.offsets, start, nblocks, w, _pav.WEIGHTS_ALIGNED)
+    return perm, start[None], nblocks[None], value[None], np.zeros((1, rows.n))
+
+
 def sort_form(X, eps, sign, reg):
     """Structure of sign * P(rho / eps, sort_desc(sign * x)) for every row (soft sorts);
     returned as by :func:`rank_form` (W: rho)."""
@@ -66,6 +80,7 @@ def sort_form(X, eps, sign, reg):
 
 
 def host_structure(X, eps, form, *args):
+    # (topk_form's k arrives among args, one value per row)
     """What an adapter's shim brings back from the kernel, as NumPy arrays: ``(perm,
     inv, local, first, count, wsum, value)``. ``perm`` and its inverse ``inv`` are
     ``(n_rows, n)``; the others ``(n_w, n_rows, n)``, one slice per weight vector:

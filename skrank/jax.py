@@ -180,14 +180,20 @@ class _Jax:
         n_rows, n = X.shape
         n_w = len(args[0]) if form is _structure.masks_form else 1
 
-        def host(x, e):
+        # an array among args (a real k, one per row, like eps) travels as an operand
+        dynamic = [i for i, a in enumerate(args) if isinstance(a, jax.Array)]
+
+        def host(x, e, *values):
             shape = x.shape  # (..., n_rows, n): vmap's leading dimensions are rows too
             R = np.ascontiguousarray(np.asarray(x).reshape(-1, shape[-1]))
             E = np.asarray(e, dtype=np.float64).reshape(-1)
+            given = list(args)
+            for i, v in zip(dynamic, values):
+                given[i] = np.asarray(v, dtype=np.float64).reshape(-1)
             # no exceptions in a pure callback: rows that are not valid become NaN later
             E = np.where(np.isfinite(E) & (E >= 0), E, 0.0)
             perm, inv, *sliced = _structure.host_structure(
-                np.where(np.isfinite(R), R, 0), E, form, *args)
+                np.where(np.isfinite(R), R, 0), E, form, *given)
             dtypes = (int_dtype, int_dtype, X.dtype, X.dtype, X.dtype)
             return (perm.astype(int_dtype).reshape(shape), inv.astype(int_dtype).reshape(
                 shape)) + tuple(  # (n_w, rows, n) -> (..., n_w, n_rows, n)
@@ -201,8 +207,9 @@ class _Jax:
         # front (the strength too), so the host only flattens them into rows, each with
         # its own strength. Block ids are local to a row and the row offsets are added
         # here, in jax.numpy, where vmap's rows and the caller's are told apart.
-        perm, inv, local, *rest = jax.pure_callback(host, shapes, _sg(X), _sg(eps),
-                                                    vmap_method="broadcast_all")
+        perm, inv, local, *rest = jax.pure_callback(
+            host, shapes, _sg(X), _sg(eps), *(_sg(args[i]) for i in dynamic),
+            vmap_method="broadcast_all")
         seg = (local + n * jnp.arange(n_rows, dtype=local.dtype)[:, None]).reshape(n_w, -1)
         return (perm, inv, seg, *rest)
 
@@ -237,15 +244,26 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value",
                    regularization="l2"):
     _ops._check_choice("by", by, ("value", "magnitude"))
     _ops._check_choice("regularization", regularization, tuple(_stats._MASK_REGULARIZERS))
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be a Python int (static under jit), got {k!r}.")
+    if isinstance(k, bool):
+        raise TypeError(f"k must be a number or an array of numbers, got {k!r}.")
     X, eps, back = _rows(x, axis, regularization_strength)
-    if not 0 <= k <= X.shape[-1]:
-        raise ValueError(f"k must lie in [0, {X.shape[-1]}] (the length of the axis), "
-                         f"got {k}.")
     X = jnp.abs(X) if by == "magnitude" else X
     reg = _stats._MASK_REGULARIZERS[regularization]
-    return back(_autograd.Masks(_F, X, eps, reg).mask(int(k)))
+    if isinstance(k, numbers.Integral):  # static: the masks' shared structures
+        if not 0 <= k <= X.shape[-1]:
+            raise ValueError(f"k must lie in [0, {X.shape[-1]}] (the length of the axis), "
+                             f"got {k}.")
+        return back(_autograd.Masks(_F, X, eps, reg).mask(int(k)))
+    # a real k, one per row allowed, traced or not (then differentiable)
+    batch = jnp.shape(jnp.moveaxis(jnp.empty(jnp.shape(x)), -1 if axis is None else axis,
+                                   -1))[:-1] if axis is not None else ()
+    try:  # concrete: validated as NumPy does
+        K = _stats._real_k(np.asarray(k), types.SimpleNamespace(
+            batch_shape=batch, offsets=np.arange(X.shape[0] + 1) * X.shape[1]))
+    except jax.errors.TracerArrayConversionError:  # traced: out of [0, n] is clipped
+        K = jnp.clip(jnp.broadcast_to(jnp.asarray(k), batch).reshape(-1), 0, X.shape[1])
+    K = jnp.asarray(K, dtype=X.dtype).reshape(-1)
+    return back(_autograd.topk_mask_real(_F, X, eps, K, reg))
 
 
 def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, by="value",
@@ -402,9 +420,7 @@ _STATIC = {
         Fraction cut from each end, in ``[0, 0.5)``; concrete (static under ``jit``, or
         closed over).""",
 }
-_K = {"soft_topk_mask": ("", "Number of entries to keep, in ``[0, n]``"),
-      "soft_topk": ("", "Number of entries to keep, in ``[0, n]``"),
-      "ndcg_loss": (" or None, default=None", "Cutoff: only the top ``k`` positions "
+_K = {"ndcg_loss": (" or None, default=None", "Cutoff: only the top ``k`` positions "
                     "count (None, or ``k >= n``: all)"),
       "topk_loss": (", default=1", "How many top classes count as correct, in ``[0, "
                     "number of classes]``")}
@@ -510,7 +526,8 @@ def _document():
         parameters = {"regularization_strength": _STRENGTH.format(x=main)}
         if main == "x":
             parameters["x"] = _X
-        static = [p for p in inspect.signature(fun).parameters if p in _STATIC]
+        static = [p for p in inspect.signature(fun).parameters if p in _STATIC
+                  and not (p == "k" and name in ("soft_topk_mask", "soft_topk"))]
         for p in static:
             parameters[p] = _STATIC[p] if p != "k" else _STATIC["k"].format(
                 none=_K[name][0], what=_K[name][1])

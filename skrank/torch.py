@@ -95,6 +95,8 @@ def _structure_eager(X, eps, form, shim, *args):
     host = np.ascontiguousarray((host if host.device.type == "cpu" else host.cpu()).numpy())
     if not np.isfinite(host).all():  # checked where the values reach the host anyway
         raise ValueError(f"{shim.name} contains NaN or infinity{shim.hint}.")
+    args = [a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else a
+            for a in args]  # (a real k per row)
     perm, inv, local, first, count, wsum, value = _structure.host_structure(
         host, np.ascontiguousarray(eps.detach().cpu().double().numpy()), form, *args)
     n_rows, n = host.shape
@@ -221,9 +223,19 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1, by="value",
     _ops._check_choice("by", by, ("value", "magnitude"))
     _check(regularization, choices=_stats._MASK_REGULARIZERS)
     R, eps, back, F = _rows(x, dim, regularization_strength)
-    _check_k(k, R.shape[1], "the length of dim")
     reg = _stats._MASK_REGULARIZERS[regularization]
-    return back(_autograd.Masks(F, R.abs() if by == "magnitude" else R, eps, reg).mask(k))
+    R = R.abs() if by == "magnitude" else R
+    if isinstance(k, (bool, int, np.integer)):
+        _check_k(k, R.shape[1], "the length of dim")
+        return back(_autograd.Masks(F, R, eps, reg).mask(k))
+    # a real k, one per row allowed; a tensor that requires grad gets its derivative
+    batch = tuple(x.movedim(dim, -1).shape[:-1])
+    host = k.detach().cpu().numpy() if isinstance(k, torch.Tensor) else k
+    K = F.const(_stats._real_k(host, types.SimpleNamespace(
+        batch_shape=batch, offsets=np.arange(R.shape[0] + 1) * R.shape[1])), R)
+    if isinstance(k, torch.Tensor) and k.requires_grad:
+        K = torch.broadcast_to(k.to(dtype=R.dtype, device=R.device), batch).reshape(-1)
+    return back(_autograd.topk_mask_real(F, R, eps, K, reg))
 
 
 def soft_topk(x, k, *, regularization_strength=1.0, dim=-1, by="value",

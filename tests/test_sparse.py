@@ -257,3 +257,88 @@ def test_adapters_reject_p43_where_it_is_not_offered():
         st.soft_topk_mask(x, 1, regularization="kl")
     with pytest.raises(ValueError, match="regularization must be one of"):
         st.soft_quantile(x, 0.5, regularization="kl")
+
+
+# --------------------------------------------------------------------------- a real k
+@pytest.mark.parametrize("reg", ["l2", "p4/3"])
+def test_real_k_masks(reg):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 8))
+    kw = dict(regularization_strength=0.4, regularization=reg)
+    # an integer-valued float is the integer's mask; a real k sums to k
+    np.testing.assert_array_equal(skrank.soft_topk_mask(x, 3.0, **kw),
+                                  skrank.soft_topk_mask(x, 3, **kw))
+    k = np.array([0.0, 2.5, 8.0])
+    m = skrank.soft_topk_mask(x, k, **kw)
+    np.testing.assert_allclose(m.sum(axis=1), k, atol=1e-12)
+    np.testing.assert_array_equal(m[0], 0.0)
+    np.testing.assert_array_equal(m[2], 1.0)
+    # strength 0: the hard mask with the fractional weight on the (k + 1)-th largest
+    hard = skrank.soft_topk_mask(x, 2.5, regularization_strength=0.0, regularization=reg)
+    order = np.argsort(-x, axis=1)
+    np.testing.assert_array_equal(np.take_along_axis(hard, order, axis=1)[:, :4],
+                                  np.tile([1.0, 1.0, 0.5, 0.0], (3, 1)))
+    # the mask grows with k, entry by entry
+    assert np.all(skrank.soft_topk_mask(x, 2.75, **kw)[1] >= m[1] - 1e-12)
+    # derivatives in x at a real k, per-row k included
+    u, g = rng.normal(size=x.shape), rng.normal(size=x.shape)
+    h = 1e-6
+    fd = (skrank.soft_topk_mask(x + h * u, k, **kw)
+          - skrank.soft_topk_mask(x - h * u, k, **kw)) / (2 * h)
+    _, t = skrank.jvp(skrank.soft_topk_mask, x, u, k, **kw)
+    np.testing.assert_allclose(t, fd, rtol=1e-6, atol=1e-7)
+    v = skrank.vjp(skrank.soft_topk_mask, x, k, **kw)[1](g)
+    np.testing.assert_allclose(np.sum(g * t), np.sum(v * u), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reg", ["l2", "p4/3"])
+def test_torch_learns_k(reg):
+    torch = pytest.importorskip("torch")
+    import skrank.torch as st
+
+    rng = np.random.default_rng(8)
+    x = torch.tensor(rng.normal(size=(3, 7)))
+    k = torch.tensor([1.5, 3.2, 5.5], dtype=torch.float64, requires_grad=True)
+    kw = dict(regularization_strength=0.5, regularization=reg)
+    np.testing.assert_allclose(st.soft_topk_mask(x, k, **kw).detach().numpy(),
+                               skrank.soft_topk_mask(x.numpy(), k.detach().numpy(), **kw),
+                               rtol=0, atol=1e-13)
+    assert torch.autograd.gradcheck(lambda kk: st.soft_topk_mask(x, kk, **kw), (k,))
+    assert torch.autograd.gradgradcheck(lambda kk: st.soft_topk_mask(x, kk, **kw), (k,))
+    # a budget learned by gradient descent: the derivative in k moves it to the target
+    budget = torch.tensor(1.2, dtype=torch.float64, requires_grad=True)
+    for _ in range(100):
+        loss = (st.soft_topk_mask(x[0], budget, **kw).sum() - 4.0) ** 2
+        (grad,) = torch.autograd.grad(loss, budget)
+        with torch.no_grad():
+            budget -= 0.2 * grad
+    assert abs(float(budget) - 4.0) < 1e-6
+
+
+@pytest.mark.parametrize("reg", ["l2", "p4/3"])
+def test_jax_k_derivative_under_jit(reg):
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    import skrank.jax as sj
+
+    x64 = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        rng = np.random.default_rng(9)
+        x = rng.normal(size=(3, 7))
+        K = np.array([1.5, 3.2, 5.5])
+        kw = dict(regularization_strength=0.5, regularization=reg)
+        f = jax.jit(lambda kk: sj.soft_topk_mask(jnp.asarray(x), kk, **kw))
+        np.testing.assert_allclose(np.asarray(f(jnp.asarray(K))),
+                                   skrank.soft_topk_mask(x, K, **kw), rtol=0, atol=1e-13)
+        J = np.asarray(jax.jacfwd(f)(jnp.asarray(K)))
+        h = 1e-6
+        for i in range(3):
+            e = np.zeros(3)
+            e[i] = h
+            fd = (skrank.soft_topk_mask(x, K + e, **kw)
+                  - skrank.soft_topk_mask(x, K - e, **kw)) / (2 * h)
+            np.testing.assert_allclose(J[:, :, i], fd, rtol=0, atol=1e-8)
+    finally:
+        jax.config.update("jax_enable_x64", x64)

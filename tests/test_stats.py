@@ -222,8 +222,11 @@ def test_bad_arguments():
     for k in (-1, 6):
         with pytest.raises(ValueError, match="k must lie"):
             skrank.soft_topk_mask(x, k)
-    for k in (1.5, True):
+    for k in ("two", True, [1.0 + 1j]):  # a real k is accepted (tests/test_sparse.py)
         with pytest.raises(TypeError):
+            skrank.soft_topk_mask(x, k)
+    for k in (-0.5, 5.5, np.nan, [1.0, 2.0, 3.0]):
+        with pytest.raises(ValueError, match="k must"):
             skrank.soft_topk_mask(x, k)
     for p in (0.5, 0.7, -0.1, "a"):
         with pytest.raises(ValueError, match="proportiontocut"):

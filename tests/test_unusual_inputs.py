@@ -72,7 +72,11 @@ def test_isotonic_regression_any_finite_input(y, increasing):
     assert np.all(step >= 0) if increasing else np.all(step <= 0)
     assert got.min() >= y.min() and got.max() <= y.max()
     want = exact_isotonic(y) if increasing else -exact_isotonic(-y)
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+    # pooled means are accurate to a few ulps of the row's largest magnitude: where
+    # values of opposite signs near the limits cancel in a block (1.8e308 and -1.797e308
+    # pooled to 5e303), that is not a few ulps of the result (found by hypothesis)
+    np.testing.assert_allclose(got, want, rtol=1e-12,
+                               atol=max(1e-300, 64 * 2.0 ** -52 * np.abs(y).max()))
 
 
 # --- NumPy scalars stand for the Python numbers and strings they hold --------------

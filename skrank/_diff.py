@@ -31,12 +31,26 @@ def _lookup(fun, args, argnums):
             f"{fun.__name__} takes {count} positional argument{'s' * (high > 1)} "
             f"({', '.join(arg_names)}), got {len(args)}."
         )
-    if isinstance(argnums, bool) or argnums != diff:
+    allowed = (diff, *(arg_names.index(name) for name in record.also))
+    if isinstance(argnums, bool) or argnums not in allowed:
+        names = (arg_names[diff] if len(allowed) == 1 else
+                 " or ".join(f"{arg_names[i]} ({i})" for i in allowed))
         raise ValueError(
-            f"argnums must be {diff}: {fun.__name__} is differentiable in "
-            f"{arg_names[diff]} only, got {argnums!r}."
+            f"argnums must be {' or '.join(map(str, allowed))}: {fun.__name__} is "
+            f"differentiable in {names} only, got {argnums!r}."
         )
+    if argnums != diff and len(args) <= argnums:
+        raise TypeError(f"argnums={argnums} differentiates {arg_names[argnums]}, which "
+                        "must then be given positionally.")
     return record.structured
+
+
+def _products(structure, record, argnums):
+    """(jvp, vjp) of the structure for the argument at argnums (a loss's has no jvp)."""
+    if argnums == record.argnum:
+        return (lambda t: structure.jvp(t)), structure.vjp
+    name = record.positional[argnums]
+    return (lambda t: structure.arg_jvp(name, t)), (lambda g: structure.arg_vjp(name, g))
 
 
 def vjp(fun, *args, argnums=0, **kwargs):
@@ -55,7 +69,9 @@ def vjp(fun, *args, argnums=0, **kwargs):
         where the function has one), or ``(y_true, y_pred)`` for a loss or a metric.
     argnums : int, default=0
         Which positional argument to differentiate: 0 (``x``) for the array
-        operators and statistics, 1 (``y_pred``) for the losses and metrics.
+        operators and statistics, 1 (``y_pred``) for the losses and metrics; 1
+        (``k``, a real number or one per row) is also allowed for
+        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`.
     **kwargs
         Keyword arguments of ``fun`` (strength, regularization, axis, ...).
 
@@ -85,6 +101,10 @@ def vjp(fun, *args, argnums=0, **kwargs):
     """
     if _array_api.has_dask((*args, *kwargs.values())):  # lazily, block by block
         _lookup(fun, args, argnums)
+        if argnums != _record(fun).argnum:
+            raise NotImplementedError(
+                f"the derivative in {_record(fun).positional[argnums]} is computed for "
+                "NumPy, CuPy and Array API inputs, not for dask arrays.")
         from . import _dask
 
         return _dask.vjp(fun, args, kwargs, argnums)
@@ -93,17 +113,18 @@ def vjp(fun, *args, argnums=0, **kwargs):
     on_device = _array_api.device_of((*args, *kwargs.values()))  # CuPy: the input's GPU
     with on_device:
         value, structure = forward(*args, **kwargs)
+    product = _products(structure, _record(fun), argnums)[1]
     if xp is None:
         def vjp_fn(cotangent):
             with on_device:
-                return structure.vjp(cotangent)
+                return product(cotangent)
 
         return value, vjp_fn
     return (_array_api._to_namespace(value, xp, device),
-            _array_api._Converted(structure.vjp, xp, device))
+            _array_api._Converted(product, xp, device))
 
 
-def jvp(fun, x, tangent, *args, **kwargs):
+def jvp(fun, x, tangent, *args, argnums=0, **kwargs):
     """Value and Jacobian-vector product of a skrank array operator.
 
     Parameters
@@ -113,10 +134,14 @@ def jvp(fun, x, tangent, *args, **kwargs):
     x : array-like
         The point at which to differentiate.
     tangent : array-like
-        Direction, of ``x``'s shape.
+        Direction, of ``x``'s shape (or of ``k``'s, with ``argnums=1``).
     *args
         ``fun``'s other positional arguments, after ``x`` (``k``, ``q`` or
-        ``proportiontocut``), as for :func:`vjp`; they may also be given by keyword.
+        ``proportiontocut``), as for :func:`vjp`; they may also be given by keyword
+        (except the one ``argnums`` names).
+    argnums : int, default=0
+        Which positional argument the tangent moves: 0 (``x``), or 1 (``k``) for
+        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`.
     **kwargs
         Keyword arguments of ``fun`` (strength, regularization, axis, ...).
 
@@ -150,6 +175,21 @@ def jvp(fun, x, tangent, *args, **kwargs):
             f"jvp is for the array operators; differentiate {fun.__name__} with "
             "skrank.vjp(..., argnums=1)."
         )
+    if argnums != 0:  # a derivative in k: the tangent moves k
+        _lookup(fun, (x, *args), argnums)
+        if _array_api.has_dask((x, tangent, *args, *kwargs.values())):
+            raise NotImplementedError(
+                f"the derivative in {record.positional[argnums]} is computed for NumPy, "
+                "CuPy and Array API inputs, not for dask arrays.")
+        (x, tangent, *args), kwargs, xp, device = _array_api.convert_args(
+            (x, tangent, *args), kwargs)
+        with _array_api.device_of((x, *kwargs.values())):
+            value, structure = record.structured(x, *args, **kwargs)
+            jvp_out = _products(structure, record, argnums)[0](tangent)
+        if xp is None:
+            return value, jvp_out
+        return (_array_api._to_namespace(value, xp, device),
+                _array_api._to_namespace(jvp_out, xp, device))
     if args:  # positional extras (k, q, proportiontocut) become keywords
         _lookup(fun, (x, *args), 0)
         for name, value in zip(record.positional[1:], args):

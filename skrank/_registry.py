@@ -36,6 +36,9 @@ class Operator:
     per_row: tuple = (STRENGTH,)  # main's shape without the axis (strengths broadcast)
     differentiable: str = None  # the argument skrank.vjp / jvp differentiate, if any
     structured: object = None  # (same arguments) -> (value, structure with jvp / vjp)
+    # further differentiable positional arguments (the masks' k): the structure has
+    # arg_jvp(name, tangent) and arg_vjp(name, cotangent) for them
+    also: tuple = ()
 
     @property
     def argnum(self):
@@ -54,7 +57,7 @@ _RECORDS = {}  # public function and the function it wraps -> Operator
 
 
 def operator(*, main, kind, aligned=(), per_row=(STRENGTH,), differentiable=None,
-             structured=None):
+             structured=None, also=()):
     """Register a public array function and make it take any Array API namespace,
     CuPy or dask arrays (:func:`skrank._array_api.dispatch`)."""
     if kind not in KINDS:
@@ -67,12 +70,12 @@ def operator(*, main, kind, aligned=(), per_row=(STRENGTH,), differentiable=None
         parameters = inspect.signature(fun).parameters
         positional = tuple(p.name for p in parameters.values()
                            if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        for name in (main, *aligned, *per_row, *(() if differentiable is None
-                                                 else (differentiable,))):
+        for name in (main, *aligned, *per_row, *also, *(() if differentiable is None
+                                                        else (differentiable,))):
             if name not in parameters:
                 raise ValueError(f"{fun.__name__} has no argument {name!r}")
         record = Operator(public, main, kind, positional, tuple(aligned), tuple(per_row),
-                          differentiable, structured)
+                          differentiable, structured, tuple(also))
         _RECORDS[public] = _RECORDS[fun] = record
         return public
 

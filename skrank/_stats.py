@@ -390,6 +390,89 @@ class _Signed:
     def vjp(self, cotangent):
         return self.inner.vjp(cotangent) * self.sign
 
+    def arg_jvp(self, name, tangent):  # the mask of |x|: k moves it as it is
+        return self.inner.arg_jvp(name, tangent)
+
+    def arg_vjp(self, name, cotangent):
+        return self.inner.arg_vjp(name, cotangent)
+
+
+class _MaskK:
+    """A top-k mask's structure with its derivative in k (design notes, section 7):
+    dw / dk is 1 at the fractional sorted position j = floor(k) (from above at an
+    integer k), and the block B holding j shares it as c_i / sum_B c, with c = 1
+    (l2) or g = 3 P^(2/3) (p4/3); a block of one entry, or of outputs all 0, shares it
+    equally. k_rows: k per row; k_shape: the shape k was given in."""
+
+    def __init__(self, inner, reg, mask, k_rows, k_shape):
+        self.inner, self.rows, self.reg = inner, inner.rows, reg
+        self.mask, self.k_rows, self.k_shape = mask, k_rows, k_shape
+        self._shares = None
+
+    def __getattr__(self, name):  # the mask's structure (perm, start, nblocks, ...)
+        if name == "inner":  # (not set yet: no recursion)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def jvp(self, tangent):
+        return self.inner.jvp(tangent)
+
+    def vjp(self, cotangent):
+        return self.inner.vjp(cotangent)
+
+    def _plan(self):
+        """(each sorted position's original flat index, its block, its share c /
+        sum_B c, and per row the block of the fractional position or -1)."""
+        if self._shares is None:
+            rows, s, xp = self.rows, self.inner, self.rows.xp
+            offsets = rows.offsets
+            m = np.diff(offsets)
+            total = int(offsets[-1])
+            row = np.repeat(np.arange(m.size), m)
+            pos = np.arange(total) - offsets[row]
+            where = xp.asarray(offsets[row]) + s.perm.reshape(-1)
+            is_start = xp.zeros(total, dtype=bool)
+            used = pos < host(s.nblocks)[row]
+            is_start[xp.asarray(offsets[row[used]]) + s.start.reshape(-1)[xp.asarray(used)]] = True
+            block = xp.cumsum(is_start) - 1
+            out = self.mask.reshape(-1)[where].astype(np.float64)
+            c = 3.0 * xp.cbrt(out) ** 2 if self.reg == _pav.P43 else xp.ones(total)
+            size = xp.bincount(block)
+            total_c = xp.bincount(block, weights=c)
+            even = (total_c == 0) | (size == 1)
+            share = xp.where(even[block], 1.0 / size[block],
+                             c / xp.where(even, 1.0, total_c)[block])
+            j = np.floor(self.k_rows).astype(np.int64)
+            inside = j < m
+            frac = np.full(m.size, -1)
+            frac[inside] = host(block)[offsets[:-1][inside] + j[inside]]
+            self._shares = where, block, share, xp.asarray(frac)
+        return self._shares
+
+    def arg_jvp(self, name, tangent):
+        rows, xp = self.rows, self.rows.xp
+        where, block, share, frac = self._plan()
+        t = np.broadcast_to(np.asarray(host(tangent), dtype=np.float64),
+                            self.k_shape).reshape(-1)
+        t = xp.asarray(np.broadcast_to(t, (rows.n_rows,)) if t.size == 1 else t)
+        row = xp.asarray(np.repeat(np.arange(rows.n_rows), np.diff(rows.offsets)))
+        res = xp.zeros(where.size, dtype=self.mask.dtype)
+        res[where] = (xp.where(block == frac[row], share, 0.0) * t[row]).astype(res.dtype)
+        return rows.from_rows(res.reshape(self.mask.shape))
+
+    def arg_vjp(self, name, cotangent):
+        rows, xp = self.rows, self.rows.xp
+        where, block, share, frac = self._plan()
+        g = rows.to_rows(_asarray(cotangent, xp).astype(np.float64), True,
+                         "cotangent").reshape(-1)[where]
+        per_block = xp.bincount(block, weights=share * g, minlength=int(block[-1]) + 1
+                                if block.size else 0)
+        res = xp.where(frac >= 0, per_block[xp.maximum(frac, 0)] if per_block.size
+                       else 0.0, 0.0)
+        res = host(res).astype(self.mask.dtype)
+        return res.sum().astype(res.dtype) if self.k_shape == () else res.reshape(
+            self.k_shape)
+
 
 class _Product:
     """The structure of mask * x: jvp u -> J u * x + mask * u, vjp g -> J^T (g x) +
@@ -405,6 +488,12 @@ class _Product:
     def vjp(self, cotangent):
         g = _asarray(cotangent, self.rows.xp)
         return self.inner.vjp(g * self.x) + self.mask * g
+
+    def arg_jvp(self, name, tangent):  # the kept values move with the mask alone
+        return self.inner.arg_jvp(name, tangent) * self.x
+
+    def arg_vjp(self, name, cotangent):
+        return self.inner.arg_vjp(name, _asarray(cotangent, self.rows.xp) * self.x)
 
 
 _MASK_REGULARIZERS = {"l2": _pav.L2, "p4/3": _pav.P43}
@@ -425,7 +514,9 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
     rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
     if isinstance(k, (bool, np.bool_)):
         raise TypeError(f"k must be a number or an array of numbers, got {k!r}.")
-    if not isinstance(k, numbers.Integral):
+    if not isinstance(k, numbers.Integral) or (with_gradient and k == 0):
+        # (k = 0 with derivatives: its derivative in k needs the soft structure, which
+        # the shared masks replace by a constant one)
         return _real_topk_mask(rows, eps, X, k, reg, with_gradient)
     if rows.n_rows:
         shortest = int(np.diff(rows.offsets).min())
@@ -443,6 +534,8 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
         structure = _Structure("rank", reg, 1.0, eps_used, X.copy() if p43 else X,
                                mask.copy() if p43 else mask, perm, start, nblocks, rows,
                                None)
+        structure = _MaskK(structure, reg, structure.out,
+                           np.full(rows.n_rows, float(k)), ())
     return rows.from_rows(mask), structure
 
 
@@ -483,6 +576,7 @@ def _real_topk_mask(rows, eps, X, k, reg, with_gradient):
         structure = _Structure("rank", reg, 1.0, eps, X.copy() if p43 else X,
                                mask.copy() if p43 else mask, perm, start, nblocks, rows,
                                None)
+        structure = _MaskK(structure, reg, structure.out, kk, np.shape(host(k)))
     return rows.from_rows(mask), structure
 
 
@@ -527,7 +621,7 @@ def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength
 
 
 @operator(main="x", kind="same", differentiable="x", per_row=(STRENGTH, "k"),
-          structured=_soft_topk_mask_structured)
+          structured=_soft_topk_mask_structured, also=("k",))
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
                    by="value", regularization="l2"):
     """Soft mask of the k largest entries along an axis.
@@ -596,7 +690,7 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
 
 
 @operator(main="x", kind="same", differentiable="x", per_row=(STRENGTH, "k"),
-          structured=_soft_topk_structured)
+          structured=_soft_topk_structured, also=("k",))
 def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="value",
               regularization="l2"):
     """The k largest entries along an axis, softly kept: ``soft_topk_mask(x, k) * x``.

@@ -417,3 +417,17 @@ def test_p43_is_refused_with_the_option_named(cp):
                  lambda: skrank.soft_topk(x, 2, regularization="p4/3", by="magnitude")):
         with pytest.raises(ValueError, match="p4/3"):
             call()
+
+
+def test_real_k_and_its_derivative(cp):
+    # a real k (one per row) and the derivative in k follow the NumPy path
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(3, 9))
+    k = np.array([1.5, 4.0, 7.25])
+    kw = dict(regularization_strength=0.4)
+    assert_same(skrank.soft_topk_mask(cp.asarray(x), k, **kw), skrank.soft_topk_mask(x, k, **kw))
+    g = rng.normal(size=x.shape)
+    want = skrank.vjp(skrank.soft_topk_mask, x, k, argnums=1, **kw)[1](g)
+    got = skrank.vjp(skrank.soft_topk_mask, cp.asarray(x), k, argnums=1, **kw)[1](cp.asarray(g))
+    # (k lives on the host, as the strengths do: so does its derivative)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

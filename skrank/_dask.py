@@ -180,7 +180,7 @@ class _Plan:
                 continue  # a scalar strength or k stays as it is (the probe checks it)
             v, shape = _check_known(name, da.asarray(v)), self.batch_shape
             _check_known(spec.main, x)  # a per-row array needs the rows counted
-            if name == _STRENGTH:  # broadcast, as NumPy does
+            if name in (_STRENGTH, "k"):  # broadcast, as NumPy does
                 try:
                     v = da.broadcast_to(v, shape)
                 except ValueError:
@@ -199,12 +199,14 @@ class _Plan:
         length, so that the probe raises NumPy's message."""
         spec, n = self.spec, self.n
         k = a.get("k")
-        if not isinstance(k, numbers.Integral) or isinstance(k, (bool, np.bool_)):
-            k = None
+        if isinstance(k, np.ndarray) and k.ndim == 0 and k.dtype.kind in "iuf":
+            k = k[()]  # a 0-d array: its number
+        if not isinstance(k, numbers.Real) or isinstance(k, (bool, np.bool_)):
+            k = None  # (an array: one k per row, split with the rows)
         length = n if k is not None and not 0 <= k <= n else min(n, _PROBE)
         probe = dict(self.fixed)
         if k is not None and 0 <= k <= n:
-            probe["k"] = min(k, length)
+            probe["k"] = min(k, length)  # (a real k stays real: same path as given)
         if self.ragged:
             shape, rows = (length,), (min(self.lengths.size, 1),)
             probe["lengths"] = np.full(rows, length)

@@ -6,6 +6,10 @@ block-diagonal Jacobian (design notes, section 4) in O(n) per row, without sorti
 again and without ever forming an n x n matrix.
 """
 
+import numbers
+
+import numpy as np
+
 from . import _array_api, _registry
 
 
@@ -32,7 +36,8 @@ def _lookup(fun, args, argnums):
             f"({', '.join(arg_names)}), got {len(args)}."
         )
     allowed = (diff, *(arg_names.index(name) for name in record.also))
-    if isinstance(argnums, bool) or argnums not in allowed:
+    if (isinstance(argnums, (bool, np.bool_)) or not isinstance(argnums, numbers.Integral)
+            or argnums not in allowed):  # (1, not 1.0 or True)
         names = (arg_names[diff] if len(allowed) == 1 else
                  " or ".join(f"{arg_names[i]} ({i})" for i in allowed))
         raise ValueError(

@@ -1118,8 +1118,9 @@ cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t*
             su = 0.0
             if transpose:
                 for i in range(st, en):
-                    su += _jac_weight(out[i], reg) * t[i]
-                m = su / E if E > 0.0 else 0.0
+                    su += (_jac_weight(out[i], reg) if E > 0.0 else 1.0) * t[i]
+                # (outputs that underflowed to 0: equal shares, as the jvp below)
+                m = su / E if E > 0.0 else su / (en - st)
                 for i in range(st, en):
                     res[perm[i]] = <floating>m
             else:

@@ -404,9 +404,10 @@ class _MaskK:
     (l2) or g = 3 P^(2/3) (p4/3); a block of one entry, or of outputs all 0, shares it
     equally. k_rows: k per row; k_shape: the shape k was given in."""
 
-    def __init__(self, inner, reg, mask, k_rows, k_shape):
+    def __init__(self, inner, reg, mask, k_rows, k_shape, pooled):
         self.inner, self.rows, self.reg = inner, inner.rows, reg
         self.mask, self.k_rows, self.k_shape = mask, k_rows, k_shape
+        self.start, self.nblocks = pooled  # blocks with tied entries pooled
         self._shares = None
 
     def __getattr__(self, name):  # the mask's structure (perm, start, nblocks, ...)
@@ -432,8 +433,9 @@ class _MaskK:
             pos = np.arange(total) - offsets[row]
             where = xp.asarray(offsets[row]) + s.perm.reshape(-1)
             is_start = xp.zeros(total, dtype=bool)
-            used = pos < host(s.nblocks)[row]
-            is_start[xp.asarray(offsets[row[used]]) + s.start.reshape(-1)[xp.asarray(used)]] = True
+            used = pos < host(self.nblocks)[row]
+            is_start[xp.asarray(offsets[row[used]])
+                     + self.start.reshape(-1)[xp.asarray(used)]] = True
             block = xp.cumsum(is_start) - 1
             out = self.mask.reshape(-1)[where].astype(np.float64)
             c = 3.0 * xp.cbrt(out) ** 2 if self.reg == _pav.P43 else xp.ones(total)
@@ -452,9 +454,8 @@ class _MaskK:
     def arg_jvp(self, name, tangent):
         rows, xp = self.rows, self.rows.xp
         where, block, share, frac = self._plan()
-        t = np.broadcast_to(np.asarray(host(tangent), dtype=np.float64),
-                            self.k_shape).reshape(-1)
-        t = xp.asarray(np.broadcast_to(t, (rows.n_rows,)) if t.size == 1 else t)
+        t = np.broadcast_to(np.asarray(host(tangent), dtype=np.float64), self.k_shape)
+        t = xp.asarray(np.broadcast_to(t, rows.batch_shape).reshape(-1))
         row = xp.asarray(np.repeat(np.arange(rows.n_rows), np.diff(rows.offsets)))
         res = xp.zeros(where.size, dtype=self.mask.dtype)
         res[where] = (xp.where(block == frac[row], share, 0.0) * t[row]).astype(res.dtype)
@@ -469,9 +470,13 @@ class _MaskK:
                                 if block.size else 0)
         res = xp.where(frac >= 0, per_block[xp.maximum(frac, 0)] if per_block.size
                        else 0.0, 0.0)
-        res = host(res).astype(self.mask.dtype)
-        return res.sum().astype(res.dtype) if self.k_shape == () else res.reshape(
-            self.k_shape)
+        res = host(res).astype(self.mask.dtype).reshape(rows.batch_shape)
+        # k broadcast over the rows: its derivative sums over the broadcast axes
+        lead = res.ndim - len(self.k_shape)
+        res = res.sum(axis=tuple(range(lead)))
+        axes = tuple(i for i, size in enumerate(self.k_shape) if size == 1
+                     and res.shape[i] != 1)
+        return res.sum(axis=axes, keepdims=True).astype(res.dtype)
 
 
 class _Product:
@@ -514,9 +519,10 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
     rows, eps, X = _prepare(x, regularization_strength, axis, lengths)
     if isinstance(k, (bool, np.bool_)):
         raise TypeError(f"k must be a number or an array of numbers, got {k!r}.")
-    if not isinstance(k, numbers.Integral) or (with_gradient and k == 0):
-        # (k = 0 with derivatives: its derivative in k needs the soft structure, which
-        # the shared masks replace by a constant one)
+    if not isinstance(k, numbers.Integral) or with_gradient:
+        # (with derivatives: the derivative in k needs the structure before flat blocks
+        # are split, and at k = 0 the soft one, which the shared masks replace by a
+        # constant one; the values are the same)
         return _real_topk_mask(rows, eps, X, k, reg, with_gradient)
     if rows.n_rows:
         shortest = int(np.diff(rows.offsets).min())
@@ -571,12 +577,15 @@ def _real_topk_mask(rows, eps, X, k, reg, with_gradient):
                                              with_gradient, layout)
     structure = None
     if with_gradient:
+        # the derivative in k sees tied entries pooled (just above an integer k they
+        # share the new weight); the one in x, split where w is flat (locally constant)
+        pooled = (start.copy(), nblocks.copy())
         _split_flat_blocks(rows.offsets, start, nblocks, w, layout, rows.xp)
         p43 = reg == _pav.P43  # (p4/3 reads the mask and the input: private copies)
         structure = _Structure("rank", reg, 1.0, eps, X.copy() if p43 else X,
                                mask.copy() if p43 else mask, perm, start, nblocks, rows,
                                None)
-        structure = _MaskK(structure, reg, structure.out, kk, np.shape(host(k)))
+        structure = _MaskK(structure, reg, structure.out, kk, np.shape(host(k)), pooled)
     return rows.from_rows(mask), structure
 
 
@@ -587,7 +596,10 @@ def _topk(x, k, regularization_strength, axis, with_gradient, lengths, by,
                                  lengths, by, regularization)
     flat = x.reshape(-1) if axis is None else x
     value = mask * flat
-    return value, None if structure is None else _Product(structure, mask, flat)
+    if structure is None:
+        return value, None
+    # (the derivatives must not see later in-place changes of the caller's arrays)
+    return value, _Product(structure, mask.copy(), flat.copy())
 
 
 # value-and-structure forms, for skrank.vjp / skrank.jvp

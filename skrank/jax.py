@@ -255,8 +255,9 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value",
                              f"got {k}.")
         return back(_autograd.Masks(_F, X, eps, reg).mask(int(k)))
     # a real k, one per row allowed, traced or not (then differentiable)
-    batch = jnp.shape(jnp.moveaxis(jnp.empty(jnp.shape(x)), -1 if axis is None else axis,
-                                   -1))[:-1] if axis is not None else ()
+    shape = np.shape(x)
+    batch = () if axis is None else tuple(
+        size for i, size in enumerate(shape) if i != axis % len(shape))
     try:  # concrete: validated as NumPy does
         K = _stats._real_k(np.asarray(k), types.SimpleNamespace(
             batch_shape=batch, offsets=np.arange(X.shape[0] + 1) * X.shape[1]))

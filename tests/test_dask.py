@@ -613,3 +613,17 @@ def test_review_cases():
                  lambda: skrank.vjp(skrank.soft_rank, unknown)[1](unknown)):
         with pytest.raises(ValueError, match="unknown chunk sizes"):
             call()
+
+
+def test_real_k_on_dask():
+    # a real k above the probe's row length, and a per-row k that broadcasts
+    rng = np.random.default_rng(13)
+    Y = rng.random((4, 60))
+    np.testing.assert_allclose(
+        skrank.soft_topk_mask(da.from_array(Y, chunks=(2, 60)), 40.5).compute(),
+        skrank.soft_topk_mask(Y, 40.5), rtol=1e-12)
+    X = rng.random((3, 4, 6))
+    k = np.array([1.5, 2.5, 3.5, 0.5])
+    np.testing.assert_allclose(
+        skrank.soft_topk_mask(da.from_array(X, chunks=(1, 4, 6)), k).compute(),
+        skrank.soft_topk_mask(X, k), rtol=1e-12)

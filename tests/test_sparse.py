@@ -381,3 +381,39 @@ def test_derivative_in_k_errors():
         skrank.vjp(skrank.soft_quantile, x, 0.5, argnums=1)
     with pytest.raises(NotImplementedError, match="dask"):
         skrank.vjp(skrank.soft_topk_mask, da.from_array(x), 2, argnums=1)
+
+
+def test_derivative_in_k_review_cases():
+    # tied entries at the fractional position share dw/dk (from above at an integer k)
+    x = np.array([3.0, 2.0, 2.0, 1.0])
+    for k in (1, 1.0, 1.5):
+        _, t = skrank.jvp(skrank.soft_topk_mask, x, 1.0, k, argnums=1,
+                          regularization_strength=0.1)
+        np.testing.assert_allclose(t, [0.0, 0.5, 0.5, 0.0], atol=1e-12)
+    # a k that broadcasts over the rows: its derivative sums over the broadcast axes
+    rng = np.random.default_rng(11)
+    X = rng.random((3, 4, 6))
+    k = np.array([1.5, 2.5, 3.5, 0.5])
+    g = rng.normal(size=X.shape)
+    v = skrank.vjp(skrank.soft_topk_mask, X, k, argnums=1)[1](g)
+    per_row = skrank.vjp(skrank.soft_topk_mask, X, np.broadcast_to(k, (3, 4)),
+                         argnums=1)[1](g)
+    np.testing.assert_allclose(v, per_row.sum(axis=0), rtol=1e-12)
+    _, t = skrank.jvp(skrank.soft_topk_mask, X, np.ones(4), k, argnums=1)
+    assert t.shape == X.shape
+    # soft_topk's derivatives keep their own copy of x
+    x = np.array([3.0, 1.0, 2.0, 0.5])
+    _, vjp_fn = skrank.vjp(skrank.soft_topk, x, 1.5, argnums=1)
+    before = vjp_fn(np.ones(4))
+    x *= 10
+    assert vjp_fn(np.ones(4)) == before
+    with pytest.raises(ValueError, match="argnums"):
+        skrank.vjp(skrank.soft_topk_mask, x, 1, argnums=1.0)
+
+
+def test_p43_sort_derivatives_agree_where_outputs_underflow():
+    x = np.array([1e-200, -1e-200])
+    kw = dict(regularization_strength=1e300, regularization="p4/3")
+    J = np.stack([skrank.jvp(skrank.soft_sort, x, e, **kw)[1] for e in np.eye(2)], axis=1)
+    _, vjp_fn = skrank.vjp(skrank.soft_sort, x, **kw)
+    np.testing.assert_allclose(np.stack([vjp_fn(e) for e in np.eye(2)]), J, rtol=1e-12)

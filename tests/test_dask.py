@@ -627,3 +627,11 @@ def test_real_k_on_dask():
     np.testing.assert_allclose(
         skrank.soft_topk_mask(da.from_array(X, chunks=(1, 4, 6)), k).compute(),
         skrank.soft_topk_mask(X, k), rtol=1e-12)
+
+
+def test_derivative_in_k_is_refused_clearly():
+    x = da.from_array(np.arange(6.0))
+    with pytest.raises(NotImplementedError, match="dask"):
+        skrank.vjp(skrank.soft_topk_mask, x, 2, argnums=1)
+    with pytest.raises(NotImplementedError, match="dask"):
+        skrank.jvp(skrank.soft_topk_mask, x, 1.0, 2, argnums=1)

@@ -370,8 +370,6 @@ def test_numpy_derivative_in_k(reg, fun, by):
 
 
 def test_derivative_in_k_errors():
-    import dask.array as da
-
     x = np.arange(6.0)
     with pytest.raises(ValueError, match="argnums must be 0 or 1"):
         skrank.vjp(skrank.soft_topk_mask, x, 2, argnums=2)
@@ -379,8 +377,6 @@ def test_derivative_in_k_errors():
         skrank.vjp(skrank.soft_topk_mask, x, k=2, argnums=1)
     with pytest.raises(ValueError, match="argnums must be 0"):
         skrank.vjp(skrank.soft_quantile, x, 0.5, argnums=1)
-    with pytest.raises(NotImplementedError, match="dask"):
-        skrank.vjp(skrank.soft_topk_mask, da.from_array(x), 2, argnums=1)
 
 
 def test_derivative_in_k_review_cases():

@@ -94,8 +94,7 @@ def _rank_value(F, X, eps, blocks, sign, reg, lo, hi, wsum=None):
     wsum: the block sums of the weights per sorted position, when they carry a
     derivative (a real k); else the host's constants."""
     xp = F.xp
-    if wsum is not None:
-        blocks.wsum = wsum
+    wsum = blocks.wsum if wsum is None else wsum
     e, hard = _soft_or_hard(F, eps)
     d = sign * F.take(X, blocks.perm)  # sorted, descending
     c = d - blocks.max(d)
@@ -103,13 +102,13 @@ def _rank_value(F, X, eps, blocks, sign, reg, lo, hi, wsum=None):
         u = c / e
         # the root relative to the block's maximum: u_first - v = cbrt(P_first)
         v = -_cbrt(F, F.take(F.take(F.sg(blocks.value), blocks.perm), blocks.first))
-        r = u - _p43_root(F, blocks, u, v, blocks.wsum)
-        p = xp.where(blocks.count == 1, blocks.wsum, r * r * r)
+        r = u - _p43_root(F, blocks, u, v, wsum)
+        p = xp.where(blocks.count == 1, wsum, r * r * r)
     elif reg == _pav.KL:  # softmax_B(d / eps) * sum_B w
         ex = xp.exp(c / e)
-        p = ex / blocks.sum(ex) * blocks.wsum
+        p = ex / blocks.sum(ex) * wsum
     else:  # (d - mean_B d) / eps + mean_B w
-        p = (c - blocks.sum(c) / blocks.count) / e + blocks.wsum / blocks.count
+        p = (c - blocks.sum(c) / blocks.count) / e + wsum / blocks.count
     return xp.where(hard, blocks.value, F.take(_clip(F, p, lo, hi), blocks.inv))
 
 

@@ -50,6 +50,14 @@ def _lookup(fun, args, argnums):
     return record.structured
 
 
+def _refuse_dask(record, argnums):
+    """Derivatives in a further argument (the masks' k) are not computed for dask."""
+    if argnums != record.argnum:
+        raise NotImplementedError(
+            f"the derivative in {record.positional[argnums]} is computed for NumPy, CuPy "
+            "and Array API inputs, not for dask arrays.")
+
+
 def _products(structure, record, argnums):
     """(jvp, vjp) of the structure for the argument at argnums (a loss's has no jvp)."""
     if argnums == record.argnum:
@@ -106,10 +114,7 @@ def vjp(fun, *args, argnums=0, **kwargs):
     """
     if _array_api.has_dask((*args, *kwargs.values())):  # lazily, block by block
         _lookup(fun, args, argnums)
-        if argnums != _record(fun).argnum:
-            raise NotImplementedError(
-                f"the derivative in {_record(fun).positional[argnums]} is computed for "
-                "NumPy, CuPy and Array API inputs, not for dask arrays.")
+        _refuse_dask(_record(fun), argnums)
         from . import _dask
 
         return _dask.vjp(fun, args, kwargs, argnums)
@@ -180,37 +185,21 @@ def jvp(fun, x, tangent, *args, argnums=0, **kwargs):
             f"jvp is for the array operators; differentiate {fun.__name__} with "
             "skrank.vjp(..., argnums=1)."
         )
-    if argnums != 0:  # a derivative in k: the tangent moves k
-        _lookup(fun, (x, *args), argnums)
-        if _array_api.has_dask((x, tangent, *args, *kwargs.values())):
-            raise NotImplementedError(
-                f"the derivative in {record.positional[argnums]} is computed for NumPy, "
-                "CuPy and Array API inputs, not for dask arrays.")
-        (x, tangent, *args), kwargs, xp, device = _array_api.convert_args(
-            (x, tangent, *args), kwargs)
-        with _array_api.device_of((x, *kwargs.values())):
-            value, structure = record.structured(x, *args, **kwargs)
-            jvp_out = _products(structure, record, argnums)[0](tangent)
-        if xp is None:
-            return value, jvp_out
-        return (_array_api._to_namespace(value, xp, device),
-                _array_api._to_namespace(jvp_out, xp, device))
-    if args:  # positional extras (k, q, proportiontocut) become keywords
-        _lookup(fun, (x, *args), 0)
-        for name, value in zip(record.positional[1:], args):
-            if name in kwargs:
-                raise TypeError(f"{fun.__name__} got multiple values for argument {name!r}.")
-            kwargs[name] = value
+    forward = _lookup(fun, (x, *args), argnums)
+    # positional extras (k, q, proportiontocut) become keywords
+    for name, value in zip(record.positional[1:], args):
+        if name in kwargs:
+            raise TypeError(f"{fun.__name__} got multiple values for argument {name!r}.")
+        kwargs[name] = value
     if _array_api.has_dask((x, tangent, *kwargs.values())):  # lazily, block by block
-        _lookup(fun, (x,), 0)
+        _refuse_dask(record, argnums)
         from . import _dask
 
         return _dask.jvp(fun, x, tangent, kwargs)
     (x, tangent), kwargs, xp, device = _array_api.convert_args((x, tangent), kwargs)
-    forward = _lookup(fun, (x,), 0)
     with _array_api.device_of((x, tangent, *kwargs.values())):  # CuPy: the input's GPU
         value, structure = forward(x, **kwargs)
-        jvp_out = structure.jvp(tangent)
+        jvp_out = _products(structure, record, argnums)[0](tangent)
     if xp is None:
         return value, jvp_out
     return (_array_api._to_namespace(value, xp, device),

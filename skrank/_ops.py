@@ -178,6 +178,21 @@ def _run_kernel(rows, X, eps, w, sign, reg, sort_form, keep_structure,
     return out, perm, start, nblocks
 
 
+def _block_starts(offsets, start, nblocks, xp=np):
+    """(row, pos, is_start) per flat sorted position: its row, its position within the
+    row, and whether a PAV block starts there. start and nblocks are as the kernel
+    writes them (arrays of xp), offsets the rows' bounds (NumPy)."""
+    m = np.diff(offsets)
+    total = int(offsets[-1])
+    row = xp.asarray(np.repeat(np.arange(m.size), m))
+    offsets = xp.asarray(offsets)
+    pos = xp.arange(total) - offsets[row]
+    is_start = xp.zeros(total, dtype=bool)
+    used = pos < xp.asarray(nblocks)[row]
+    is_start[offsets[row[used]] + start.reshape(-1)[used]] = True
+    return row, pos, is_start
+
+
 def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
     """Split, in place, the PAV blocks over which the weights w are constant.
 
@@ -192,9 +207,8 @@ def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
     total = int(offsets[-1])
     if total == 0:
         return
-    row = xp.asarray(np.repeat(np.arange(m.size), m))
+    row, pos, is_start = _block_starts(offsets, start, nblocks, xp)
     offsets, w = xp.asarray(offsets), xp.asarray(w)
-    pos = xp.arange(total) - offsets[row]  # sorted position within the row
     if layout == _pav.WEIGHTS_PREFIX:
         W = w[pos]
     elif layout == _pav.WEIGHTS_SUFFIX:
@@ -202,9 +216,6 @@ def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
     else:
         W = w
     flat_start = start.reshape(-1)
-    is_start = xp.zeros(total, dtype=bool)
-    used = pos < nblocks[row]
-    is_start[offsets[row[used]] + flat_start[used]] = True
     firsts = xp.flatnonzero(is_start)
     lasts = xp.concatenate([firsts[1:], xp.asarray([total])]) - 1
     flat = (W[firsts] == W[lasts]) & (lasts > firsts)

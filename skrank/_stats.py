@@ -19,8 +19,9 @@ import numbers
 import numpy as np
 
 from . import _pav
-from ._ops import (_as_float_array, _asarray, _check_choice, _check_kernels, _namespace,
-                   _run_kernel, _split_flat_blocks, _strengths, _Structure)
+from ._ops import (_as_float_array, _asarray, _block_starts, _check_choice,
+                   _check_kernels, _namespace, _run_kernel, _split_flat_blocks, _strengths,
+                   _Structure)
 from ._registry import STRENGTH, operator
 from ._rows import Rows, host, make_rows
 
@@ -77,8 +78,7 @@ class _Masks:
             w = np.zeros(rows.n)
             w[:k] = 1.0
             return w
-        pos = np.arange(self.X.size) - np.repeat(rows.offsets[:-1], self.m)
-        return (pos < np.repeat(k, self.m)).astype(np.float64)
+        return _topk_weights(rows.offsets, k)
 
     def _store(self, key, mask, perm, start, nblocks, eps, w, layout):
         rows, X = self.rows, self.X
@@ -425,17 +425,12 @@ class _MaskK:
         """(each sorted position's original flat index, its block, its share c /
         sum_B c, and per row the block of the fractional position or -1)."""
         if self._shares is None:
-            rows, s, xp = self.rows, self.inner, self.rows.xp
+            rows, xp = self.rows, self.rows.xp
             offsets = rows.offsets
             m = np.diff(offsets)
             total = int(offsets[-1])
-            row = np.repeat(np.arange(m.size), m)
-            pos = np.arange(total) - offsets[row]
-            where = xp.asarray(offsets[row]) + s.perm.reshape(-1)
-            is_start = xp.zeros(total, dtype=bool)
-            used = pos < host(self.nblocks)[row]
-            is_start[xp.asarray(offsets[row[used]])
-                     + self.start.reshape(-1)[xp.asarray(used)]] = True
+            row, _, is_start = _block_starts(offsets, self.start, self.nblocks, xp)
+            where = xp.asarray(offsets)[row] + self.inner.perm.reshape(-1)
             block = xp.cumsum(is_start) - 1
             out = self.mask.reshape(-1)[where].astype(np.float64)
             c = 3.0 * xp.cbrt(out) ** 2 if self.reg == _pav.P43 else xp.ones(total)
@@ -532,17 +527,17 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
         bound = "k must be non-negative" if shortest is None else (
             f"k must lie in [0, {shortest}] (the length of the shortest row)")
         raise ValueError(f"{bound}, got {k}.")
-    masks = _Masks(rows, X, eps, with_gradient, reg)
-    mask, _, perm, start, nblocks, eps_used = masks.structure(int(k))
-    structure = None
-    if with_gradient:  # (p4/3 reads the mask and the input: private copies)
-        p43 = reg == _pav.P43
-        structure = _Structure("rank", reg, 1.0, eps_used, X.copy() if p43 else X,
-                               mask.copy() if p43 else mask, perm, start, nblocks, rows,
-                               None)
-        structure = _MaskK(structure, reg, structure.out,
-                           np.full(rows.n_rows, float(k)), ())
-    return rows.from_rows(mask), structure
+    mask = _Masks(rows, X, eps, False, reg).structure(int(k))[0]
+    return rows.from_rows(mask), None
+
+
+def _topk_weights(offsets, k):
+    """The weights of the top-k masks' rank forms, aligned with the rows (bounds
+    offsets) for k per row: clip(k - j, 0, 1) at sorted position j, ones then zeros
+    for an integer k, summing to k."""
+    m = np.diff(offsets)
+    pos = np.arange(int(offsets[-1])) - np.repeat(offsets[:-1], m)
+    return np.clip(np.repeat(np.asarray(k, dtype=np.float64), m) - pos, 0.0, 1.0)
 
 
 def _real_k(k, rows):
@@ -569,9 +564,7 @@ def _real_topk_mask(rows, eps, X, k, reg, with_gradient):
     w_j = clip(k - j, 0, 1) at sorted position j, which sum to k; for an integer k
     the usual mask (design notes, section 7)."""
     kk = _real_k(k, rows)
-    m = np.diff(rows.offsets)
-    pos = np.arange(X.size) - np.repeat(rows.offsets[:-1], m)
-    w = np.clip(np.repeat(kk, m) - pos, 0.0, 1.0)
+    w = _topk_weights(rows.offsets, kk)
     layout = _pav.WEIGHTS_ALIGNED
     mask, perm, start, nblocks = _run_kernel(rows, X, eps, w, 1.0, reg, False,
                                              with_gradient, layout)

@@ -14,7 +14,7 @@ Everything here works on NumPy rows: ``X`` of shape (n_rows, n), C-contiguous, f
 
 import numpy as np
 
-from . import _ops, _pav, _rows
+from . import _ops, _pav, _rows, _stats
 
 
 def rank_form(X, eps, w, sign, reg):
@@ -62,8 +62,7 @@ def topk_form(X, eps, k, reg):
     it. ``W`` is a zero row: the adapters form the block sums of these weights
     themselves, differentiably in ``k``."""
     rows = _rows.Rows(X.shape, -1)
-    w = np.clip(np.asarray(k, dtype=np.float64)[:, None] - np.arange(rows.n), 0.0,
-                1.0).reshape(-1)
+    w = _stats._topk_weights(rows.offsets, k)
     value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, w, 1.0, reg, False, True,
                                                    _pav.WEIGHTS_ALIGNED)
     _ops._split_flat_blocks(rows.offsets, start, nblocks, w, _pav.WEIGHTS_ALIGNED)

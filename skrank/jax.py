@@ -243,12 +243,11 @@ def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value",
                    regularization="l2"):
     _ops._check_choice("by", by, ("value", "magnitude"))
-    _ops._check_choice("regularization", regularization, tuple(_stats._MASK_REGULARIZERS))
+    reg = _stats._mask_regularizer(regularization)
     if isinstance(k, bool):
         raise TypeError(f"k must be a number or an array of numbers, got {k!r}.")
     X, eps, back = _rows(x, axis, regularization_strength)
     X = jnp.abs(X) if by == "magnitude" else X
-    reg = _stats._MASK_REGULARIZERS[regularization]
     if isinstance(k, numbers.Integral):  # static: the masks' shared structures
         if not 0 <= k <= X.shape[-1]:
             raise ValueError(f"k must lie in [0, {X.shape[-1]}] (the length of the axis), "

@@ -221,9 +221,8 @@ def soft_sort(x, *, regularization_strength=1.0, regularization="l2",
 def soft_topk_mask(x, k, *, regularization_strength=1.0, dim=-1, by="value",
                    regularization="l2"):
     _ops._check_choice("by", by, ("value", "magnitude"))
-    _check(regularization, choices=_stats._MASK_REGULARIZERS)
+    reg = _stats._mask_regularizer(regularization)
     R, eps, back, F = _rows(x, dim, regularization_strength)
-    reg = _stats._MASK_REGULARIZERS[regularization]
     R = R.abs() if by == "magnitude" else R
     if isinstance(k, (bool, int, np.integer)):
         _check_k(k, R.shape[1], "the length of dim")

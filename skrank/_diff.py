@@ -6,11 +6,14 @@ block-diagonal Jacobian (design notes, section 4) in O(n) per row, without sorti
 again and without ever forming an n x n matrix.
 """
 
+import inspect
 import numbers
 
 import numpy as np
 
 from . import _array_api, _registry
+from ._registry import STRENGTH
+from ._rows import host, sum_to_shape
 
 
 def _record(fun):
@@ -24,8 +27,10 @@ def _record(fun):
     return record
 
 
-def _lookup(fun, args, argnums):
-    """The value-and-structure form of fun, for these positional args and argnums."""
+def _argument(fun, args, argnums):
+    """(the value-and-structure form of fun, argnums as a position or the strength's
+    name) for these positional args: argnums names a positional argument by position
+    or by name, or regularization_strength by name."""
     record = _record(fun)
     arg_names, diff = record.positional, record.argnum
     if not diff + 1 <= len(args) <= len(arg_names):
@@ -35,35 +40,71 @@ def _lookup(fun, args, argnums):
             f"{fun.__name__} takes {count} positional argument{'s' * (high > 1)} "
             f"({', '.join(arg_names)}), got {len(args)}."
         )
-    allowed = (diff, *(arg_names.index(name) for name in record.also))
-    if (isinstance(argnums, (bool, np.bool_)) or not isinstance(argnums, numbers.Integral)
+    names = (arg_names[diff], *record.also)
+    if isinstance(argnums, str) and argnums in arg_names:
+        argnums = arg_names.index(argnums)
+    allowed = [arg_names.index(name) if name in arg_names else name for name in names]
+    if (isinstance(argnums, (bool, np.bool_))
+            or not isinstance(argnums, (numbers.Integral, str))
             or argnums not in allowed):  # (1, not 1.0 or True)
-        names = (arg_names[diff] if len(allowed) == 1 else
-                 " or ".join(f"{arg_names[i]} ({i})" for i in allowed))
+        described = " or ".join(f"{name} ({index!r})" if index != name else repr(name)
+                                for name, index in zip(names, allowed))
         raise ValueError(
-            f"argnums must be {' or '.join(map(str, allowed))}: {fun.__name__} is "
-            f"differentiable in {names} only, got {argnums!r}."
+            f"argnums must name an argument {fun.__name__} is differentiable in: "
+            f"{described}; got {argnums!r}."
         )
-    if argnums != diff and len(args) <= argnums:
+    if isinstance(argnums, int) and argnums != diff and len(args) <= argnums:
         raise TypeError(f"argnums={argnums} differentiates {arg_names[argnums]}, which "
                         "must then be given positionally.")
-    return record.structured
+    return record.structured, argnums
 
 
 def _refuse_dask(record, argnums):
-    """Derivatives in a further argument (the masks' k) are not computed for dask."""
+    """Derivatives in a further argument (the masks' k, a strength) are not computed
+    for dask."""
     if argnums != record.argnum:
+        name = argnums if isinstance(argnums, str) else record.positional[argnums]
         raise NotImplementedError(
-            f"the derivative in {record.positional[argnums]} is computed for NumPy, CuPy "
-            "and Array API inputs, not for dask arrays.")
+            f"the derivative in {name} is computed for NumPy, CuPy and Array API "
+            "inputs, not for dask arrays.")
 
 
-def _products(structure, record, argnums):
-    """(jvp, vjp) of the structure for the argument at argnums (a loss's has no jvp)."""
+def _products(structure, record, argnums, kwargs):
+    """(jvp, vjp) of the structure for the argument argnums (a loss's has no jvp).
+    The strength's are found at once: the structure may read the caller's x."""
     if argnums == record.argnum:
         return (lambda t: structure.jvp(t)), structure.vjp
+    if argnums == STRENGTH:
+        return _strength_products(structure, record, kwargs)
     name = record.positional[argnums]
     return (lambda t: structure.arg_jvp(name, t)), (lambda g: structure.arg_vjp(name, g))
+
+
+def _strength_products(structure, record, kwargs):
+    """(jvp, vjp) in the strength, as given (a scalar, or one per row, broadcasting):
+    the structure's per-row products, the tangent broadcast to every row and the
+    cotangent's result summed back over the axes the strength was broadcast along."""
+    given = kwargs.get(STRENGTH, inspect.signature(record.fun).parameters[STRENGTH].default)
+    shape = np.shape(host(given))
+    rows = structure.rows
+    per_row_jvp, per_row_vjp = structure.strength_products()
+
+    def jvp(tangent):
+        t = np.asarray(host(tangent))
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
+        try:
+            t = np.broadcast_to(np.broadcast_to(t, shape), rows.batch_shape)
+        except ValueError:
+            raise ValueError(f"the tangent must have the strength's shape {shape}, got "
+                             f"{t.shape}.") from None
+        return per_row_jvp(t.astype(np.float64).reshape(-1))
+
+    def vjp(cotangent):
+        res = per_row_vjp(cotangent)
+        return sum_to_shape(res.reshape(rows.batch_shape), shape)
+
+    return jvp, vjp
 
 
 def vjp(fun, *args, argnums=0, **kwargs):
@@ -80,11 +121,15 @@ def vjp(fun, *args, argnums=0, **kwargs):
     *args
         Its positional arguments: ``x`` (then ``k``, ``q`` or ``proportiontocut``
         where the function has one), or ``(y_true, y_pred)`` for a loss or a metric.
-    argnums : int, default=0
-        Which positional argument to differentiate: 0 (``x``) for the array
-        operators and statistics, 1 (``y_pred``) for the losses and metrics; 1
-        (``k``, a real number or one per row) is also allowed for
-        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`.
+    argnums : int or str, default=0
+        Which argument to differentiate, by position or by name: 0 (``x``) for the
+        array operators and statistics, 1 (``y_pred``) for the losses and metrics;
+        1 or ``"k"`` (a real number or one per row) for
+        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`;
+        ``"regularization_strength"`` (a scalar or one per row) for every function
+        except :func:`skrank.metrics.soft_spearman`, whose strength is relative to
+        ``y_pred``'s spread. A derivative in the strength is taken from above at
+        0, where it is 0.
     **kwargs
         Keyword arguments of ``fun`` (strength, regularization, axis, ...).
 
@@ -93,8 +138,9 @@ def vjp(fun, *args, argnums=0, **kwargs):
     value : ndarray
         ``fun(*args, **kwargs)``.
     vjp_fn : callable
-        ``vjp_fn(g)`` returns ``g^T J`` shaped like ``args[argnums]``, for ``g``
-        shaped like ``value``. It costs O(n) per row and can be called many times.
+        ``vjp_fn(g)`` returns ``g^T J`` shaped like the argument differentiated
+        (the strength as it was given), for ``g`` shaped like ``value``. It costs
+        O(n) per row and can be called many times.
 
     Notes
     -----
@@ -111,19 +157,24 @@ def vjp(fun, *args, argnums=0, **kwargs):
     array([0., 0., 0.])
     >>> vjp_fn(np.array([0., 1., 0.]))
     array([ 0.  ,  0.25, -0.25])
+    >>> _, vjp_eps = skrank.vjp(skrank.soft_rank, np.array([5., 1., 2.]),
+    ...                         argnums="regularization_strength",
+    ...                         regularization_strength=2.0)
+    >>> vjp_eps(np.array([0., 1., 0.]))  # d r_1 / d eps: pooled ranks near their mean
+    np.float64(0.125)
     """
     if _array_api.has_dask((*args, *kwargs.values())):  # lazily, block by block
-        _lookup(fun, args, argnums)
+        argnums = _argument(fun, args, argnums)[1]
         _refuse_dask(_record(fun), argnums)
         from . import _dask
 
         return _dask.vjp(fun, args, kwargs, argnums)
     args, kwargs, xp, device = _array_api.convert_args(args, kwargs)
-    forward = _lookup(fun, args, argnums)
+    forward, argnums = _argument(fun, args, argnums)
     on_device = _array_api.device_of((*args, *kwargs.values()))  # CuPy: the input's GPU
     with on_device:
         value, structure = forward(*args, **kwargs)
-    product = _products(structure, _record(fun), argnums)[1]
+        product = _products(structure, _record(fun), argnums, kwargs)[1]
     if xp is None:
         def vjp_fn(cotangent):
             with on_device:
@@ -144,14 +195,16 @@ def jvp(fun, x, tangent, *args, argnums=0, **kwargs):
     x : array-like
         The point at which to differentiate.
     tangent : array-like
-        Direction, of ``x``'s shape (or of ``k``'s, with ``argnums=1``).
+        Direction, of the shape of the argument ``argnums`` names: ``x``'s, ``k``'s
+        or the strength's as given.
     *args
         ``fun``'s other positional arguments, after ``x`` (``k``, ``q`` or
         ``proportiontocut``), as for :func:`vjp`; they may also be given by keyword
         (except the one ``argnums`` names).
-    argnums : int, default=0
-        Which positional argument the tangent moves: 0 (``x``), or 1 (``k``) for
-        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`.
+    argnums : int or str, default=0
+        Which argument the tangent moves: 0 (``x``), 1 or ``"k"`` for
+        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`, or
+        ``"regularization_strength"``.
     **kwargs
         Keyword arguments of ``fun`` (strength, regularization, axis, ...).
 
@@ -185,7 +238,7 @@ def jvp(fun, x, tangent, *args, argnums=0, **kwargs):
             f"jvp is for the array operators; differentiate {fun.__name__} with "
             "skrank.vjp(..., argnums=1)."
         )
-    forward = _lookup(fun, (x, *args), argnums)
+    forward, argnums = _argument(fun, (x, *args), argnums)
     # positional extras (k, q, proportiontocut) become keywords
     for name, value in zip(record.positional[1:], args):
         if name in kwargs:
@@ -199,7 +252,7 @@ def jvp(fun, x, tangent, *args, argnums=0, **kwargs):
     (x, tangent), kwargs, xp, device = _array_api.convert_args((x, tangent), kwargs)
     with _array_api.device_of((x, tangent, *kwargs.values())):  # CuPy: the input's GPU
         value, structure = forward(x, **kwargs)
-        jvp_out = _products(structure, record, argnums)[0](tangent)
+        jvp_out = _products(structure, record, argnums, kwargs)[0](tangent)
     if xp is None:
         return value, jvp_out
     return (_array_api._to_namespace(value, xp, device),

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from . import _cupy, _pav
-from ._registry import operator
+from ._registry import STRENGTH, operator
 from ._rows import Rows, host, make_rows
 
 # The regularisers of soft_rank and soft_sort, with their kernel codes; the
@@ -117,10 +117,13 @@ class _Structure:
         # a tangent lives in the input's space, a cotangent in the output's
         t_space_out = transpose
         name = "cotangent" if transpose else "tangent"
-        t = _asarray(t, rows.xp)
-        if t.dtype.kind not in "biuf":
-            raise TypeError(f"the {name} must hold real numbers, got dtype {t.dtype}.")
-        T = rows.to_rows(t.astype(self.X.dtype, copy=False), t_space_out, name)
+        T = rows.to_rows(_real_array(t, name, rows.xp).astype(self.X.dtype, copy=False),
+                         t_space_out, name)
+        return rows.from_rows(self._apply_rows(T, transpose), out_space=not transpose)
+
+    def _apply_rows(self, T, transpose):
+        """The product with T laid out as rows; NaN in the rows that held NaN."""
+        rows = self.rows
         res = rows.xp.empty_like(T)
         if T.size:
             flat = (rows.offsets, self.perm.reshape(-1), self.start.reshape(-1),
@@ -139,13 +142,83 @@ class _Structure:
                                              res.reshape(-1), *extra)
             if self.bad is not None:
                 rows.set_rows(res, self.bad, np.nan)
-        return rows.from_rows(res, out_space=not transpose)
+        return res
 
     def jvp(self, tangent):
         return self._apply(tangent, transpose=False)
 
     def vjp(self, cotangent):
         return self._apply(cotangent, transpose=True)
+
+    def strength_products(self):
+        return _row_products(self.rows, self.strength_rows())
+
+    def strength_rows(self):
+        """d out / d eps for each row's strength, laid out as the output's rows (design
+        notes, section 14); 0 where eps is 0 (the derivative from above)."""
+        rows, xp = self.rows, self.rows.xp
+        eps = xp.asarray(self.eps)
+        soft = eps > 0
+        if self.op == "rank":
+            # P(sign x / eps, w) depends on x / eps alone: d/d eps = -J x / eps (the
+            # kernel forms J x about each block's mean, in float64)
+            D = -self._apply_rows(self.X, False) / rows.expand(
+                xp.where(soft, eps, 1.0)).astype(self.X.dtype)
+        else:
+            D = self._sort_strength_rows(xp.where(soft, eps, 1.0))
+        D = xp.where(rows.expand(soft), D, 0.0).astype(self.X.dtype, copy=False)
+        if self.bad is not None:
+            rows.set_rows(D, self.bad, np.nan)
+        return D
+
+    def _sort_strength_rows(self, eps):
+        """The sort form's d out / d eps, in closed form on its blocks: the strength
+        enters a block starting at sorted position a through u_i = (rho_i - rho_a) /
+        eps = -(i - a) / eps alone, so d out_i / d eps = sign c_i ((i - a) - mean_B(i -
+        a)) / eps^2, the mean weighted by 1 (l2; c = 1), by softmax_B(u) (kl; c = 1),
+        or by c = g = 3 P^(2/3) (p4/3) (design notes, section 14)."""
+        rows, xp = self.rows, self.rows.xp
+        offsets = rows.offsets
+        if int(offsets[-1]) == 0:
+            return xp.zeros(self.out.shape)
+        row, pos, is_start = _block_starts(offsets, self.start, self.nblocks, xp)
+        block = xp.cumsum(is_start) - 1
+        i = (pos - pos[xp.flatnonzero(is_start)][block]).astype(np.float64)  # i - a
+        e = eps[row]
+        if self.reg == _pav.KL:
+            c, weight = 1.0, xp.exp(-i / e)
+        elif self.reg == _pav.P43:
+            c = weight = 3.0 * xp.cbrt(self.out.reshape(-1).astype(np.float64)) ** 2
+        else:
+            c, weight = 1.0, xp.ones(i.size)
+        total = xp.bincount(block, weights=weight)
+        mean = xp.bincount(block, weights=weight * i) / xp.where(total > 0, total, 1.0)
+        return (self.sign * c * (i - mean[block]) / (e * e)).reshape(self.out.shape)
+
+
+def _row_products(rows, D):
+    """(jvp, vjp) in per-row values (a strength) of an output whose derivative in each
+    row's value is D, laid out as the output's rows: jvp takes one float64 per row
+    (NumPy) and returns the output's shape; vjp takes a cotangent of the output's
+    shape and returns one float64 per row (NumPy)."""
+    xp = rows.xp
+
+    def jvp(t):
+        return rows.from_rows(D * rows.expand(xp.asarray(t).astype(D.dtype)))
+
+    def vjp(g):
+        G = rows.to_rows(_real_array(g, "cotangent", xp), True, "cotangent")
+        return host(rows.row_sums(G.astype(np.float64) * D)).astype(D.dtype)
+
+    return jvp, vjp
+
+
+def _real_array(a, name, xp):
+    """a as an array of xp, refused unless it holds real numbers."""
+    a = _asarray(a, xp)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"the {name} must hold real numbers, got dtype {a.dtype}.")
+    return a
 
 
 def _check_kernels(rows, reg):
@@ -313,7 +386,8 @@ def _soft_sort_structured(x, *, regularization_strength=1.0, regularization="l2"
                     nan_policy, lengths=lengths)
 
 
-@operator(main="x", kind="same", differentiable="x", structured=_soft_rank_structured)
+@operator(main="x", kind="same", differentiable="x", structured=_soft_rank_structured,
+          also=(STRENGTH,))
 def soft_rank(
     x,
     *,
@@ -387,7 +461,8 @@ soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
     """
 
 
-@operator(main="x", kind="same", differentiable="x", structured=_soft_sort_structured)
+@operator(main="x", kind="same", differentiable="x", structured=_soft_sort_structured,
+          also=(STRENGTH,))
 def soft_sort(
     x,
     *,

@@ -36,8 +36,9 @@ class Operator:
     per_row: tuple = (STRENGTH,)  # main's shape without the axis (strengths broadcast)
     differentiable: str = None  # the argument skrank.vjp / jvp differentiate, if any
     structured: object = None  # (same arguments) -> (value, structure with jvp / vjp)
-    # further differentiable positional arguments (the masks' k): the structure has
-    # arg_jvp(name, tangent) and arg_vjp(name, cotangent) for them
+    # further differentiable arguments: positional ones (the masks' k), for which the
+    # structure has arg_jvp(name, tangent) and arg_vjp(name, cotangent), and the
+    # strength (STRENGTH), for which it has strength_products()
     also: tuple = ()
 
     @property

@@ -174,6 +174,14 @@ class RaggedRows:
         return self.xp.arange(self.offsets[-1]) - self.xp.asarray(self.offsets)[self.row_of]
 
 
+def sum_to_shape(a, shape):
+    """a (NumPy, the rows' batch shape) summed over the axes along which an argument
+    of this shape was broadcast to it: the derivative in a broadcast argument."""
+    total = a.astype(np.float64).sum(axis=tuple(range(a.ndim - len(shape))))
+    axes = tuple(i for i, size in enumerate(shape) if size == 1 and total.shape[i] != 1)
+    return total.sum(axis=axes, keepdims=True).astype(a.dtype)
+
+
 def make_rows(shape, axis, lengths, xp=np):
     if lengths is None:
         return Rows(shape, axis, xp)

@@ -20,10 +20,10 @@ import numpy as np
 
 from . import _pav
 from ._ops import (_as_float_array, _asarray, _block_starts, _check_choice,
-                   _check_kernels, _namespace, _run_kernel, _split_flat_blocks, _strengths,
-                   _Structure)
+                   _check_kernels, _namespace, _real_array, _row_products, _run_kernel,
+                   _split_flat_blocks, _strengths, _Structure)
 from ._registry import STRENGTH, operator
-from ._rows import Rows, host, make_rows
+from ._rows import Rows, host, make_rows, sum_to_shape
 
 
 def _prepare(x, regularization_strength, axis, lengths=None):
@@ -82,7 +82,7 @@ class _Masks:
 
     def _store(self, key, mask, perm, start, nblocks, eps, w, layout):
         rows, X = self.rows, self.X
-        jx = None
+        jx = xjx = None
         if self.with_gradient:
             _split_flat_blocks(rows.offsets, start, nblocks, w, layout, rows.xp)
             jx = rows.xp.empty_like(X)
@@ -95,7 +95,10 @@ class _Masks:
                 scale = self._frame()[0]
                 if (scale != 1.0).any():
                     jx /= rows.expand(scale).astype(X.dtype)
-        self._cache[key] = (mask, jx, perm, start, nblocks, eps)
+            # <J X, X> per row, for the derivative in the strength: J X sums to 0,
+            # so the centred rows give the same sum with the digits of their spread
+            xjx = rows.row_sums(jx * self._framed_rows()) / self._frame()[0]
+        self._cache[key] = (mask, jx, perm, start, nblocks, eps, xjx)
 
     def prepare(self, ks):
         """Compute the masks for all these k at once: one sort of each row serves
@@ -140,7 +143,8 @@ class _Masks:
                         None if ks is not None else W[j], layout)
 
     def structure(self, k):
-        """(mask, J_k X or None, perm, start, nblocks, eps used) for k."""
+        """(mask, J_k X or None, perm, start, nblocks, eps used, <J_k X, X> per row or
+        None) for k."""
         k = self._normal(k)
         self.prepare([k])
         return self._cache[self._key(k)]
@@ -218,32 +222,57 @@ class _Masks:
         return rows.xp.clip(value.astype(X.dtype), lo, hi)
 
     def weights(self, k_hi, k_lo):
-        """Weights M(k_hi) - M(k_lo) and their gradient rows (None without gradient)."""
-        m_hi, jx_hi = self.structure(k_hi)[:2]
-        m_lo, jx_lo = self.structure(k_lo)[:2]
+        """Weights M(k_hi) - M(k_lo), the gradient rows of <M(k_hi) - M(k_lo), x>, and
+        its derivative in each row's strength (both None without gradient): the
+        masks depend on x / eps alone, so d/d eps <M, x> = -<J x, x> / eps, 0 at
+        eps = 0 (from above)."""
+        m_hi, jx_hi, *_, xjx_hi = self.structure(k_hi)
+        m_lo, jx_lo, *_, xjx_lo = self.structure(k_lo)
         w = m_hi - m_lo
-        grad = (w + jx_hi - jx_lo) if self.with_gradient else None
-        return w, grad
+        if not self.with_gradient:
+            return w, None, None
+        xp = self.rows.xp
+        eps = xp.asarray(self.eps)
+        d_strength = xp.where(eps > 0, (xjx_lo - xjx_hi) / xp.where(eps > 0, eps, 1.0),
+                              0.0)
+        return w, w + jx_hi - jx_lo, d_strength
 
     def order_statistic(self, i):
         """The soft (i + 1)-th smallest value of each row (i: an int or one per
-        row), and its gradient rows."""
-        w, grad = self.weights(self.m - i, self.m - i - 1)
+        row), its gradient rows and its derivative in each row's strength."""
+        w, grad, d_strength = self.weights(self.m - i, self.m - i - 1)
         value = self.mean(w, 1.0)
         hard = self.eps == 0.0
         if hard.any():  # exact, where shared weights of tied entries would round
             xp = self.rows.xp
             hard = xp.asarray(hard)
             value[hard] = self.sorted()[xp.asarray(self.rows.offsets[:-1] + i)][hard]
-        return value, grad
+        return value, grad, d_strength
 
 
 class _Reduction:
     """Derivatives of a statistic (one or several values per row) from its gradient
-    rows G, of shape (m,) + the rows' shape: jvp = <G, u> per row, vjp = g G."""
+    rows G, of shape (m,) + the rows' shape: jvp = <G, u> per row, vjp = g G; and
+    in the strengths from its derivative D in each row's, of shape (m, n_rows)."""
 
-    def __init__(self, grads, rows, value_shape):
-        self.G, self.rows, self.value_shape = grads, rows, value_shape
+    def __init__(self, grads, d_strength, rows, value_shape):
+        self.G, self.D, self.rows, self.value_shape = grads, d_strength, rows, value_shape
+
+    def strength_products(self):
+        xp = self.rows.xp
+
+        def jvp(t):
+            return (self.D * xp.asarray(t)).astype(self.G.dtype).reshape(
+                self.value_shape)[()]
+
+        def vjp(g):
+            g = _real_array(g, "cotangent", xp)
+            if g.shape != self.value_shape:
+                raise ValueError(f"cotangent must have shape {self.value_shape}, got "
+                                 f"{g.shape}.")
+            return host((g.reshape(self.D.shape) * self.D).sum(axis=0)).astype(self.G.dtype)
+
+        return jvp, vjp
 
     def jvp(self, tangent):
         t = _asarray(tangent, self.rows.xp)
@@ -314,22 +343,24 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
     if q.size == 0:  # as numpy.quantile: an empty result
         value = xp.empty(q.shape + rows.batch_shape, dtype=X.dtype)
         grads = xp.empty((0,) + X.shape, dtype=X.dtype)
-        return value, (_Reduction(grads, rows, value.shape) if with_gradient else None)
+        return value, (_Reduction(grads, xp.empty((0, rows.n_rows)), rows, value.shape)
+                       if with_gradient else None)
     # numpy's default ("linear") method: the virtual index (m - 1) q, per row,
     # between order statistics j and j + 1 (each needs the masks m - j, m - j - 1)
     h = (m - 1) * q.ravel()[:, None]
     j = np.minimum(np.floor(h).astype(np.int64), m - 1)
     masks.prepare([m - i for i in np.concatenate([j, np.minimum(j + 1, m - 1)])] +
                   [m - i - 1 for i in np.concatenate([j, np.minimum(j + 1, m - 1)])])
-    values, grads = [], []
+    values, grads, d_strengths = [], [], []
     for hq, j in zip(h, j):
         t = hq - j
-        a, grad_a = masks.order_statistic(j)
+        a, grad_a, d_a = masks.order_statistic(j)
         if not t.any():
             values.append(a)
             grads.append(grad_a)
+            d_strengths.append(d_a)
             continue
-        b, grad_b = masks.order_statistic(np.minimum(j + 1, m - 1))
+        b, grad_b, d_b = masks.order_statistic(np.minimum(j + 1, m - 1))
         value = _lerp(a, b, t, xp).astype(X.dtype, copy=False)
         if median:  # as numpy.median: the mean of the two middle values
             value = xp.where(xp.asarray(t == 0.5), _midpoint(a, b, xp),
@@ -339,12 +370,13 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
         if with_gradient:
             tt = rows.expand(t)
             grads.append((1.0 - tt) * grad_a + tt * grad_b)
+            d_strengths.append((1.0 - xp.asarray(t)) * d_a + xp.asarray(t) * d_b)
     value_shape = q.shape + rows.batch_shape
     value = xp.stack(values).reshape(value_shape)[()]
     structure = None
     if with_gradient:
-        structure = _Reduction(xp.stack(grads).astype(X.dtype, copy=False), rows,
-                               value_shape)
+        structure = _Reduction(xp.stack(grads).astype(X.dtype, copy=False),
+                               xp.stack(d_strengths), rows, value_shape)
     return value, structure
 
 
@@ -365,12 +397,13 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
         raise ValueError("cannot take a trimmed mean of an empty row.")
     k = (proportiontocut * m).astype(np.int64)  # cut from each end, as scipy's trim_mean
     masks.prepare([m - k, k])
-    w, grad = masks.weights(m - k, k)
+    w, grad, d_strength = masks.weights(m - k, k)
     kept = rows.xp.asarray((m - 2 * k).astype(X.dtype))
     value = masks.mean(w, kept).reshape(rows.batch_shape)[()]
     structure = None
     if with_gradient:
-        structure = _Reduction((grad / rows.expand(kept))[None], rows, rows.batch_shape)
+        structure = _Reduction((grad / rows.expand(kept))[None], (d_strength / kept)[None],
+                               rows, rows.batch_shape)
     return value, structure
 
 
@@ -395,6 +428,12 @@ class _Signed:
 
     def arg_vjp(self, name, cotangent):
         return self.inner.arg_vjp(name, cotangent)
+
+    def strength_rows(self):  # (so does the strength)
+        return self.inner.strength_rows()
+
+    def strength_products(self):
+        return _row_products(self.rows, self.strength_rows())
 
 
 class _MaskK:
@@ -465,13 +504,9 @@ class _MaskK:
                                 if block.size else 0)
         res = xp.where(frac >= 0, per_block[xp.maximum(frac, 0)] if per_block.size
                        else 0.0, 0.0)
-        res = host(res).astype(self.mask.dtype).reshape(rows.batch_shape)
         # k broadcast over the rows: its derivative sums over the broadcast axes
-        lead = res.ndim - len(self.k_shape)
-        res = res.sum(axis=tuple(range(lead)))
-        axes = tuple(i for i, size in enumerate(self.k_shape) if size == 1
-                     and res.shape[i] != 1)
-        return res.sum(axis=axes, keepdims=True).astype(res.dtype)
+        return sum_to_shape(host(res).astype(self.mask.dtype).reshape(rows.batch_shape),
+                            self.k_shape)
 
 
 class _Product:
@@ -494,6 +529,12 @@ class _Product:
 
     def arg_vjp(self, name, cotangent):
         return self.inner.arg_vjp(name, _asarray(cotangent, self.rows.xp) * self.x)
+
+    def strength_rows(self):
+        return self.inner.strength_rows() * self.rows.to_rows(self.x, True)
+
+    def strength_products(self):
+        return _row_products(self.rows, self.strength_rows())
 
 
 _MASK_REGULARIZERS = {"l2": _pav.L2, "p4/3": _pav.P43}
@@ -626,7 +667,7 @@ def _soft_trimmed_mean_structured(x, proportiontocut, *, regularization_strength
 
 
 @operator(main="x", kind="same", differentiable="x", per_row=(STRENGTH, "k"),
-          structured=_soft_topk_mask_structured, also=("k",))
+          structured=_soft_topk_mask_structured, also=("k", STRENGTH))
 def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
                    by="value", regularization="l2"):
     """Soft mask of the k largest entries along an axis.
@@ -695,7 +736,7 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
 
 
 @operator(main="x", kind="same", differentiable="x", per_row=(STRENGTH, "k"),
-          structured=_soft_topk_structured, also=("k",))
+          structured=_soft_topk_structured, also=("k", STRENGTH))
 def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="value",
               regularization="l2"):
     """The k largest entries along an axis, softly kept: ``soft_topk_mask(x, k) * x``.
@@ -749,7 +790,7 @@ def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="v
 
 
 @operator(main="x", kind="drop", differentiable="x",
-          structured=_soft_quantile_structured)
+          structured=_soft_quantile_structured, also=(STRENGTH,))
 def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None,
                   regularization="l2"):
     """Soft (differentiable, outlier-robust) quantiles along an axis.
@@ -808,7 +849,7 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None,
 
 
 @operator(main="x", kind="drop", differentiable="x",
-          structured=_soft_median_structured)
+          structured=_soft_median_structured, also=(STRENGTH,))
 def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None,
                 regularization="l2"):
     """Soft median along an axis: :func:`soft_quantile` at ``q = 0.5`` (same
@@ -827,7 +868,7 @@ def soft_median(x, *, regularization_strength=1.0, axis=-1, lengths=None,
 
 
 @operator(main="x", kind="drop", differentiable="x",
-          structured=_soft_trimmed_mean_structured)
+          structured=_soft_trimmed_mean_structured, also=(STRENGTH,))
 def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-1,
                       lengths=None, regularization="l2"):
     """Soft trimmed mean along an axis.

@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from . import _ops, _rows, _stats
-from ._registry import operator
+from ._registry import STRENGTH, operator
 
 __all__ = ["ndcg_loss", "spearman_loss", "topk_loss"]
 
@@ -22,18 +22,38 @@ _GAINS = ("linear", "exponential")
 
 
 class _LossStructure:
-    """vjp of a scalar loss: the gradient was computed by the forward pass."""
+    """vjp of a scalar loss: the gradient was computed by the forward pass. ranks:
+    the structure of the soft ranks of the scores, for the derivative in the
+    strengths."""
 
-    def __init__(self, grad):
-        self.grad = grad
+    def __init__(self, grad, ranks):
+        self.grad, self.rows = grad, ranks.rows
+        self._scores, self._eps = ranks.X, ranks.eps
 
-    def vjp(self, cotangent):
+    @staticmethod
+    def _scalar(cotangent):
         g = np.asarray(_rows.host(cotangent))
         if g.shape != ():
             raise ValueError(f"the cotangent of a scalar loss must be a scalar, got {g.shape}.")
         if g.dtype.kind not in "biuf":
             raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
-        return (self.grad * g[()]).astype(self.grad.dtype, copy=False)
+        return g[()]
+
+    def vjp(self, cotangent):
+        return (self.grad * self._scalar(cotangent)).astype(self.grad.dtype, copy=False)
+
+    def strength_products(self):
+        """(None, vjp) in the rows' strengths: the loss depends on each row's scores
+        y through the soft ranks and masks of y / eps alone, so d loss / d eps =
+        -<grad, y> / eps per row (grad sums to 0 over a row: y may be centred)."""
+        rows, xp = self.rows, self.rows.xp
+        Y = self._scores.astype(np.float64)
+        m = xp.asarray(np.diff(rows.offsets))
+        Y = Y - rows.expand(rows.row_sums(Y) / m)
+        G = rows.to_rows(self.grad).astype(np.float64)
+        eps = xp.asarray(self._eps)
+        d = xp.where(eps > 0, -rows.row_sums(G * Y) / xp.where(eps > 0, eps, 1.0), 0.0)
+        return None, lambda g: _rows.host(d * float(self._scalar(g))).astype(self.grad.dtype)
 
 
 def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
@@ -71,7 +91,7 @@ def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
     if not with_gradient:
         return value, None
     cot = rows.from_rows(dloss_dR / loss_rows.shape[0])
-    return value, _LossStructure(structure.vjp(cot))
+    return value, _LossStructure(structure.vjp(cot), structure)
 
 
 def _spearman(y_true, y_pred, regularization_strength, regularization, axis, with_gradient,
@@ -125,7 +145,7 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
     if (k_rows < m).any():
         eps = _ops._strengths(regularization_strength, rows)
         masks = _stats._Masks(rows, rows.to_rows(y_pred), eps, with_gradient)
-        mask, _, perm, start, nblocks, eps_used = masks.structure(k_rows)
+        mask, _, perm, start, nblocks, eps_used, _ = masks.structure(k_rows)
         if with_gradient:
             cut_structure = _ops._Structure("rank", False, 1.0, eps_used, masks.X, mask,
                                             perm, start, nblocks, rows, None)
@@ -217,7 +237,7 @@ _LENGTHS = """\
 
 
 @operator(main="y_pred", kind="loss", aligned=("y_true",), differentiable="y_pred",
-          structured=_spearman_loss_structured)
+          structured=_spearman_loss_structured, also=(STRENGTH,))
 def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
                   axis=-1, lengths=None):
     return _spearman(y_true, y_pred, regularization_strength, regularization, axis, False,
@@ -258,7 +278,7 @@ spearman_loss.__doc__ = f"""One minus the soft Spearman correlation, averaged ov
 
 
 @operator(main="y_pred", kind="loss", aligned=("y_true",), differentiable="y_pred",
-          structured=_ndcg_loss_structured)
+          structured=_ndcg_loss_structured, also=(STRENGTH,))
 def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
               axis=-1, k=None, gains="linear", lengths=None):
     return _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gains,
@@ -303,7 +323,7 @@ ndcg_loss.__doc__ = f"""One minus the soft NDCG, averaged over rows.
 
 
 @operator(main="scores", kind="loss", per_row=("labels", "regularization_strength"),
-          differentiable="scores", structured=_topk_loss_structured)
+          differentiable="scores", structured=_topk_loss_structured, also=(STRENGTH,))
 def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
               axis=-1, lengths=None):
     return _topk(labels, scores, k, regularization_strength, regularization, axis, False,

@@ -66,6 +66,16 @@ def test_derivatives_in_the_input_namespace(device):
     assert t.device == device
     np.testing.assert_array_equal(
         np.from_dlpack(t), skrank.jvp(skrank.soft_rank, x, g, regularization_strength=0.5)[1])
+    # in the strength (one per row), back in the input's namespace
+    eps = np.array([0.5, 1.0, 2.0])
+    kw = dict(argnums="regularization_strength", regularization_strength=eps)
+    v = skrank.vjp(skrank.soft_sort, a, **kw)[1](xp.asarray(g, device=device))
+    assert v.device == device
+    np.testing.assert_array_equal(np.from_dlpack(v), skrank.vjp(skrank.soft_sort, x, **kw)[1](g))
+    _, t = skrank.jvp(skrank.soft_median, a, xp.asarray(eps, device=device), **kw)
+    assert t.device == device
+    np.testing.assert_array_equal(np.from_dlpack(t),
+                                  skrank.jvp(skrank.soft_median, x, eps, **kw)[1])
 
 
 def test_losses_take_array_api_inputs():

@@ -431,3 +431,32 @@ def test_real_k_and_its_derivative(cp):
     got = skrank.vjp(skrank.soft_topk_mask, cp.asarray(x), k, argnums=1, **kw)[1](cp.asarray(g))
     # (k lives on the host, as the strengths do: so does its derivative)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_derivative_in_the_strength_follows_numpy(cp, chunk):
+    # d / d eps on the device: the rank form's jvp, the sort form's closed form on its
+    # blocks (bincounts), the statistics and losses; the result lives on the host
+    rng = np.random.default_rng(14)
+    x = data(rng, (4, 12), ties=True)
+    eps = rng.uniform(0.2, 1.5, size=4)
+    g = rng.normal(size=x.shape)
+    cases = [(skrank.soft_rank, (), dict(regularization="kl")),
+             (skrank.soft_sort, (), dict(regularization="kl", direction="descending")),
+             (skrank.soft_sort, (), {}), (skrank.soft_topk_mask, (np.array([1.5, 3, 6, 11]),), {}),
+             (skrank.soft_quantile, ([0.3, 0.6],), {})]
+    for fun, args, kw in cases:
+        kw = dict(kw, argnums="regularization_strength", regularization_strength=eps)
+        value, vjp_fn = skrank.vjp(fun, cp.asarray(x), *args, **kw)
+        ref_value, ref_vjp = skrank.vjp(fun, x, *args, **kw)
+        gg = rng.normal(size=np.shape(ref_value))
+        np.testing.assert_allclose(cp.asnumpy(vjp_fn(cp.asarray(gg))), ref_vjp(gg),
+                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            cp.asnumpy(skrank.jvp(fun, cp.asarray(x), eps, *args, **kw)[1]),
+            skrank.jvp(fun, x, eps, *args, **kw)[1], rtol=1e-10, atol=1e-12)
+    value, vjp_fn = skrank.vjp(losses.ndcg_loss, np.abs(g), cp.asarray(x), k=5,
+                               argnums="regularization_strength", regularization_strength=eps)
+    np.testing.assert_allclose(
+        cp.asnumpy(vjp_fn(1.0)),
+        skrank.vjp(losses.ndcg_loss, np.abs(g), x, k=5, argnums="regularization_strength",
+                   regularization_strength=eps)[1](1.0), rtol=1e-10, atol=1e-12)

@@ -179,7 +179,7 @@ def test_bad_arguments():
         topk_loss(np.zeros(4, int), y_pred)
     with pytest.raises(ValueError, match="NaN"):
         spearman_loss(y_true, np.full(y_pred.shape, np.nan))
-    with pytest.raises(ValueError, match="argnums must be 1"):
+    with pytest.raises(ValueError, match="argnums must name"):
         skrank.vjp(spearman_loss, y_true, y_pred)
     with pytest.raises(TypeError, match="vjp"):
         skrank.jvp(spearman_loss, y_pred, y_pred)

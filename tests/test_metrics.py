@@ -378,7 +378,7 @@ def test_bad_cotangent_and_argnums():
         vjp_raw(1.0)
     with pytest.raises(TypeError, match="real numbers"):
         vjp_fn("1")
-    with pytest.raises(ValueError, match="argnums must be 1"):
+    with pytest.raises(ValueError, match="argnums must name"):
         skrank.vjp(soft_spearman, y_true, y_pred, argnums=0)
 
 

@@ -516,6 +516,15 @@ cdef inline double _cubic_root_from(double P, double Q, double t) noexcept nogil
     return _cubic_root(P, Q)
 
 
+cdef inline double _p43_side(double t, double k, double S2, double Q) noexcept nogil:
+    """The sign of t - tau for the root tau of a block's cubic k t^3 + 3 S2 t + Q (Q =
+    W - S3; it increases in t), without solving it: positive where t lies above the
+    root. Where the terms could overflow, the root itself is compared."""
+    if fabs(t) > 1e50 or S2 > 1e100 * k or fabs(Q) > 1e150 * k:
+        return t - _cubic_root(S2 / k, Q / k)
+    return (k * t * t + 3.0 * S2) * t + Q
+
+
 cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
                               double eps, Scratch* s, int64_t* start) noexcept nogil:
     """Blocks of the p4/3 rank-form problem (z = y / eps); returns their number.
@@ -523,12 +532,19 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
     Block b holds start[b], D[b] = mean of (y - a) (a its first y), R[b] = sum of
     w, gam[b] = S2 and S3[b] (central moments of z) and tau[b] (v = mean z + tau).
     A unit of one entry has tau = -cbrt(w) = -cw. Merge test v_L <= v_U as
-    (mean_L - mean_U) / eps <= tau_U - tau_L; moments combine exactly (Pebay), and
-    the merged block's cubic is solved again. The top block stays in registers.
+    (mean_L - mean_U) / eps <= tau_U - tau_L; moments combine exactly (Pebay).
+
+    Roots are solved lazily: a merged block keeps only a guess (its parts' roots
+    weighted by their sizes) until it is pushed below a new block or ends the row.
+    A merge test needs one root at most: the new unit's is known (cw), and a block
+    popped from the stack was solved when pushed; the other side is settled by the
+    sign of its cubic at the threshold (the cubic increases). A run of merges into
+    one block thus solves no cubic at all (design notes, section 13).
     """
     cdef double* ys = s.ys
     cdef double a, M, R, S2, S3, tau, d, kT, kN, inv, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tM = 0.0, tR = 0.0, tS2 = 0.0, tS3 = 0.0, ttau = 0.0
+    cdef bint solved, tsolved = True, merge
     cdef Py_ssize_t i = 0, j, st, nb = 0, k, tst = 0
     while i < n:
         a = ys[i]  # the next unit: a group of tied values (they always pool)
@@ -541,11 +557,19 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
         k = j - i
         M = 0.0; S2 = 0.0; S3 = 0.0
         tau = -cw[i] if k == 1 else -cbrt(R / k)
+        solved = True
         while eps > 0.0 and nb > 0:  # merge with the top block while it violates
             d = _over_eps((ta - a) + (tM - M), eps, inv_eps)  # (mean_L - mean_U) / eps
-            if not (d <= tau - ttau):
+            kT = <double>(st - tst); kN = <double>k
+            if solved and tsolved:
+                merge = d <= tau - ttau
+            elif solved:  # tau_T <= tau - d
+                merge = _p43_side(tau - d, kT, tS2, tR - tS3) >= 0.0
+            else:  # (a popped top is solved) tau >= tau_T + d
+                merge = _p43_side(ttau + d, kN, S2, R - S3) <= 0.0
+            if not merge:
                 break
-            kT = <double>(st - tst); kN = <double>k; inv = 1.0 / (kT + kN)
+            inv = 1.0 / (kT + kN)
             # moments about the merged mean; the new block's mean is -d from the top's
             S3 = (tS3 + S3 - d * d * d * kT * kN * (kT - kN) * inv * inv
                   - 3.0 * d * (kT * S2 - kN * tS2) * inv)
@@ -558,18 +582,27 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
             # the merged value lies between its parts' values v_L and v_U, near
             # their size-weighted mean: relative to the merged mean, that guess is
             # (kT (tau_L + d kN / kk) + kN (tau_U - d kT / kk)) / kk
-            tau = _cubic_root_from(S2 * inv, (R - S3) * inv, (kT * ttau + kN * tau) * inv)
+            tau = (kT * ttau + kN * tau) * inv
+            solved = False
             nb -= 1
-            if nb > 0:  # the block below becomes the top
+            if nb > 0:  # the block below becomes the top (solved when pushed)
                 tst = start[nb - 1]; ta = ys[tst]; tM = s.D[nb - 1]; tR = s.R[nb - 1]
                 tS2 = s.gam[nb - 1]; tS3 = s.S3[nb - 1]; ttau = s.tau[nb - 1]
-        if nb > 0:  # push: write the old top out
+                tsolved = True
+        if nb > 0:  # push: write the old top out, solved
+            if not tsolved:
+                kT = <double>(st - tst)
+                ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
             start[nb - 1] = tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
             s.gam[nb - 1] = tS2; s.S3[nb - 1] = tS3; s.tau[nb - 1] = ttau
         tst = st; ta = a; tM = M; tR = R; tS2 = S2; tS3 = S3; ttau = tau
+        tsolved = solved
         nb += 1
         i = j
     if nb > 0:
+        if not tsolved:
+            kT = <double>(n - tst)
+            ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
         start[nb - 1] = tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
         s.gam[nb - 1] = tS2; s.S3[nb - 1] = tS3; s.tau[nb - 1] = ttau
     return nb

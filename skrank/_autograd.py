@@ -234,15 +234,19 @@ def topk_mask_real(F, X, eps, k, reg):
     """The top-k masks of the rows for a real k per row (a differentiable array of
     shape (n_rows,)): the rank form with the weights w_j = clip(k - j, 0, 1) at sorted
     position j. Their derivative in k is taken from above at an integer k (where the
-    position that becomes fractional is j = k), and is 0 at k = n."""
+    position that becomes fractional is j = k), and is 0 at k = n; entries tied there
+    share it."""
     n, xp = X.shape[1], F.xp
     if X.shape[0] * n == 0:
         return X
-    blocks = _Blocks(F, X.shape, F.structure(X, eps, _structure.topk_form, F.sg(k), reg),
-                     0)
+    structure = F.structure(X, eps, _structure.topk_form, F.sg(k), reg)
+    blocks, pooled = (_Blocks(F, X.shape, structure, j) for j in (0, 1))
     d = k[:, None] - F.const(np.arange(n, dtype=np.float64), X)
     inside = (d >= 0) & (d < 1)  # the fractional position: the only one with a derivative
     w = xp.where(inside, d, xp.where(d >= 1, 1.0, 0.0))
+    # w averaged over the blocks as pooled: the same values (the split blocks are the
+    # flat ones, where w is constant), and tied entries share dw / dk
+    w = pooled.sum(w) / pooled.count
     return _rank_value(F, X, eps, blocks, 1.0, reg, 0.0, 1.0, wsum=blocks.sum(w))
 
 

@@ -59,14 +59,17 @@ def masks_form(X, eps, ks, reg=_pav.L2):
 def topk_form(X, eps, k, reg):
     """Structure of the soft top-k masks of every row for a real ``k`` per row (the
     weights ``clip(k - j, 0, 1)`` at sorted position ``j``), as :func:`rank_form` gives
-    it. ``W`` is a zero row: the adapters form the block sums of these weights
-    themselves, differentiably in ``k``."""
+    it, in two slices: the blocks with flat ones split (values, derivative in x), then
+    as pooled (tied entries share the derivative in ``k``). ``W`` is zero: the adapters
+    form the block sums of these weights themselves, differentiably in ``k``."""
     rows = _rows.Rows(X.shape, -1)
     w = _stats._topk_weights(rows.offsets, k)
     value, perm, start, nblocks = _ops._run_kernel(rows, X, eps, w, 1.0, reg, False, True,
                                                    _pav.WEIGHTS_ALIGNED)
+    pooled = start.copy(), nblocks.copy()
     _ops._split_flat_blocks(rows.offsets, start, nblocks, w, _pav.WEIGHTS_ALIGNED)
-    return perm, start[None], nblocks[None], value[None], np.zeros((1, rows.n))
+    return (perm, np.stack([start, pooled[0]]), np.stack([nblocks, pooled[1]]),
+            np.stack([value, value]), np.zeros((2, rows.n)))
 
 
 def sort_form(X, eps, sign, reg):

@@ -178,7 +178,9 @@ class _Jax:
         arrays, block ids local to each row on the host, made global here."""
         int_dtype = jax.dtypes.canonicalize_dtype(np.int64)  # int32 unless x64
         n_rows, n = X.shape
-        n_w = len(args[0]) if form is _structure.masks_form else 1
+        # slices: one per k for masks, split and pooled for a real k's masks
+        n_w = (len(args[0]) if form is _structure.masks_form
+               else 2 if form is _structure.topk_form else 1)
 
         # an array among args (a real k, one per row, like eps) travels as an operand
         dynamic = [i for i, a in enumerate(args) if isinstance(a, jax.Array)]

@@ -5,6 +5,8 @@ other regularisers (test_soft_ops.py, test_derivatives.py); here are the masks, 
 against their optimality conditions (no PAV), their sparsity, limits, and where their
 derivative is continuous and where it jumps.
 """
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -313,6 +315,46 @@ def test_torch_learns_k(reg):
         with torch.no_grad():
             budget -= 0.2 * grad
     assert abs(float(budget.detach()) - 4.0) < 1e-6
+
+
+@pytest.mark.parametrize("reg", ["l2", "p4/3"])
+def test_adapters_share_the_derivative_in_k_among_tied_entries(reg):
+    # as NumPy does: at an integer k (from above) and at a fractional one
+    x = np.array([[3.0, 2.0, 2.0, 1.0], [0.5, 4.0, 0.5, 0.5]])
+    kw = dict(regularization_strength=0.1, regularization=reg)
+    ks = (np.array([1.0, 1.0]), np.array([1.5, 2.0]), np.array([2.0, 3.5]))
+    want = [skrank.jvp(skrank.soft_topk_mask, x, np.ones(2), k, argnums=1, **kw)[1]
+            for k in ks]
+    np.testing.assert_allclose(want[0], [[0, 0.5, 0.5, 0], [1 / 3, 0, 1 / 3, 1 / 3]],
+                               atol=1e-12)
+    torch = importlib.util.find_spec("torch")
+    if torch is not None:
+        import torch
+        import skrank.torch as st
+
+        for k, w in zip(ks, want):
+            kt = torch.tensor(k, requires_grad=True)
+            m = st.soft_topk_mask(torch.tensor(x), kt, **kw)
+            (g,) = torch.autograd.grad(m, kt, torch.ones_like(m))
+            np.testing.assert_allclose(g.numpy(), w.sum(axis=1), atol=1e-12)
+            J = torch.autograd.functional.jacobian(
+                lambda kk: st.soft_topk_mask(torch.tensor(x), kk, **kw), kt)
+            np.testing.assert_allclose(np.einsum("rnr->rn", J.numpy()), w, atol=1e-12)
+    if importlib.util.find_spec("jax") is not None:
+        import jax
+        import skrank.jax as sj
+
+        x64 = jax.config.jax_enable_x64
+        jax.config.update("jax_enable_x64", True)
+        try:
+            f = jax.jit(lambda kk: sj.soft_topk_mask(x, kk, **kw))
+            for k, w in zip(ks, want):
+                J = np.asarray(jax.jacfwd(f)(k))
+                np.testing.assert_allclose(np.einsum("rnr->rn", J), w, atol=1e-12)
+        finally:
+            jax.config.update("jax_enable_x64", x64)
+    if torch is None and importlib.util.find_spec("jax") is None:
+        pytest.skip("neither torch nor jax is installed")
 
 
 @pytest.mark.parametrize("reg", ["l2", "p4/3"])

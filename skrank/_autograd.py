@@ -29,7 +29,7 @@ the arguments, lay the rows out, and take NaN and dtypes back to their caller.
 
 import numpy as np
 
-from . import _pav, _structure
+from . import _pav, _stats, _structure
 
 
 class _Blocks:
@@ -90,7 +90,7 @@ def _p43_root(F, blocks, u, v, target):
 def _rank_value(F, X, eps, blocks, sign, reg, lo, hi, wsum=None):
     """P(sign * X / eps, w) per row (kl: its exponential) from one structure slice,
     aligned with X, clipped to the weights' range [lo, hi]: block by block, about the
-    block's maximum, so nothing overflows. reg: the kernel code (False/True: l2/kl).
+    block's maximum, so nothing overflows. reg: the kernel code of the regulariser.
     wsum: the block sums of the weights per sorted position, when they carry a
     derivative (a real k); else the host's constants."""
     xp = F.xp
@@ -114,7 +114,7 @@ def _rank_value(F, X, eps, blocks, sign, reg, lo, hi, wsum=None):
 
 def rank_rows(F, X, eps, sign, reg):
     """Soft ranks of the rows (sign 1: ascending, -1: descending; reg: the kernel code
-    of the regulariser, False/True meaning l2/kl)."""
+    of the regulariser)."""
     n = X.shape[1]
     if X.shape[0] * n == 0:
         return X
@@ -286,12 +286,13 @@ def trimmed_mean(F, X, eps, proportiontocut, reg=_pav.L2):
     return Masks(F, X, eps, reg).mean(n - k, k, n - 2 * k)
 
 
-def spearman_rows(F, T, P, eps, kl):
+def spearman_rows(F, T, P, eps, reg):
     """1 - the Pearson correlation of T's hard ranks and P's soft ranks, per row; a row
-    where either side is constant scores 0 correlation."""
+    where either side is constant scores 0 correlation. reg: the kernel code of the
+    soft ranks' regulariser."""
     xp = F.xp
-    B = rank_rows(F, P, eps, 1.0, kl)
-    A = F.sg(rank_rows(F, F.sg(T), xp.zeros_like(eps), 1.0, False))
+    B = rank_rows(F, P, eps, 1.0, reg)
+    A = F.sg(rank_rows(F, F.sg(T), xp.zeros_like(eps), 1.0, _pav.L2))
     A = A - F.rowsum(A, keepdims=True) / A.shape[-1]
     B = B - F.rowsum(B, keepdims=True) / B.shape[-1]
     saa, sbb = F.rowsum(A * A), F.rowsum(B * B)
@@ -300,16 +301,16 @@ def spearman_rows(F, T, P, eps, kl):
     return 1.0 - xp.where(ok, F.rowsum(A * B) / denom, 0.0)
 
 
-def ndcg_rows(F, G, P, eps, kl, k, gains):
+def ndcg_rows(F, G, P, eps, reg, k, gains):
     """1 - NDCG@k per row: DCG with P's descending soft ranks and, for k < n, the soft
-    top-k mask as the cutoff, over the ideal (hard) DCG; rows without a relevant item
-    score NDCG 0, as in scikit-learn."""
+    top-k mask as the cutoff (p4/3 with p4/3 ranks, else l2), over the ideal (hard)
+    DCG; rows without a relevant item score NDCG 0, as in scikit-learn."""
     xp, n = F.xp, P.shape[-1]
     if gains == "exponential":
         G = xp.exp2(G) - 1.0
     kk = n if k is None else min(int(k), n)
-    R = rank_rows(F, P, eps, -1.0, kl)
-    cut = Masks(F, P, eps).mask(kk) if kk < n else xp.ones_like(R)
+    R = rank_rows(F, P, eps, -1.0, reg)
+    cut = Masks(F, P, eps, _stats._mask_code(reg)).mask(kk) if kk < n else xp.ones_like(R)
     dcg = F.rowsum(G * cut / xp.log2(1.0 + R))
     position = np.arange(n)
     discount = np.where(position < kk, 1.0 / np.log2(position + 2.0), 0.0)
@@ -318,10 +319,10 @@ def ndcg_rows(F, G, P, eps, kl, k, gains):
     return 1.0 - dcg * xp.where(has, 1.0 / xp.where(has, idcg, 1.0), 0.0)
 
 
-def topk_rows(F, labels, S, eps, kl, k):
+def topk_rows(F, labels, S, eps, reg, k):
     """max(0, r_y - k) per sample, r_y the descending soft rank of the true class
     (labels: in-range class indices, one per row); derivative 0 at r_y == k."""
-    R = rank_rows(F, S, eps, -1.0, kl)
+    R = rank_rows(F, S, eps, -1.0, reg)
     r = F.take(R, labels[:, None])[:, 0]
     return F.xp.where(r > k, r - k, 0.0)
 

@@ -18,10 +18,9 @@ from . import _cupy, _pav
 from ._registry import STRENGTH, operator
 from ._rows import Rows, host, make_rows
 
-# The regularisers of soft_rank and soft_sort, with their kernel codes; the
-# functions built on them (metrics, losses, adapters) offer _REGULARIZATIONS.
+# The regularisers of soft_rank and soft_sort and of what is built on them (metrics,
+# losses, adapters), with their kernel codes; masks offer l2 and p4/3 (_stats).
 _REGULARIZERS = {"l2": _pav.L2, "kl": _pav.KL, "p4/3": _pav.P43}
-_REGULARIZATIONS = ("l2", "kl")
 _DIRECTIONS = ("ascending", "descending")
 _NAN_POLICIES = ("raise", "propagate")
 

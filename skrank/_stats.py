@@ -540,6 +540,12 @@ class _Product:
 _MASK_REGULARIZERS = {"l2": _pav.L2, "p4/3": _pav.P43}
 
 
+def _mask_code(reg):
+    """The masks' regulariser beside soft ranks of kernel code reg (a loss's cutoff):
+    p4/3 with p4/3, else l2 (kl masks would need log 0)."""
+    return _pav.P43 if reg == _pav.P43 else _pav.L2
+
+
 def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
                by="value", regularization="l2"):
     _check_choice("by", by, _BY)

@@ -341,17 +341,17 @@ def _mean_of_valid(loss, ok, dtype):
 
 def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
                   axis=-1):
-    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    _ops._check_choice("regularization", regularization, tuple(_ops._REGULARIZERS))
     T, _, P, eps, ok, dtype = _losses_rows(y_true, y_pred, axis, regularization_strength,
                                            "y_true", "y_pred")
     T = jnp.where(jnp.isfinite(T), T, 0.0)  # traced invalid rows: NaN below
-    loss = _autograd.spearman_rows(_F, T, P, eps, regularization == "kl")
+    loss = _autograd.spearman_rows(_F, T, P, eps, _ops._REGULARIZERS[regularization])
     return _mean_of_valid(loss, ok, dtype)
 
 
 def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2",
               axis=-1, k=None, gains="linear"):
-    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    _ops._check_choice("regularization", regularization, tuple(_ops._REGULARIZERS))
     if not isinstance(gains, str) or gains not in ("linear", "exponential"):
         raise ValueError(f"gains must be one of ('linear', 'exponential'), got {gains!r}.")
     if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral)):
@@ -364,13 +364,13 @@ def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2
     if concrete is not None and (concrete < 0).any():
         raise ValueError("ndcg_loss needs non-negative relevances in y_true.")
     ok = ok & (G >= 0).all(-1)
-    loss = _autograd.ndcg_rows(_F, G, P, eps, regularization == "kl", k, gains)
+    loss = _autograd.ndcg_rows(_F, G, P, eps, _ops._REGULARIZERS[regularization], k, gains)
     return _mean_of_valid(loss, ok, dtype)
 
 
 def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularization="l2",
               axis=-1):
-    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    _ops._check_choice("regularization", regularization, tuple(_ops._REGULARIZERS))
     scores, dtype = _float(scores, "scores")
     if scores.size == 0:
         raise ValueError("topk_loss needs at least one sample, and classes for each.")
@@ -395,8 +395,8 @@ def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularizatio
         concrete = None  # traced: labels out of range give NaN
     if concrete is not None and ((concrete < 0) | (concrete >= n)).any():
         raise ValueError("labels must be class indices: in [0, number of classes).")
-    loss = _autograd.topk_rows(_F, jnp.clip(lab, 0, n - 1), S, eps, regularization == "kl",
-                               k)
+    loss = _autograd.topk_rows(_F, jnp.clip(lab, 0, n - 1), S, eps,
+                               _ops._REGULARIZERS[regularization], k)
     return _mean_of_valid(loss, _valid(S, eps) & (lab >= 0) & (lab < n), dtype)
 
 

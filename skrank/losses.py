@@ -144,10 +144,11 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
     cut, cut_structure = xp.ones_like(R), None
     if (k_rows < m).any():
         eps = _ops._strengths(regularization_strength, rows)
-        masks = _stats._Masks(rows, rows.to_rows(y_pred), eps, with_gradient)
+        reg = _stats._mask_code(_ops._REGULARIZERS[regularization])
+        masks = _stats._Masks(rows, rows.to_rows(y_pred), eps, with_gradient, reg)
         mask, _, perm, start, nblocks, eps_used, _ = masks.structure(k_rows)
-        if with_gradient:
-            cut_structure = _ops._Structure("rank", False, 1.0, eps_used, masks.X, mask,
+        if with_gradient:  # (read at once, below: no private copies needed)
+            cut_structure = _ops._Structure("rank", reg, 1.0, eps_used, masks.X, mask,
                                             perm, start, nblocks, rows, None)
         cut = mask.astype(np.float64)
     log_r = xp.log2(1.0 + R)
@@ -223,8 +224,9 @@ _PARAMS = """\
     regularization_strength : float or array-like of float, default=1.0
         Strength of the soft ranks of ``{pred}``, in its units: a scalar or one
         value per row. 0 gives the hard ranks.
-    regularization : {{"l2", "kl"}}, default="l2"
-        Regularization of the soft ranks.
+    regularization : {{"l2", "kl", "p4/3"}}, default="l2"
+        Regularization of the soft ranks (and of ndcg_loss's cutoff mask: p4/3 with
+        "p4/3", else l2), as for :func:`skrank.soft_rank`.
     axis : int or None, default=-1
         Axis along which the lists lie; every other axis indexes lists.
 """

@@ -46,7 +46,7 @@ def _check(y_true, y_pred, strength, regularization, multioutput):
     """Validated (T float64, Z, averaging weights or None for raw_values), arrays of
     y_pred's namespace (NumPy or CuPy: everything follows y_pred)."""
     _check_strength(strength)
-    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    _ops._check_choice("regularization", regularization, tuple(_ops._REGULARIZERS))
     xp = _ops._namespace(y_pred)
     Z = _as_columns(y_pred, "y_pred", xp)
     T = _as_columns(y_true, "y_true", xp).astype(np.float64, copy=False)
@@ -166,7 +166,7 @@ def _soft_spearman(y_true, y_pred, strength, regularization, multioutput, with_g
                    groups=None):
     if groups is not None:
         _check_strength(strength)
-        _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+        _ops._check_choice("regularization", regularization, tuple(_ops._REGULARIZERS))
         t, z, queries = _grouped(y_true, y_pred, groups, multioutput, "soft_spearman")
         corr, defined, gradient = _queries.spearman_per_query(
             queries, t, z, float(strength), regularization, with_gradient)
@@ -284,8 +284,8 @@ def soft_spearman(y_true, y_pred, *, regularization_strength=0.5, regularization
         samples into blocks of near-equal predictions, at any ``n_samples``, and
         stays within 0.002 of the hard value on continuous predictions (see
         Notes).
-    regularization : {"l2", "kl"}, default="l2"
-        Regularization of the soft ranks.
+    regularization : {"l2", "kl", "p4/3"}, default="l2"
+        Regularization of the soft ranks, as for :func:`skrank.soft_rank`.
     multioutput : {"raw_values", "uniform_average"} or array-like of shape \
 (n_outputs,), default="uniform_average"
         How to combine the outputs' correlations: return them all, average them,
@@ -406,8 +406,8 @@ def soft_ndcg(y_true, y_pred, *, k=None, groups=None, regularization_strength=0.
         :func:`skrank.losses.ndcg_loss` (soft ranks and a soft top-k cutoff), with the
         strength relative to each query's spacing, ``IQR / n_documents``, as
         :func:`soft_spearman`'s.
-    regularization : {"l2", "kl"}, default="l2"
-        Regularization of the soft ranks.
+    regularization : {"l2", "kl", "p4/3"}, default="l2"
+        Regularization of the soft ranks, as for :func:`skrank.soft_rank`.
     gains : {"linear", "exponential"}, default="linear"
         Gain ``y_true`` (as scikit-learn) or ``2 ** y_true - 1``.
 
@@ -436,7 +436,7 @@ def soft_ndcg(y_true, y_pred, *, k=None, groups=None, regularization_strength=0.
     0.4719
     """
     _check_strength(regularization_strength)
-    _ops._check_choice("regularization", regularization, _ops._REGULARIZATIONS)
+    _ops._check_choice("regularization", regularization, tuple(_ops._REGULARIZERS))
     if not isinstance(gains, str) or gains not in ("linear", "exponential"):
         raise ValueError(f"gains must be 'linear' or 'exponential', got {gains!r}.")
     if k is not None and (isinstance(k, (bool, np.bool_))

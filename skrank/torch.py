@@ -174,7 +174,7 @@ def _in_dtype_of(out, x):
     return out if out.dtype == x.dtype or not x.dtype.is_floating_point else out.to(x.dtype)
 
 
-def _check(regularization, direction="ascending", choices=_ops._REGULARIZATIONS):
+def _check(regularization, direction="ascending", choices=_ops._REGULARIZERS):
     _ops._check_choice("regularization", regularization, tuple(choices))
     _ops._check_choice("direction", direction, _ops._DIRECTIONS)
 
@@ -281,7 +281,8 @@ def spearman_loss(y_true, y_pred, *, regularization_strength=1.0, regularization
                   dim=-1):
     _check(regularization)
     T, P, eps = _pair(y_true, y_pred, dim, regularization_strength)
-    loss = _autograd.spearman_rows(_Torch("y_pred"), T, P, eps, regularization == "kl")
+    loss = _autograd.spearman_rows(_Torch("y_pred"), T, P, eps,
+                                   _ops._REGULARIZERS[regularization])
     return _in_dtype_of(loss.mean(), y_pred)
 
 
@@ -296,7 +297,8 @@ def ndcg_loss(y_true, y_pred, *, regularization_strength=1.0, regularization="l2
     G, P, eps = _pair(y_true, y_pred, dim, regularization_strength)
     if (G < 0).any():
         raise ValueError("ndcg_loss needs non-negative relevances in y_true.")
-    loss = _autograd.ndcg_rows(_Torch("y_pred"), G, P, eps, regularization == "kl", k, gains)
+    loss = _autograd.ndcg_rows(_Torch("y_pred"), G, P, eps, _ops._REGULARIZERS[regularization],
+                               k, gains)
     return _in_dtype_of(loss.mean(), y_pred)
 
 
@@ -316,7 +318,7 @@ def topk_loss(labels, scores, *, k=1, regularization_strength=1.0, regularizatio
     if ((labels < 0) | (labels >= n)).any():
         raise ValueError("labels must be class indices: in [0, number of classes).")
     loss = _autograd.topk_rows(F, labels.reshape(-1).long(), S, eps,
-                               regularization == "kl", k)
+                               _ops._REGULARIZERS[regularization], k)
     return _in_dtype_of(loss.mean(), scores)
 
 

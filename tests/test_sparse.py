@@ -172,7 +172,31 @@ def test_unsupported_places_name_the_option():
     with pytest.raises(ValueError, match="regularization must be one of"):
         skrank.soft_topk_mask(x, 1, regularization="kl")
     with pytest.raises(ValueError, match="regularization must be one of"):
-        skrank.metrics.soft_spearman(x, x, regularization="p4/3")
+        skrank.soft_trimmed_mean(x, 0.2, regularization="kl")
+
+
+def test_metrics_offer_p43():
+    # (the losses are checked against their references in test_losses.py)
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(15)
+    t, y = rng.normal(size=40), rng.normal(size=40)
+    kw = dict(regularization="p4/3")
+    hard = skrank.metrics.soft_spearman(t, y, regularization_strength=1e-9, **kw)
+    assert hard == pytest.approx(spearmanr(t, y).statistic, abs=1e-9)
+    value, vjp_fn = skrank.vjp(skrank.metrics.soft_spearman, t, y, argnums=1,
+                               regularization_strength=0.5, **kw)
+    u, h = rng.normal(size=40), 1e-6
+    fd = (skrank.metrics.soft_spearman(t, y + h * u, regularization_strength=0.5, **kw)
+          - skrank.metrics.soft_spearman(t, y - h * u, regularization_strength=0.5, **kw)
+          ) / (2 * h)
+    assert vjp_fn(1.0) @ u == pytest.approx(fd, abs=1e-7)
+    groups = np.repeat([0, 1], 20)
+    assert 0 < skrank.metrics.soft_ndcg(np.abs(t), y, groups=groups, k=5,
+                                        regularization_strength=0.5, **kw) <= 1
+    assert skrank.metrics.soft_spearman(t, y, groups=groups, regularization_strength=1e-9,
+                                        **kw) == pytest.approx(np.mean(
+        [spearmanr(t[groups == g], y[groups == g]).statistic for g in (0, 1)]), abs=1e-9)
 
 
 _ADAPTED = [("soft_rank", (), {}), ("soft_sort", (), {}),
@@ -253,8 +277,6 @@ def test_adapters_reject_p43_where_it_is_not_offered():
     import skrank.torch as st
 
     x = torch.tensor([[3.0, 1.0, 2.0]])
-    with pytest.raises(ValueError, match="regularization must be one of"):
-        st.spearman_loss(x, x, regularization="p4/3")
     with pytest.raises(ValueError, match="regularization must be one of"):
         st.soft_topk_mask(x, 1, regularization="kl")
     with pytest.raises(ValueError, match="regularization must be one of"):

@@ -13,6 +13,7 @@ from skrank import torch as st  # noqa: E402
 from skrank.losses import spearman_loss as np_spearman_loss  # noqa: E402
 
 REGS = ["l2", "kl"]
+LOSS_REGS = REGS + ["p4/3"]  # (the losses offer p4/3 too)
 DIRECTIONS = ["ascending", "descending"]
 
 
@@ -65,7 +66,7 @@ def test_topk_mask_equals_numpy(k, eps):
     np.testing.assert_allclose(got.sum(-1).numpy(), k, atol=1e-12)
 
 
-@pytest.mark.parametrize("reg", REGS)
+@pytest.mark.parametrize("reg", LOSS_REGS)
 @pytest.mark.parametrize("eps", [0.0, 0.2, 3.0])
 def test_spearman_loss_equals_numpy(reg, eps):
     y_true, y_pred = tied((4, 10), seed=4), tied((4, 10), seed=5)
@@ -289,7 +290,7 @@ def test_statistics_per_row_strengths_and_gradgradcheck():
         lambda v: st.soft_trimmed_mean(v, 0.25, regularization_strength=0.71), (xt,))
 
 
-@pytest.mark.parametrize("reg", REGS)
+@pytest.mark.parametrize("reg", LOSS_REGS)
 @pytest.mark.parametrize("k", [None, 3])
 @pytest.mark.parametrize("gains", ["linear", "exponential"])
 def test_ndcg_loss_equals_numpy(reg, k, gains):
@@ -306,7 +307,7 @@ def test_ndcg_loss_equals_numpy(reg, k, gains):
     np.testing.assert_allclose(pt.grad.numpy(), vjp_fn(1.0), atol=1e-12)
 
 
-@pytest.mark.parametrize("reg", REGS)
+@pytest.mark.parametrize("reg", LOSS_REGS)
 def test_topk_loss_equals_numpy(reg):
     from skrank.losses import topk_loss
     scores = tied((6, 5), seed=22)

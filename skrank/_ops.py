@@ -175,24 +175,41 @@ class _Structure:
         enters a block starting at sorted position a through u_i = (rho_i - rho_a) /
         eps = -(i - a) / eps alone, so d out_i / d eps = sign c_i ((i - a) - mean_B(i -
         a)) / eps^2, the mean weighted by 1 (l2; c = 1), by softmax_B(u) (kl; c = 1),
-        or by c = g = 3 P^(2/3) (p4/3) (design notes, section 14)."""
+        or by c = g = 3 P^(2/3) (p4/3) (design notes, section 14). Blocks of one entry
+        give 0: only the entries of longer blocks are visited."""
         rows, xp = self.rows, self.rows.xp
+        D = xp.zeros(self.out.size)
+        nb = host(self.nblocks).astype(np.int64)
         offsets = rows.offsets
-        if int(offsets[-1]) == 0:
-            return xp.zeros(self.out.shape)
-        row, pos, is_start = _block_starts(offsets, self.start, self.nblocks, xp)
-        block = xp.cumsum(is_start) - 1
-        i = (pos - pos[xp.flatnonzero(is_start)][block]).astype(np.float64)  # i - a
-        e = eps[row]
-        if self.reg == _pav.KL:
-            c, weight = 1.0, xp.exp(-i / e)
-        elif self.reg == _pav.P43:
-            c = weight = 3.0 * xp.cbrt(self.out.reshape(-1).astype(np.float64)) ** 2
+        total = int(offsets[-1])
+        # each block's first flat position, and its length (a row's last block ends
+        # where the next non-empty row's first begins)
+        first_of_row = np.cumsum(nb) - nb
+        within = np.arange(int(nb.sum())) - np.repeat(first_of_row, nb)
+        row = np.repeat(np.arange(nb.size), nb)
+        g = xp.asarray(offsets[:-1][row]) + self.start.reshape(-1)[
+            xp.asarray(offsets[:-1][row] + within)]
+        length = xp.diff(xp.concatenate([g, xp.asarray([total])]))
+        long = length > 1
+        if total == 0 or not bool(long.any()):
+            return D.reshape(self.out.shape)
+        g, length = g[long], length[long]
+        e = xp.asarray(eps)[xp.asarray(row)[long]]
+        seg = xp.repeat(xp.arange(g.size), length)  # each visited entry's block
+        i = (xp.arange(seg.size) - (xp.cumsum(length) - length)[seg]).astype(np.float64)
+        where = g[seg] + i.astype(np.int64)
+        if self.reg == _pav.L2:
+            c, mean = 1.0, ((length - 1) / 2.0)[seg]
         else:
-            c, weight = 1.0, xp.ones(i.size)
-        total = xp.bincount(block, weights=weight)
-        mean = xp.bincount(block, weights=weight * i) / xp.where(total > 0, total, 1.0)
-        return (self.sign * c * (i - mean[block]) / (e * e)).reshape(self.out.shape)
+            if self.reg == _pav.KL:
+                c, weight = 1.0, xp.exp(-i / e[seg])
+            else:
+                c = weight = 3.0 * xp.cbrt(self.out.reshape(-1)[where].astype(np.float64)) ** 2
+            total_w = xp.bincount(seg, weights=weight)
+            mean = (xp.bincount(seg, weights=weight * i)
+                    / xp.where(total_w > 0, total_w, 1.0))[seg]
+        D[where] = self.sign * c * (i - mean) / (e * e)[seg]
+        return D.reshape(self.out.shape)
 
 
 def _row_products(rows, D):

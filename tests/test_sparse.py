@@ -584,12 +584,17 @@ def test_derivative_in_the_strength_shapes_rows_and_errors():
     _, t0 = skrank.jvp(skrank.soft_sort, np.moveaxis(X, 0, -1), 1.0, argnums=STRENGTH)
     np.testing.assert_allclose(t, np.moveaxis(t0, -1, 0), rtol=1e-12)
     flat, lengths = X[0].ravel()[:10], [3, 0, 7]
-    _, t = skrank.jvp(skrank.soft_rank, flat, np.array([1.0, 2.0, 3.0]), lengths=lengths,
-                      argnums=STRENGTH, regularization_strength=np.array([0.5, 1.0, 2.0]))
-    for piece, lo, hi, eps_r, scale in ((t[:3], 0, 3, 0.5, 1.0), (t[3:], 3, 10, 2.0, 3.0)):
-        _, one = skrank.jvp(skrank.soft_rank, flat[lo:hi], scale, argnums=STRENGTH,
-                            regularization_strength=eps_r)
-        np.testing.assert_allclose(piece, one, rtol=1e-12)
+    for fun, reg in ((skrank.soft_rank, "l2"), (skrank.soft_sort, "kl"),
+                     (skrank.soft_sort, "p4/3")):
+        _, t = skrank.jvp(fun, flat, np.array([1.0, 2.0, 3.0]), lengths=lengths,
+                          argnums=STRENGTH, regularization=reg,
+                          regularization_strength=np.array([0.5, 1.0, 2.0]))
+        for piece, lo, hi, eps_r, scale in ((t[:3], 0, 3, 0.5, 1.0),
+                                            (t[3:], 3, 10, 2.0, 3.0)):
+            _, one = skrank.jvp(fun, flat[lo:hi], scale, argnums=STRENGTH,
+                                regularization=reg, regularization_strength=eps_r)
+            np.testing.assert_allclose(piece, one, rtol=1e-12)
+        assert np.abs(t).max() > 0
     x = np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 2.0]])
     _, t = skrank.jvp(skrank.soft_rank, x, 1.0, argnums=STRENGTH, nan_policy="propagate")
     assert np.isnan(t[0]).all() and np.isfinite(t[1]).all()

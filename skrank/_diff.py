@@ -125,7 +125,8 @@ def vjp(fun, *args, argnums=0, **kwargs):
         Which argument to differentiate, by position or by name: 0 (``x``) for the
         array operators and statistics, 1 (``y_pred``) for the losses and metrics;
         1 or ``"k"`` (a real number or one per row) for
-        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`;
+        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`; 1 or ``"q"`` for
+        :func:`skrank.soft_quantile` (from above at a knot ``(n - 1) q`` integer);
         ``"regularization_strength"`` (a scalar or one per row) for every function
         except :func:`skrank.metrics.soft_spearman`, whose strength is relative to
         ``y_pred``'s spread. A derivative in the strength is taken from above at
@@ -203,8 +204,8 @@ def jvp(fun, x, tangent, *args, argnums=0, **kwargs):
         (except the one ``argnums`` names).
     argnums : int or str, default=0
         Which argument the tangent moves: 0 (``x``), 1 or ``"k"`` for
-        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`, or
-        ``"regularization_strength"``.
+        :func:`skrank.soft_topk_mask` and :func:`skrank.soft_topk`, 1 or ``"q"`` for
+        :func:`skrank.soft_quantile`, or ``"regularization_strength"``.
     **kwargs
         Keyword arguments of ``fun`` (strength, regularization, axis, ...).
 

@@ -255,8 +255,22 @@ class _Reduction:
     rows G, of shape (m,) + the rows' shape: jvp = <G, u> per row, vjp = g G; and
     in the strengths from its derivative D in each row's, of shape (m, n_rows)."""
 
-    def __init__(self, grads, d_strength, rows, value_shape):
+    def __init__(self, grads, d_strength, rows, value_shape, d_q=None):
         self.G, self.D, self.rows, self.value_shape = grads, d_strength, rows, value_shape
+        # a quantile's derivative in q: (m, n_rows), and q's shape
+        self.d_q, self.q_shape = (None, None) if d_q is None else d_q
+
+    def arg_jvp(self, name, tangent):  # (name: "q")
+        t = np.broadcast_to(np.asarray(host(tangent), dtype=np.float64), self.q_shape)
+        return (self.d_q * self.rows.xp.asarray(t.reshape(-1, 1))).astype(
+            self.G.dtype).reshape(self.value_shape)[()]
+
+    def arg_vjp(self, name, cotangent):
+        g = _real_array(cotangent, "cotangent", self.rows.xp)
+        if g.shape != self.value_shape:
+            raise ValueError(f"cotangent must have shape {self.value_shape}, got {g.shape}.")
+        res = (g.reshape(self.d_q.shape) * self.d_q).sum(axis=1)
+        return host(res).astype(self.G.dtype).reshape(self.q_shape)[()]
 
     def strength_products(self):
         xp = self.rows.xp
@@ -351,32 +365,37 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
     j = np.minimum(np.floor(h).astype(np.int64), m - 1)
     masks.prepare([m - i for i in np.concatenate([j, np.minimum(j + 1, m - 1)])] +
                   [m - i - 1 for i in np.concatenate([j, np.minimum(j + 1, m - 1)])])
-    values, grads, d_strengths = [], [], []
+    values, grads, d_strengths, d_q = [], [], [], []
     for hq, j in zip(h, j):
         t = hq - j
         a, grad_a, d_a = masks.order_statistic(j)
-        if not t.any():
+        if not (t.any() or with_gradient):
             values.append(a)
-            grads.append(grad_a)
-            d_strengths.append(d_a)
             continue
         b, grad_b, d_b = masks.order_statistic(np.minimum(j + 1, m - 1))
-        value = _lerp(a, b, t, xp).astype(X.dtype, copy=False)
-        if median:  # as numpy.median: the mean of the two middle values
-            value = xp.where(xp.asarray(t == 0.5), _midpoint(a, b, xp),
-                             value).astype(X.dtype, copy=False)
-        lo, hi = masks.extremes()
-        values.append(xp.clip(value, lo, hi))
+        if t.any():
+            value = _lerp(a, b, t, xp).astype(X.dtype, copy=False)
+            if median:  # as numpy.median: the mean of the two middle values
+                value = xp.where(xp.asarray(t == 0.5), _midpoint(a, b, xp),
+                                 value).astype(X.dtype, copy=False)
+            lo, hi = masks.extremes()
+            values.append(xp.clip(value, lo, hi))
+        else:
+            values.append(a)
         if with_gradient:
             tt = rows.expand(t)
             grads.append((1.0 - tt) * grad_a + tt * grad_b)
             d_strengths.append((1.0 - xp.asarray(t)) * d_a + xp.asarray(t) * d_b)
+            # d/dq of the interpolation: (m - 1) (b - a), from above at a knot (where
+            # b is the next order statistic), 0 at q = 1
+            d_q.append(xp.asarray(m - 1.0) * (b.astype(np.float64) - a))
     value_shape = q.shape + rows.batch_shape
     value = xp.stack(values).reshape(value_shape)[()]
     structure = None
     if with_gradient:
         structure = _Reduction(xp.stack(grads).astype(X.dtype, copy=False),
-                               xp.stack(d_strengths), rows, value_shape)
+                               xp.stack(d_strengths), rows, value_shape,
+                               (xp.stack(d_q), q.shape))
     return value, structure
 
 
@@ -796,7 +815,7 @@ def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="v
 
 
 @operator(main="x", kind="drop", differentiable="x",
-          structured=_soft_quantile_structured, also=(STRENGTH,))
+          structured=_soft_quantile_structured, also=("q", STRENGTH))
 def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None,
                   regularization="l2"):
     """Soft (differentiable, outlier-robust) quantiles along an axis.

@@ -454,6 +454,11 @@ def test_derivative_in_the_strength_follows_numpy(cp, chunk):
         np.testing.assert_allclose(
             cp.asnumpy(skrank.jvp(fun, cp.asarray(x), eps, *args, **kw)[1]),
             skrank.jvp(fun, x, eps, *args, **kw)[1], rtol=1e-10, atol=1e-12)
+    q = np.array([0.2, 0.5])  # and a quantile's derivative in q
+    np.testing.assert_allclose(
+        cp.asnumpy(skrank.jvp(skrank.soft_quantile, cp.asarray(x), np.ones(2), q,
+                              argnums="q")[1]),
+        skrank.jvp(skrank.soft_quantile, x, np.ones(2), q, argnums="q")[1], rtol=1e-10)
     value, vjp_fn = skrank.vjp(losses.ndcg_loss, np.abs(g), cp.asarray(x), k=5,
                                argnums="regularization_strength", regularization_strength=eps)
     np.testing.assert_allclose(

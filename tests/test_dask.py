@@ -639,3 +639,5 @@ def test_derivatives_in_k_and_the_strength_are_refused_clearly():
         skrank.vjp(skrank.soft_rank, x, argnums="regularization_strength")
     with pytest.raises(NotImplementedError, match="dask"):
         skrank.jvp(skrank.soft_median, x, 1.0, argnums="regularization_strength")
+    with pytest.raises(NotImplementedError, match="q is computed"):
+        skrank.vjp(skrank.soft_quantile, x, 0.5, argnums=1)

@@ -440,7 +440,7 @@ def test_derivative_in_k_errors():
     with pytest.raises(TypeError, match="positionally"):
         skrank.vjp(skrank.soft_topk_mask, x, k=2, argnums=1)
     with pytest.raises(ValueError, match="argnums must name"):
-        skrank.vjp(skrank.soft_quantile, x, 0.5, argnums=1)
+        skrank.vjp(skrank.soft_trimmed_mean, x, 0.1, argnums=1)
 
 
 def test_derivative_in_k_review_cases():
@@ -609,3 +609,28 @@ def test_derivative_in_the_strength_shapes_rows_and_errors():
     a = skrank.vjp(skrank.soft_topk_mask, X, 2.5, argnums="k")[1](g)
     b = skrank.vjp(skrank.soft_topk_mask, X, 2.5, argnums=1)[1](g)
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("reg", ["l2", "p4/3"])
+def test_numpy_derivative_of_a_quantile_in_q(reg):
+    rng = np.random.default_rng(16)
+    x = rng.normal(size=(3, 9))
+    x[0, 1] = x[0, 2]  # a tie
+    kw = dict(regularization_strength=0.4, regularization=reg)
+    h = 1e-7
+    # (m - 1) q = 5 at q = 0.625: a knot, where the derivative is the one from above
+    for q in (0.3, np.array([0.0, 0.1, 0.5, 0.625, 1.0])):
+        q0 = np.asarray(q, dtype=np.float64)
+        fd = (skrank.soft_quantile(x, np.minimum(q0 + h, 1.0), **kw)
+              - skrank.soft_quantile(x, q0, **kw)) / h
+        _, t = skrank.jvp(skrank.soft_quantile, x, np.ones_like(q0), q, argnums="q", **kw)
+        np.testing.assert_allclose(t, fd, rtol=1e-6, atol=1e-6)
+        g = rng.normal(size=np.shape(t))
+        v = skrank.vjp(skrank.soft_quantile, x, q, argnums=1, **kw)[1](g)
+        assert np.shape(v) == q0.shape
+        np.testing.assert_allclose(v, np.sum(g * t, axis=-1), rtol=1e-12, atol=1e-14)
+    # d/dq at q = 1 is 0 (no room above); between knots, (m - 1) times the gap
+    _, t = skrank.jvp(skrank.soft_quantile, x, 1.0, 1.0, argnums=1, **kw)
+    np.testing.assert_array_equal(t, 0.0)
+    with pytest.raises(ValueError, match="argnums must name"):
+        skrank.vjp(skrank.soft_trimmed_mean, x, 0.2, argnums=1)

@@ -208,7 +208,7 @@ def test_positional_extra_arguments_and_argnums():
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(f1(np.ones(3)), f2(np.ones(3)))
     with pytest.raises(ValueError, match="argnums"):
-        skrank.vjp(skrank.soft_quantile, x, 0.5, argnums=1)
+        skrank.vjp(skrank.soft_quantile, x, 0.5, argnums=2)
 
 
 # --------------------------------------------------------------------------- errors

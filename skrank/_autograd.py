@@ -94,8 +94,13 @@ def _rank_value(F, X, eps, blocks, sign, reg, lo, hi, wsum=None):
     wsum: the block sums of the weights per sorted position, when they carry a
     derivative (a real k); else the host's constants."""
     xp = F.xp
-    wsum = blocks.wsum if wsum is None else wsum
     e, hard = _soft_or_hard(F, eps)
+    hard_value = blocks.value
+    if wsum is None:
+        wsum = blocks.wsum
+    else:  # at strength 0 the kernel's value is the blocks' mean weight, moving with k
+        mean = wsum / blocks.count
+        hard_value = hard_value + F.take(mean - F.sg(mean), blocks.inv)
     d = sign * F.take(X, blocks.perm)  # sorted, descending
     c = d - blocks.max(d)
     if reg == _pav.P43:  # (u - v)^3, u = (d - max_B d) / eps; singletons: w exactly
@@ -109,7 +114,7 @@ def _rank_value(F, X, eps, blocks, sign, reg, lo, hi, wsum=None):
         p = ex / blocks.sum(ex) * wsum
     else:  # (d - mean_B d) / eps + mean_B w
         p = (c - blocks.sum(c) / blocks.count) / e + wsum / blocks.count
-    return xp.where(hard, blocks.value, F.take(_clip(F, p, lo, hi), blocks.inv))
+    return xp.where(hard, hard_value, F.take(_clip(F, p, lo, hi), blocks.inv))
 
 
 def rank_rows(F, X, eps, sign, reg):

@@ -41,6 +41,7 @@ def _argument(fun, args, argnums):
             f"({', '.join(arg_names)}), got {len(args)}."
         )
     names = (arg_names[diff], *record.also)
+    given = argnums
     if isinstance(argnums, str) and argnums in arg_names:
         argnums = arg_names.index(argnums)
     allowed = [arg_names.index(name) if name in arg_names else name for name in names]
@@ -51,8 +52,10 @@ def _argument(fun, args, argnums):
                                 for name, index in zip(names, allowed))
         raise ValueError(
             f"argnums must name an argument {fun.__name__} is differentiable in: "
-            f"{described}; got {argnums!r}."
+            f"{described}; got {given!r}."
         )
+    if not isinstance(argnums, str):
+        argnums = int(argnums)
     if isinstance(argnums, int) and argnums != diff and len(args) <= argnums:
         raise TypeError(f"argnums={argnums} differentiates {arg_names[argnums]}, which "
                         "must then be given positionally.")

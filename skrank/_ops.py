@@ -154,7 +154,8 @@ class _Structure:
 
     def strength_rows(self):
         """d out / d eps for each row's strength, laid out as the output's rows (design
-        notes, section 14); 0 where eps is 0 (the derivative from above)."""
+        notes, section 14); 0 where eps is 0 (the derivative from above) and in rows
+        of NaN."""
         rows, xp = self.rows, self.rows.xp
         eps = xp.asarray(self.eps)
         soft = eps > 0
@@ -165,9 +166,10 @@ class _Structure:
                 xp.where(soft, eps, 1.0)).astype(self.X.dtype)
         else:
             D = self._sort_strength_rows(xp.where(soft, eps, 1.0))
+        # 0 where eps is 0, and in rows of NaN (their output does not move with eps)
         D = xp.where(rows.expand(soft), D, 0.0).astype(self.X.dtype, copy=False)
         if self.bad is not None:
-            rows.set_rows(D, self.bad, np.nan)
+            rows.set_rows(D, self.bad, 0.0)
         return D
 
     def _sort_strength_rows(self, eps):

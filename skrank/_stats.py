@@ -261,7 +261,14 @@ class _Reduction:
         self.d_q, self.q_shape = (None, None) if d_q is None else d_q
 
     def arg_jvp(self, name, tangent):  # (name: "q")
-        t = np.broadcast_to(np.asarray(host(tangent), dtype=np.float64), self.q_shape)
+        t = np.asarray(host(tangent))
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
+        try:
+            t = np.broadcast_to(t.astype(np.float64), self.q_shape)
+        except ValueError:
+            raise ValueError(f"the tangent must have q's shape {self.q_shape}, got "
+                             f"{t.shape}.") from None
         return (self.d_q * self.rows.xp.asarray(t.reshape(-1, 1))).astype(
             self.G.dtype).reshape(self.value_shape)[()]
 
@@ -357,7 +364,8 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
     if q.size == 0:  # as numpy.quantile: an empty result
         value = xp.empty(q.shape + rows.batch_shape, dtype=X.dtype)
         grads = xp.empty((0,) + X.shape, dtype=X.dtype)
-        return value, (_Reduction(grads, xp.empty((0, rows.n_rows)), rows, value.shape)
+        empty = xp.empty((0, rows.n_rows))
+        return value, (_Reduction(grads, empty, rows, value.shape, (empty, q.shape))
                        if with_gradient else None)
     # numpy's default ("linear") method: the virtual index (m - 1) q, per row,
     # between order statistics j and j + 1 (each needs the masks m - j, m - j - 1)
@@ -387,8 +395,10 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
             grads.append((1.0 - tt) * grad_a + tt * grad_b)
             d_strengths.append((1.0 - xp.asarray(t)) * d_a + xp.asarray(t) * d_b)
             # d/dq of the interpolation: (m - 1) (b - a), from above at a knot (where
-            # b is the next order statistic), 0 at q = 1
-            d_q.append(xp.asarray(m - 1.0) * (b.astype(np.float64) - a))
+            # b is the next order statistic), 0 at q = 1; infinite where the gap
+            # overflows (rows spanning the whole float64 range)
+            with np.errstate(over="ignore"):
+                d_q.append(xp.asarray(m - 1.0) * (b.astype(np.float64) - a))
     value_shape = q.shape + rows.batch_shape
     value = xp.stack(values).reshape(value_shape)[()]
     structure = None

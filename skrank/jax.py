@@ -249,7 +249,8 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value",
     if isinstance(k, bool):
         raise TypeError(f"k must be a number or an array of numbers, got {k!r}.")
     X, eps, back = _rows(x, axis, regularization_strength)
-    X = jnp.abs(X) if by == "magnitude" else X
+    # |x| with derivative sign(x), 0 at x = 0 (jnp.abs takes 1 there), as documented
+    X = X * jax.lax.stop_gradient(jnp.sign(X)) if by == "magnitude" else X
     if isinstance(k, numbers.Integral):  # static: the masks' shared structures
         if not 0 <= k <= X.shape[-1]:
             raise ValueError(f"k must lie in [0, {X.shape[-1]}] (the length of the axis), "
@@ -263,7 +264,9 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value",
         K = _stats._real_k(np.asarray(k), types.SimpleNamespace(
             batch_shape=batch, offsets=np.arange(X.shape[0] + 1) * X.shape[1]))
     except jax.errors.TracerArrayConversionError:  # traced: out of [0, n] is clipped
-        K = jnp.clip(jnp.broadcast_to(jnp.asarray(k), batch).reshape(-1), 0, X.shape[1])
+        K = jnp.broadcast_to(jnp.asarray(k), batch).reshape(-1)
+        # clipped to [0, n] with the derivative kept (jnp.clip halves it at a bound)
+        K = K + jax.lax.stop_gradient(jnp.clip(K, 0, X.shape[1]) - K)
     K = jnp.asarray(K, dtype=X.dtype).reshape(-1)
     return back(_autograd.topk_mask_real(_F, X, eps, K, reg))
 

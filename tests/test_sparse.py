@@ -379,6 +379,47 @@ def test_adapters_share_the_derivative_in_k_among_tied_entries(reg):
         pytest.skip("neither torch nor jax is installed")
 
 
+def test_adapters_derivative_in_k_at_its_bounds_at_strength_zero_and_of_magnitudes():
+    # as NumPy: k = 0 (a bound: nothing halves it), strength 0 (the hard mask's weights
+    # move with k), and |x|'s derivative 0 at x = 0
+    x = np.array([2.0, 1.0, 0.0, -1.5])
+    cases = [(k, eps) for k in (0.0, 0.5, 1.0) for eps in (0.0, 0.5)]
+    want = {c: skrank.jvp(skrank.soft_topk_mask, x, 1.0, c[0], argnums=1,
+                          regularization_strength=c[1])[1] for c in cases}
+    ran = False
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        import skrank.torch as st
+
+        ran = True
+        for k, eps in cases:
+            J = torch.autograd.functional.jacobian(
+                lambda kk: st.soft_topk_mask(torch.tensor(x), kk, regularization_strength=eps),
+                torch.tensor(k, dtype=torch.float64))
+            np.testing.assert_allclose(J.numpy(), want[k, eps], atol=1e-12)
+    if importlib.util.find_spec("jax") is not None:
+        import jax
+        import jax.numpy as jnp
+        import skrank.jax as sj
+
+        ran = True
+        x64 = jax.config.jax_enable_x64
+        jax.config.update("jax_enable_x64", True)
+        try:
+            for k, eps in cases:
+                J = jax.jacfwd(lambda kk: sj.soft_topk_mask(jnp.asarray(x), kk,
+                                                            regularization_strength=eps))(k)
+                np.testing.assert_allclose(np.asarray(J), want[k, eps], atol=1e-12)
+            grad = jax.grad(lambda w: sj.soft_topk(w, 2, by="magnitude").sum())(jnp.asarray(x))
+            numpy_grad = skrank.vjp(skrank.soft_topk, x, 2, by="magnitude")[1](np.ones(4))
+            np.testing.assert_allclose(np.asarray(grad), numpy_grad, atol=1e-12)
+            assert float(grad[2]) == 0.0
+        finally:
+            jax.config.update("jax_enable_x64", x64)
+    if not ran:
+        pytest.skip("neither torch nor jax is installed")
+
+
 @pytest.mark.parametrize("reg", ["l2", "p4/3"])
 def test_jax_k_derivative_under_jit(reg):
     jax = pytest.importorskip("jax")
@@ -595,9 +636,14 @@ def test_derivative_in_the_strength_shapes_rows_and_errors():
                                 regularization=reg, regularization_strength=eps_r)
             np.testing.assert_allclose(piece, one, rtol=1e-12)
         assert np.abs(t).max() > 0
+    # a row of NaN does not move with the strength: a shared one keeps its derivative
     x = np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 2.0]])
     _, t = skrank.jvp(skrank.soft_rank, x, 1.0, argnums=STRENGTH, nan_policy="propagate")
-    assert np.isnan(t[0]).all() and np.isfinite(t[1]).all()
+    np.testing.assert_array_equal(t[0], 0.0)
+    assert np.abs(t[1]).max() > 0
+    one = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    v = skrank.vjp(skrank.soft_rank, x, argnums=STRENGTH, nan_policy="propagate")[1](one)
+    assert v == pytest.approx(t[1, 0], rel=1e-12)
     with pytest.raises(ValueError, match="argnums must name"):
         skrank.vjp(skrank.metrics.soft_spearman, x[1], x[1], argnums=STRENGTH)
     with pytest.raises(ValueError, match="strength's shape"):
@@ -632,5 +678,14 @@ def test_numpy_derivative_of_a_quantile_in_q(reg):
     # d/dq at q = 1 is 0 (no room above); between knots, (m - 1) times the gap
     _, t = skrank.jvp(skrank.soft_quantile, x, 1.0, 1.0, argnums=1, **kw)
     np.testing.assert_array_equal(t, 0.0)
-    with pytest.raises(ValueError, match="argnums must name"):
-        skrank.vjp(skrank.soft_trimmed_mean, x, 0.2, argnums=1)
+    # an empty q, as numpy.quantile allows
+    empty = np.array([])
+    assert skrank.vjp(skrank.soft_quantile, x, empty, argnums="q")[1](
+        np.ones((0, 3))).shape == (0,)
+    assert skrank.jvp(skrank.soft_quantile, x, empty, empty, argnums="q")[1].shape == (0, 3)
+    with pytest.raises(ValueError, match="q's shape"):
+        skrank.jvp(skrank.soft_quantile, x, np.ones(3), np.array([0.1, 0.5]), argnums="q")
+    with pytest.raises(ValueError, match="got 'proportiontocut'"):
+        skrank.vjp(skrank.soft_trimmed_mean, x, 0.2, argnums="proportiontocut")
+    with pytest.raises(TypeError, match="positionally"):
+        skrank.vjp(skrank.soft_topk_mask, x, k=1, argnums=np.int64(1))

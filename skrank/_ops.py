@@ -181,23 +181,17 @@ class _Structure:
         give 0: only the entries of longer blocks are visited."""
         rows, xp = self.rows, self.rows.xp
         D = xp.zeros(self.out.size)
-        nb = host(self.nblocks).astype(np.int64)
-        offsets = rows.offsets
-        total = int(offsets[-1])
-        # each block's first flat position, and its length (a row's last block ends
-        # where the next non-empty row's first begins)
-        first_of_row = np.cumsum(nb) - nb
-        within = np.arange(int(nb.sum())) - np.repeat(first_of_row, nb)
-        row = np.repeat(np.arange(nb.size), nb)
-        g = xp.asarray(offsets[:-1][row]) + self.start.reshape(-1)[
-            xp.asarray(offsets[:-1][row] + within)]
-        length = xp.diff(xp.concatenate([g, xp.asarray([total])]))
-        long = length > 1
-        if total == 0 or not bool(long.any()):
+        if D.size == 0:
             return D.reshape(self.out.shape)
-        g, length = g[long], length[long]
+        row, first, length = _block_bounds(rows.offsets, self.start, self.nblocks, xp)
+        long = length > 1
+        if not bool(long.any()):
+            return D.reshape(self.out.shape)
+        g = (xp.asarray(rows.offsets[:-1][row]) + first)[long]
+        length = length[long]
         e = xp.asarray(eps)[xp.asarray(row)[long]]
-        seg = xp.repeat(xp.arange(g.size), length)  # each visited entry's block
+        # each visited entry's block (repeat counts on the host, as CuPy needs)
+        seg = xp.asarray(np.repeat(np.arange(g.size), host(length)))
         i = (xp.arange(seg.size) - (xp.cumsum(length) - length)[seg]).astype(np.float64)
         where = g[seg] + i.astype(np.int64)
         if self.reg == _pav.L2:
@@ -284,6 +278,21 @@ def _block_starts(offsets, start, nblocks, xp=np):
     return row, pos, is_start
 
 
+def _block_bounds(offsets, start, nblocks, xp=np):
+    """(row, first, length) per PAV block, in order: its row (NumPy), and its first
+    position within the row and its length (arrays of xp). It costs O(blocks), with
+    no array the size of the rows. Arguments as for _block_starts."""
+    nb = host(nblocks).astype(np.int64)
+    row = np.repeat(np.arange(nb.size), nb)
+    within = np.arange(row.size) - (np.cumsum(nb) - nb)[row]
+    first = start.reshape(-1)[xp.asarray(offsets[:-1][row] + within)]
+    # a block ends where the next begins; a row's last one where the next non-empty
+    # row's first begins, or at the end
+    g = xp.asarray(offsets[:-1][row]) + first
+    length = xp.diff(xp.concatenate([g, xp.asarray([int(offsets[-1])])]))
+    return row, first, length
+
+
 def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
     """Split, in place, the PAV blocks over which the weights w are constant.
 
@@ -293,32 +302,43 @@ def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
     block; the values are the same either way. Weights that never repeat (rho)
     never give such a block. start and nblocks are as the kernel writes them (start
     flat or (n_rows, n), C-contiguous, arrays of xp), offsets the rows' bounds and
-    w the weights (NumPy)."""
+    w the weights (NumPy). It costs O(blocks): only a longer block can be flat, w
+    (descending) is constant over it iff equal at its ends, and only the rows that
+    hold one are rewritten."""
     m = np.diff(offsets)
-    total = int(offsets[-1])
-    if total == 0:
+    if int(offsets[-1]) == 0:
         return
-    row, pos, is_start = _block_starts(offsets, start, nblocks, xp)
-    offsets, w = xp.asarray(offsets), xp.asarray(w)
+    row, first, length = _block_bounds(offsets, start, nblocks, xp)
+    long = xp.flatnonzero(length > 1)
+    if long.size == 0:
+        return
+    r, f, last = xp.asarray(row)[long], first[long], first[long] + length[long] - 1
+    w = xp.asarray(w)
     if layout == _pav.WEIGHTS_PREFIX:
-        W = w[pos]
+        shift = 0
     elif layout == _pav.WEIGHTS_SUFFIX:
-        W = w[w.size - xp.asarray(m)[row] + pos]
+        shift = w.size - xp.asarray(m)[r]
     else:
-        W = w
-    flat_start = start.reshape(-1)
-    firsts = xp.flatnonzero(is_start)
-    lasts = xp.concatenate([firsts[1:], xp.asarray([total])]) - 1
-    flat = (W[firsts] == W[lasts]) & (lasts > firsts)
-    if not flat.any():
+        shift = xp.asarray(offsets[:-1])[r]
+    flat = long[w[shift + f] == w[shift + last]]
+    if flat.size == 0:
         return
-    is_start |= flat[xp.cumsum(is_start) - 1]
-    starts = xp.flatnonzero(is_start)
-    counts = xp.bincount(row[starts], minlength=m.size)
-    first_of_row = xp.cumsum(counts) - counts
-    within = xp.arange(starts.size) - first_of_row[row[starts]]
-    flat_start[offsets[row[starts]] + within] = pos[starts]
-    nblocks[:] = counts
+    # in the rows holding a flat block, every block is kept in order, a flat one as
+    # singletons: its first position followed by the rest of it
+    affected = np.zeros(m.size, dtype=bool)
+    affected[host(xp.asarray(row)[flat])] = True
+    keep = xp.asarray(affected[row])
+    is_flat = xp.zeros(row.size, dtype=bool)
+    is_flat[flat] = True
+    pieces = host(xp.where(is_flat, length, 1)[keep])  # (repeat counts on the host)
+    new_row = np.repeat(row[host(keep)], pieces)
+    new_first = xp.asarray(np.repeat(host(first[keep]), pieces) + (
+        np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)))
+    counts = np.bincount(new_row, minlength=m.size)
+    within = np.arange(new_row.size) - (np.cumsum(counts) - counts)[new_row]
+    start.reshape(-1)[xp.asarray(offsets[:-1][new_row] + within)] = new_first
+    rows = np.flatnonzero(affected)
+    nblocks[xp.asarray(rows)] = xp.asarray(counts[rows])
 
 
 def _forward(op, x, regularization_strength, regularization, direction, axis,

@@ -162,3 +162,39 @@ def test_phase_timers_add_up_and_change_nothing():
     assert phases["sort"] > 0 and phases["pav"] > 0 and phases["other"] >= 0
     assert sum(phases.values()) <= wall
     assert _pav.phase_times() == {"sort": 0.0, "pav": 0.0, "other": 0.0}
+
+
+def test_split_flat_blocks_against_a_row_by_row_reference():
+    # blocks over which the weights are constant become singletons, in every layout,
+    # in ragged rows (empty ones too), touching only the rows that hold one
+    from skrank import _ops, _stats
+    from skrank._rows import RaggedRows
+
+    rng = np.random.default_rng(21)
+    splits = 0
+    for trial in range(60):
+        lengths = rng.integers(0, 12, size=5)
+        x = rng.integers(-3, 4, size=int(lengths.sum())).astype(np.float64)  # many ties
+        rows = RaggedRows(x.shape, lengths)
+        k = np.minimum(rng.uniform(0, 6, size=5), lengths)
+        w = _stats._topk_weights(rows.offsets, k)
+        _, perm, start, nblocks = _ops._run_kernel(rows, x, np.full(5, rng.uniform(0.1, 3)),
+                                                   w, 1.0, _pav.L2, False, True,
+                                                   _pav.WEIGHTS_ALIGNED)
+        want_start, want_nb = start.copy(), nblocks.copy()
+        for r in range(5):  # the reference: walk the row's blocks
+            lo, nb = rows.offsets[r], nblocks[r]
+            firsts = list(start[lo:lo + nb]) + [lengths[r]]
+            new = []
+            for a, b in zip(firsts[:-1], firsts[1:]):
+                new += list(range(a, b)) if w[lo + a] == w[lo + b - 1] else [a]
+            want_start[lo:lo + len(new)] = new
+            want_nb[r] = len(new)
+        splits += int((want_nb != nblocks).any())
+        _ops._split_flat_blocks(rows.offsets, start, nblocks, w, _pav.WEIGHTS_ALIGNED)
+        np.testing.assert_array_equal(nblocks, want_nb)
+        for r in range(5):
+            lo = rows.offsets[r]
+            np.testing.assert_array_equal(start[lo:lo + nblocks[r]],
+                                          want_start[lo:lo + want_nb[r]])
+    assert splits > 10  # (the case is exercised)

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _array_api, _registry
 from ._registry import STRENGTH
-from ._rows import host, sum_to_shape
+from ._rows import host, sum_to_shape, tangent_of_shape
 
 
 def _record(fun):
@@ -93,15 +93,8 @@ def _strength_products(structure, record, kwargs):
     per_row_jvp, per_row_vjp = structure.strength_products()
 
     def jvp(tangent):
-        t = np.asarray(host(tangent))
-        if t.dtype.kind not in "biuf":
-            raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
-        try:
-            t = np.broadcast_to(np.broadcast_to(t, shape), rows.batch_shape)
-        except ValueError:
-            raise ValueError(f"the tangent must have the strength's shape {shape}, got "
-                             f"{t.shape}.") from None
-        return per_row_jvp(t.astype(np.float64).reshape(-1))
+        t = tangent_of_shape(tangent, shape, "the strength")
+        return per_row_jvp(np.broadcast_to(t, rows.batch_shape).reshape(-1))
 
     def vjp(cotangent):
         res = per_row_vjp(cotangent)

@@ -158,16 +158,16 @@ class _Structure:
         of NaN."""
         rows, xp = self.rows, self.rows.xp
         eps = xp.asarray(self.eps)
-        soft = eps > 0
         if self.op == "rank":
             # P(sign x / eps, w) depends on x / eps alone: d/d eps = -J x / eps (the
             # kernel forms J x about each block's mean, in float64)
-            D = -self._apply_rows(self.X, False) / rows.expand(
-                xp.where(soft, eps, 1.0)).astype(self.X.dtype)
+            D = _over_strength(-self._apply_rows(self.X, False), rows.expand(eps), xp)
         else:
-            D = self._sort_strength_rows(xp.where(soft, eps, 1.0))
-        # 0 where eps is 0, and in rows of NaN (their output does not move with eps)
-        D = xp.where(rows.expand(soft), D, 0.0).astype(self.X.dtype, copy=False)
+            soft = eps > 0
+            D = xp.where(rows.expand(soft),
+                         self._sort_strength_rows(xp.where(soft, eps, 1.0)), 0.0)
+        D = D.astype(self.X.dtype, copy=False)
+        # (rows of NaN: their output does not move with eps)
         if self.bad is not None:
             rows.set_rows(D, self.bad, 0.0)
         return D
@@ -223,6 +223,13 @@ def _row_products(rows, D):
         return host(rows.row_sums(G.astype(np.float64) * D)).astype(D.dtype)
 
     return jvp, vjp
+
+
+def _over_strength(v, eps, xp):
+    """v / eps where the strength eps is positive, 0 where it is 0: a derivative in the
+    strength, taken from above at 0 (design notes, section 14)."""
+    soft = eps > 0
+    return xp.where(soft, v / xp.where(soft, eps, 1.0), 0.0)
 
 
 def _real_array(a, name, xp):

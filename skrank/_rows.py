@@ -174,6 +174,20 @@ class RaggedRows:
         return self.xp.arange(self.offsets[-1]) - self.xp.asarray(self.offsets)[self.row_of]
 
 
+def tangent_of_shape(tangent, shape, what):
+    """A tangent for an argument of this shape (k, q, a strength): float64 NumPy,
+    broadcast to the shape, refused clearly unless real and broadcastable. what: the
+    argument, for the error."""
+    t = np.asarray(host(tangent))
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
+    try:
+        return np.broadcast_to(t.astype(np.float64), shape)
+    except ValueError:
+        raise ValueError(f"the tangent must have {what}'s shape {shape}, got "
+                         f"{t.shape}.") from None
+
+
 def sum_to_shape(a, shape):
     """a (NumPy, the rows' batch shape) summed over the axes along which an argument
     of this shape was broadcast to it: the derivative in a broadcast argument."""

@@ -20,10 +20,10 @@ import numpy as np
 
 from . import _pav
 from ._ops import (_as_float_array, _asarray, _block_starts, _check_choice,
-                   _check_kernels, _namespace, _real_array, _row_products, _run_kernel,
-                   _split_flat_blocks, _strengths, _Structure)
+                   _check_kernels, _namespace, _over_strength, _real_array, _row_products,
+                   _run_kernel, _split_flat_blocks, _strengths, _Structure)
 from ._registry import STRENGTH, operator
-from ._rows import Rows, host, make_rows, sum_to_shape
+from ._rows import Rows, host, make_rows, sum_to_shape, tangent_of_shape
 
 
 def _prepare(x, regularization_strength, axis, lengths=None):
@@ -232,10 +232,8 @@ class _Masks:
         if not self.with_gradient:
             return w, None, None
         xp = self.rows.xp
-        eps = xp.asarray(self.eps)
-        d_strength = xp.where(eps > 0, (xjx_lo - xjx_hi) / xp.where(eps > 0, eps, 1.0),
-                              0.0)
-        return w, w + jx_hi - jx_lo, d_strength
+        return w, w + jx_hi - jx_lo, _over_strength(xjx_lo - xjx_hi, xp.asarray(self.eps),
+                                                    xp)
 
     def order_statistic(self, i):
         """The soft (i + 1)-th smallest value of each row (i: an int or one per
@@ -260,38 +258,29 @@ class _Reduction:
         # a quantile's derivative in q: (m, n_rows), and q's shape
         self.d_q, self.q_shape = (None, None) if d_q is None else d_q
 
+    def _cotangent(self, cotangent):
+        """A cotangent of the value's shape, as (m, n_rows)."""
+        g = _real_array(cotangent, "cotangent", self.rows.xp)
+        if g.shape != self.value_shape:
+            raise ValueError(f"cotangent must have shape {self.value_shape}, got {g.shape}.")
+        return g.reshape(self.G.shape[0], self.rows.n_rows)
+
     def arg_jvp(self, name, tangent):  # (name: "q")
-        t = np.asarray(host(tangent))
-        if t.dtype.kind not in "biuf":
-            raise TypeError(f"the tangent must hold real numbers, got dtype {t.dtype}.")
-        try:
-            t = np.broadcast_to(t.astype(np.float64), self.q_shape)
-        except ValueError:
-            raise ValueError(f"the tangent must have q's shape {self.q_shape}, got "
-                             f"{t.shape}.") from None
+        t = tangent_of_shape(tangent, self.q_shape, name)
         return (self.d_q * self.rows.xp.asarray(t.reshape(-1, 1))).astype(
             self.G.dtype).reshape(self.value_shape)[()]
 
     def arg_vjp(self, name, cotangent):
-        g = _real_array(cotangent, "cotangent", self.rows.xp)
-        if g.shape != self.value_shape:
-            raise ValueError(f"cotangent must have shape {self.value_shape}, got {g.shape}.")
-        res = (g.reshape(self.d_q.shape) * self.d_q).sum(axis=1)
+        res = (self._cotangent(cotangent) * self.d_q).sum(axis=1)
         return host(res).astype(self.G.dtype).reshape(self.q_shape)[()]
 
     def strength_products(self):
-        xp = self.rows.xp
-
         def jvp(t):
-            return (self.D * xp.asarray(t)).astype(self.G.dtype).reshape(
+            return (self.D * self.rows.xp.asarray(t)).astype(self.G.dtype).reshape(
                 self.value_shape)[()]
 
         def vjp(g):
-            g = _real_array(g, "cotangent", xp)
-            if g.shape != self.value_shape:
-                raise ValueError(f"cotangent must have shape {self.value_shape}, got "
-                                 f"{g.shape}.")
-            return host((g.reshape(self.D.shape) * self.D).sum(axis=0)).astype(self.G.dtype)
+            return host((self._cotangent(g) * self.D).sum(axis=0)).astype(self.G.dtype)
 
         return jvp, vjp
 
@@ -303,12 +292,7 @@ class _Reduction:
         return self.rows.row_sums(self.G * U).reshape(self.value_shape)[()]
 
     def vjp(self, cotangent):
-        g = _asarray(cotangent, self.rows.xp)
-        if g.dtype.kind not in "biuf":
-            raise TypeError(f"the cotangent must hold real numbers, got dtype {g.dtype}.")
-        if g.shape != self.value_shape:
-            raise ValueError(f"cotangent must have shape {self.value_shape}, got {g.shape}.")
-        g = g.astype(self.G.dtype, copy=False).reshape(self.G.shape[0], self.rows.n_rows)
+        g = self._cotangent(cotangent).astype(self.G.dtype, copy=False)
         res = (self.rows.expand(g) * self.G).sum(axis=0)
         return self.rows.from_rows(res, out_space=False)
 
@@ -517,7 +501,7 @@ class _MaskK:
     def arg_jvp(self, name, tangent):
         rows, xp = self.rows, self.rows.xp
         where, block, share, frac = self._plan()
-        t = np.broadcast_to(np.asarray(host(tangent), dtype=np.float64), self.k_shape)
+        t = tangent_of_shape(tangent, self.k_shape, name)
         t = xp.asarray(np.broadcast_to(t, rows.batch_shape).reshape(-1))
         row = xp.asarray(np.repeat(np.arange(rows.n_rows), np.diff(rows.offsets)))
         res = xp.zeros(where.size, dtype=self.mask.dtype)

@@ -51,8 +51,7 @@ class _LossStructure:
         m = xp.asarray(np.diff(rows.offsets))
         Y = Y - rows.expand(rows.row_sums(Y) / m)
         G = rows.to_rows(self.grad).astype(np.float64)
-        eps = xp.asarray(self._eps)
-        d = xp.where(eps > 0, -rows.row_sums(G * Y) / xp.where(eps > 0, eps, 1.0), 0.0)
+        d = _ops._over_strength(-rows.row_sums(G * Y), xp.asarray(self._eps), xp)
         return None, lambda g: _rows.host(d * float(self._scalar(g))).astype(self.grad.dtype)
 
 

@@ -528,7 +528,9 @@ def test_grid_search_on_local_cluster():
         with get_task_stream() as tasks, parallel_config(backend="dask"):
             search.fit(X, y)
         workers = {task["worker"] for task in tasks.data}  # where the fits ran
-        addresses = set(client.scheduler_info()["workers"])
+        # (asked of the scheduler now: scheduler_info() is a snapshot the client
+        # may have taken before the workers registered)
+        addresses = set(client.ncores())
         # the blockwise tasks travel to worker processes too
         ranks = skrank.soft_rank(da.from_array(x, chunks=(10, 10)), axis=0).compute()
         value, vjp_fn = skrank.vjp(losses.spearman_loss, np.abs(x),

@@ -143,10 +143,30 @@ cdef extern from *:
     ctypedef int (*skrank_argsort_t)(void*, cnp.npy_intp*, cnp.npy_intp, void*) noexcept nogil
     skrank_argsort_t skrank_numpy_argsort(int typenum)
 
+cdef extern from *:
+    """
+    typedef int (*skrank_sort_t)(void *, npy_intp, void *);
+    static skrank_sort_t skrank_numpy_sort(int typenum) {
+        skrank_sort_t f = NULL;
+        PyArray_Descr *d = PyArray_DescrFromType(typenum);
+        if (d != NULL) {
+            f = PyDataType_GetArrFuncs(d)->sort[NPY_QUICKSORT];
+        }
+        Py_XDECREF(d);
+        return f;
+    }
+    """
+    ctypedef int (*skrank_sort_t)(void*, cnp.npy_intp, void*) noexcept nogil
+    skrank_sort_t skrank_numpy_sort(int typenum)
+
 cdef skrank_argsort_t _argsort32 = skrank_numpy_argsort(cnp.NPY_FLOAT32)
 cdef skrank_argsort_t _argsort64 = skrank_numpy_argsort(cnp.NPY_FLOAT64)
+# A float32 row is sorted as packed uint64 keys, its descending key above the
+# entry's index: one plain (SIMD) sort of 8-byte keys gives the sorted values and
+# the permutation, ties in index order, where an argsort moves keys and indices.
+cdef skrank_sort_t _sort_u64 = skrank_numpy_sort(cnp.NPY_UINT64)
 
-# Row lengths up to which NumPy's argsort beats the radix sort (measured on x86-64
+# Row lengths up to which NumPy's sorts beat the radix sort (measured on x86-64
 # with AVX-512: the radix sort's fixed cost is 256 counters per byte of key).
 cdef enum:
     NUMPY_SORT_MAX_32 = 256
@@ -338,13 +358,22 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
     cdef uint64_t* k64
     cdef skrank_argsort_t argsort
     cdef Py_ssize_t short_row
+    cdef uint64_t* packed
     if floating is float:
         argsort = _argsort32
         short_row = NUMPY_SORT_MAX_32
     else:
         argsort = _argsort64
         short_row = NUMPY_SORT_MAX_64
-    if argsort != NULL and n <= short_row:
+    if floating is float and _sort_u64 != NULL and n <= short_row:
+        packed = <uint64_t*>s.k0
+        for i in range(n):
+            packed[i] = (<uint64_t>_key32(<float>(sign * x[i])) << 32) | <uint64_t>i
+        _sort_u64(<void*>packed, n, NULL)
+        for i in range(n):
+            perm[i] = <int64_t>(<uint32_t>packed[i])
+            s.ys[i] = _unkey32(<uint32_t>(packed[i] >> 32))
+    elif argsort != NULL and n <= short_row:
         # argsort x itself (ascending); y = sign * x descending is that order for
         # sign < 0 and its reverse for sign > 0. Equal values (0.0 and -0.0
         # included) compare equal, so ties stay adjacent.

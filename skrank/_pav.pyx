@@ -798,7 +798,7 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, double eps, Scratch* s,
     (k_L + k_U) / (2 eps) <= tau_U - tau_L. The top block stays in registers.
     """
     cdef double* ys = s.ys
-    cdef double a, D, tau, kd, g, gap, inv_eps = 1.0 / eps
+    cdef double a, D, tau, kd, g, gap, t, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tD = 0.0, ttau = 0.0
     cdef Py_ssize_t i, st, nb = 0, tst = 0
     for i in range(n):
@@ -813,11 +813,21 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, double eps, Scratch* s,
                 # so no merge when 4 (a_L - a) < gap^3 (most rows, most entries)
                 if 4.0 * (ta - a) < gap * gap * gap:
                     break
-            if isnan(tau):
-                tau = -cbrt(a)
-            if isnan(ttau):
                 ttau = -cbrt(ta)
-            if not (gap <= tau - ttau):
+            # one root is known: the test gap <= tau - ttau compares the other
+            # entry's y with a cube (cubes increase), so a root is taken only for
+            # a merge; a root found for a test no longer forces one on the next
+            if isnan(tau):  # -cbrt(a) >= ttau + gap
+                t = ttau + gap
+                if not (a <= -(t * t * t)):
+                    break
+                tau = -cbrt(a)
+            elif isnan(ttau):  # -cbrt(a_L) <= tau - gap
+                t = tau - gap
+                if not (ta >= -(t * t * t)):
+                    break
+                ttau = -cbrt(ta)
+            elif not (gap <= tau - ttau):
                 break
             D = tD + D + (i + 1 - st) * (a - ta)
             kd = <double>(i + 1 - tst)

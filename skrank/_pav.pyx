@@ -124,9 +124,10 @@ cdef inline void _tock(int phase, double since) noexcept nogil:
         if phase != PHASE_OUT:
             _phase_seconds[PHASE_OUT] -= dt
 
-# NumPy's own argsort kernel (SIMD sorting networks where the CPU has them) is the
-# fastest sort for short rows; it touches no Python object, so it runs without the
-# GIL inside our parallel loops. Long rows use the radix sort below.
+# NumPy's own sort kernels (SIMD sorting networks where the CPU has them) are the
+# fastest sorts for short rows: its plain sort of packed uint64 keys for float32, its
+# argsort for float64. They touch no Python object, so they run without the GIL
+# inside our parallel loops. Long rows use the radix sort below.
 cdef extern from *:
     """
     typedef int (*skrank_argsort_t)(void *, npy_intp *, npy_intp, void *);

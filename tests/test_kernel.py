@@ -198,3 +198,33 @@ def test_split_flat_blocks_against_a_row_by_row_reference():
             np.testing.assert_array_equal(start[lo:lo + nblocks[r]],
                                           want_start[lo:lo + want_nb[r]])
     assert splits > 10  # (the case is exercised)
+
+
+@pytest.mark.parametrize("n", [1, 2, 100, 256, 257, 3000])
+@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3"])
+def test_float32_sorts_agree_with_float64(n, reg):
+    """float32 rows of up to 256 entries are sorted as packed value-index keys, longer
+    ones by the radix sort; float64 rows of these lengths by NumPy's argsort. The
+    kernels compute in float64 either way, so the same values give the same blocks:
+    values and derivatives agree to float32 rounding. (Tied entries may come out of
+    the sorts in different orders: the sort form's derivative, a permutation of the
+    cotangent at small strengths, is then compared on distinct values only.)"""
+    rng = np.random.default_rng(n)
+    tied = np.round(rng.normal(size=(3, n)) * 4) / 4
+    tied[:, ::7] *= -0.0  # signed zeros tie
+    tied = tied.astype(np.float32)
+    distinct = rng.permuted(np.arange(3 * n).reshape(3, n) - n, axis=1).astype(np.float32)
+    g = rng.normal(size=tied.shape)
+    for op, eps, x in ((skrank.soft_rank, 0.3, tied), (skrank.soft_sort, 3.0 / n, tied),
+                       (skrank.soft_sort, 3.0, distinct)):
+        for direction in ("ascending", "descending"):
+            kw = dict(regularization_strength=eps, regularization=reg, direction=direction)
+            v32, fn32 = skrank.vjp(op, x, **kw)
+            v64, fn64 = skrank.vjp(op, x.astype(np.float64), **kw)
+            assert v32.dtype == np.float32
+            np.testing.assert_allclose(v32, v64, rtol=1e-6, atol=1e-6 * n)
+            if x is tied and op is skrank.soft_sort:
+                continue
+            want = fn64(g)
+            np.testing.assert_allclose(fn32(g), want, rtol=1e-5,
+                                       atol=1e-5 * np.abs(want).max())

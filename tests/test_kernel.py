@@ -203,8 +203,8 @@ def test_split_flat_blocks_against_a_row_by_row_reference():
 @pytest.mark.parametrize("n", [1, 2, 100, 256, 257, 3000])
 @pytest.mark.parametrize("reg", ["l2", "kl", "p4/3"])
 def test_float32_sorts_agree_with_float64(n, reg):
-    """float32 rows of up to 256 entries are sorted as packed value-index keys, longer
-    ones by the radix sort; float64 rows of these lengths by NumPy's argsort. The
+    """float32 rows of up to 256 entries are sorted as packed value-index keys, float64
+    rows by NumPy's argsort; longer rows by the radix sort of 32- or 64-bit keys. The
     kernels compute in float64 either way, so the same values give the same blocks:
     values and derivatives agree to float32 rounding. (Tied entries may come out of
     the sorts in different orders: the sort form's derivative, a permutation of the

@@ -2,7 +2,7 @@
 
 How to run (from the repository root, with skrank built/installed)::
 
-    python benchmarks/bench_ops.py                 # full run, ~3-5 min on 2 cores
+    python benchmarks/bench_ops.py                 # full run, ~5-7 min on 2 cores
     python benchmarks/bench_ops.py --quick         # smoke run, < 20 s
     python benchmarks/bench_ops.py --shapes 1x1e6,1000x100 --dtypes float32 \\
         --ops soft_rank --threads 1,2 --output bench.md
@@ -16,8 +16,9 @@ Main table columns:
 * ``shape``, ``dtype``, ``op``, ``reg``: input shape (rows x n, ranked along
   the last axis), dtype, function and regularization.
 * ``mode``: ``forward`` is ``op(x)``; ``vjp`` is ``vjp_fn(g)`` alone, after
-  ``y, vjp_fn = skrank.vjp(op, x)`` was computed once; ``jvp`` (opt-in) is
-  ``skrank.jvp(op, x, t)``, forward included.
+  ``y, vjp_fn = skrank.vjp(op, x)`` was computed once; ``fwd+vjp`` is both, a
+  training step's work (the forward pass that keeps the structure, then one vjp);
+  ``jvp`` (opt-in) is ``skrank.jvp(op, x, t)``, forward included.
 * ``argsort``: median time of ``np.argsort(x, axis=-1)`` on the same array in
   the same run (numpy sorts on one thread).
 * ``sort``, ``packed``: the plain-sort floors, same array, same run: ``np.sort(x,
@@ -66,7 +67,7 @@ except ImportError:  # pragma: no cover - informative exit only
 
 OPS = ("soft_rank", "soft_sort")
 REGS = ("l2", "kl", "p4/3")
-MODES = ("forward", "vjp", "jvp")
+MODES = ("forward", "vjp", "fwd+vjp", "jvp")
 FULL_SHAPES = "1x1e3,1x1e5,1x1e6,1000x100,1000x1000,100x1e4"
 QUICK_SHAPES = "1x1e3,1x1e5,1000x100"
 FULL_ISO_SIZES = (10**3, 10**5, 10**6)
@@ -160,9 +161,11 @@ def make_call(op, reg, mode, x, strength, rng):
     kwargs = dict(regularization_strength=strength, regularization=reg)
     if mode == "forward":
         return lambda: fun(x, **kwargs)
-    if mode == "vjp":
+    if mode in ("vjp", "fwd+vjp"):
         y, vjp_fn = skrank.vjp(fun, x, **kwargs)
         g = rng.standard_normal(y.shape).astype(x.dtype)
+        if mode == "fwd+vjp":
+            return lambda: skrank.vjp(fun, x, **kwargs)[1](g)
         return lambda: vjp_fn(g)
     tangent = rng.standard_normal(x.shape).astype(x.dtype)
     return lambda: skrank.jvp(fun, x, tangent, **kwargs)
@@ -301,6 +304,12 @@ def goal_lines(times, floors, iso_ratios):
         for dtype in ("float32", "float64"):
             goals.append((f"{op} l2 forward 1000x100 {dtype}, 1t: x argsort",
                           vs_argsort(batch, dtype, op, "l2", "forward"), "<=", 1.5))
+    for op in OPS:  # issue 17: short rows at the cost of a sort
+        goals.append((f"{op} l2 forward+vjp 1000x100 float32, 1t: x argsort",
+                      vs_argsort(batch, "float32", op, "l2", "fwd+vjp"), "<=", 2.0))
+        for shape in (big, (100, 10**4)):
+            goals.append((f"{op} l2 forward {shape_label(shape)} float32, 1t: x argsort",
+                          vs_argsort(shape, "float32", op, "l2", "forward"), "<=", 1.0))
     for op in OPS:
         for dtype in ("float32", "float64"):
             goals.append((f"{op} l2 forward 1000x1000 {dtype}: 1t / 2t speedup",
@@ -347,7 +356,8 @@ def parse_args(argv=None):
     p.add_argument("--ops", default="soft_rank,soft_sort,isotonic_regression",
                    help="subset of soft_rank,soft_sort,isotonic_regression")
     p.add_argument("--regs", default="l2,kl,p4/3")
-    p.add_argument("--modes", default="forward,vjp", help="subset of forward,vjp,jvp")
+    p.add_argument("--modes", default="forward,vjp,fwd+vjp",
+                   help="subset of forward,vjp,fwd+vjp,jvp")
     p.add_argument("--strength", type=float, default=1.0, help="regularization_strength")
     p.add_argument("--budget", type=float,
                    help="seconds of repeats per cell (default 0.8, --quick 0.05)")

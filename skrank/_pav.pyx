@@ -167,12 +167,13 @@ cdef skrank_argsort_t _argsort64 = skrank_numpy_argsort(cnp.NPY_FLOAT64)
 # the permutation, ties in index order, where an argsort moves keys and indices.
 cdef skrank_sort_t _sort_u64 = skrank_numpy_sort(cnp.NPY_UINT64)
 
-# Row length up to which NumPy's sorts beat the radix sort, float32 and float64
-# alike (measured on x86-64 with AVX-512, NumPy 2.4: up to 256 entries they sort
-# with SIMD networks alone; beyond, their quicksort costs 20-35 ns per float64 entry
-# where the radix sort, whose fixed cost is 256 counters per byte of key, costs 18).
+# Row lengths up to which NumPy's sorts beat the radix sort, whose fixed cost is 256
+# counters per byte of key (sort phase, one thread, x86-64 with AVX-512, NumPy 2.4:
+# float32 packed keys 3-4 ns per entry up to 256, 7-9 beyond, radix 6-7; float64
+# argsort 14 ns at 300 entries, 18-19 at 640, 22 at 1000, 27 at 2000, radix 18-19).
 cdef enum:
-    NUMPY_SORT_MAX = 256
+    NUMPY_SORT_MAX_32 = 256
+    NUMPY_SORT_MAX_64 = 640
 
 
 def openmp_effective_n_threads():
@@ -183,6 +184,12 @@ def openmp_effective_n_threads():
 
 def built_with_openmp():
     return bool(skrank_has_openmp())
+
+
+def has_packed_sort():
+    """Whether short float32 rows are sorted as packed keys (NumPy's uint64 sort was
+    found); otherwise they go to NumPy's argsort."""
+    return _sort_u64 != NULL
 
 
 cdef inline int _n_threads(Py_ssize_t n_rows, Py_ssize_t size) noexcept nogil:
@@ -359,9 +366,14 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
     cdef uint32_t* k32
     cdef uint64_t* k64
     cdef skrank_argsort_t argsort
-    cdef bint short_row = n <= NUMPY_SORT_MAX
+    cdef bint short_row
     cdef uint64_t* packed
-    argsort = _argsort32 if floating is float else _argsort64
+    if floating is float:
+        argsort = _argsort32
+        short_row = n <= NUMPY_SORT_MAX_32
+    else:
+        argsort = _argsort64
+        short_row = n <= NUMPY_SORT_MAX_64
     if floating is float and _sort_u64 != NULL and short_row:
         packed = <uint64_t*>s.k0
         for i in range(n):

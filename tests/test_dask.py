@@ -528,8 +528,8 @@ def test_grid_search_on_local_cluster():
         with get_task_stream() as tasks, parallel_config(backend="dask"):
             search.fit(X, y)
         workers = {task["worker"] for task in tasks.data}  # where the fits ran
-        # (asked of the scheduler now: scheduler_info() is a snapshot the client
-        # may have taken before the workers registered)
+        # (asked of the scheduler at this point: scheduler_info() once came back
+        # without the workers in CI)
         addresses = set(client.ncores())
         # the blockwise tasks travel to worker processes too
         ranks = skrank.soft_rank(da.from_array(x, chunks=(10, 10)), axis=0).compute()

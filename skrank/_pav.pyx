@@ -162,18 +162,22 @@ cdef extern from *:
 
 cdef skrank_argsort_t _argsort32 = skrank_numpy_argsort(cnp.NPY_FLOAT32)
 cdef skrank_argsort_t _argsort64 = skrank_numpy_argsort(cnp.NPY_FLOAT64)
-# A float32 row is sorted as packed uint64 keys, its descending key above the
-# entry's index: one plain (SIMD) sort of 8-byte keys gives the sorted values and
-# the permutation, ties in index order, where an argsort moves keys and indices.
+# A short row is sorted as packed uint64 keys: one plain (SIMD) sort of 8-byte keys
+# gives the sorted values and the permutation, where an argsort moves keys and
+# indices. float32: the value's descending key above the entry's index (exact).
+# float64: the key with its lowest 8 bits replaced by the index; keys that differ
+# only there (values within 2^-44 relative) may come out of order, and an insertion
+# pass over the exact values puts them back.
 cdef skrank_sort_t _sort_u64 = skrank_numpy_sort(cnp.NPY_UINT64)
 
 # Row lengths up to which NumPy's sorts beat the radix sort, whose fixed cost is 256
 # counters per byte of key (sort phase, one thread, x86-64 with AVX-512, NumPy 2.4:
-# float32 packed keys 3-4 ns per entry up to 256, 7-9 beyond, radix 6-7; float64
-# argsort 14 ns at 300 entries, 18-19 at 640, 22 at 1000, 27 at 2000, radix 18-19).
+# packed keys 3 ns per entry up to 256 entries, 7-9 beyond, radix 6-7 (float32);
+# float64 argsort 13.7, 14.3, 16.5, 17.9 ns per entry at 300, 384, 512, 640 entries,
+# radix 15.6, 14.8, 13.6, 13.3).
 cdef enum:
-    NUMPY_SORT_MAX_32 = 256
-    NUMPY_SORT_MAX_64 = 640
+    PACKED_SORT_MAX = 256      # (and the float64 index fits in 8 bits)
+    NUMPY_SORT_MAX_64 = 384    # float64 rows up to here: NumPy's argsort
 
 
 def openmp_effective_n_threads():
@@ -211,11 +215,10 @@ cdef inline uint32_t _key32(float y) noexcept nogil:
     cdef uint32_t u
     y = y + 0.0  # -0.0 -> +0.0, so the two zeros tie
     memcpy(&u, &y, 4)
-    # ascending key: flip all bits of negatives, the sign bit of the others;
-    # the complement turns it into a descending key
-    if u >> 31:
-        return u
-    return ~(u | <uint32_t>0x80000000)
+    # ascending key: flip all bits of negatives, the sign bit of the others; the
+    # complement turns it into a descending key: negatives keep their bits, the
+    # others flip all but the sign bit (without a branch: signs are random)
+    return u ^ (((u >> 31) - 1) & <uint32_t>0x7FFFFFFF)
 
 
 cdef inline float _unkey32(uint32_t k) noexcept nogil:
@@ -233,9 +236,7 @@ cdef inline uint64_t _key64(double y) noexcept nogil:
     cdef uint64_t u
     y = y + 0.0
     memcpy(&u, &y, 8)
-    if u >> 63:
-        return u
-    return ~(u | <uint64_t>0x8000000000000000)
+    return u ^ (((u >> 63) - 1) & <uint64_t>0x7FFFFFFFFFFFFFFF)
 
 
 cdef inline double _unkey64(uint64_t k) noexcept nogil:
@@ -366,23 +367,38 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
     cdef uint32_t* k32
     cdef uint64_t* k64
     cdef skrank_argsort_t argsort
-    cdef bint short_row
     cdef uint64_t* packed
-    if floating is float:
-        argsort = _argsort32
-        short_row = n <= NUMPY_SORT_MAX_32
-    else:
-        argsort = _argsort64
-        short_row = n <= NUMPY_SORT_MAX_64
-    if floating is float and _sort_u64 != NULL and short_row:
+    cdef Py_ssize_t m
+    cdef double v
+    argsort = _argsort32 if floating is float else _argsort64
+    if _sort_u64 != NULL and n <= PACKED_SORT_MAX:
         packed = <uint64_t*>s.k0
-        for i in range(n):
-            packed[i] = (<uint64_t>_key32(<float>(sign * x[i])) << 32) | <uint64_t>i
-        _sort_u64(<void*>packed, n, NULL)
-        for i in range(n):
-            perm[i] = <int64_t>(<uint32_t>packed[i])
-            s.ys[i] = _unkey32(<uint32_t>(packed[i] >> 32))
-    elif argsort != NULL and short_row:
+        if floating is float:
+            for i in range(n):
+                packed[i] = (<uint64_t>_key32(<float>(sign * x[i])) << 32) | <uint64_t>i
+            _sort_u64(<void*>packed, n, NULL)
+            for i in range(n):
+                perm[i] = <int64_t>(<uint32_t>packed[i])
+                s.ys[i] = _unkey32(<uint32_t>(packed[i] >> 32))
+        else:
+            for i in range(n):
+                packed[i] = (_key64(sign * x[i]) & ~(<uint64_t>0xFF)) | <uint64_t>i
+            _sort_u64(<void*>packed, n, NULL)
+            for i in range(n):
+                perm[i] = <int64_t>(packed[i] & 0xFF)
+                s.ys[i] = sign * x[perm[i]]
+            for i in range(1, n):  # descending by the exact values (rarely moves)
+                v = s.ys[i]
+                if v > s.ys[i - 1]:
+                    j = perm[i]
+                    m = i
+                    while m > 0 and s.ys[m - 1] < v:
+                        s.ys[m] = s.ys[m - 1]
+                        perm[m] = perm[m - 1]
+                        m -= 1
+                    s.ys[m] = v
+                    perm[m] = j
+    elif argsort != NULL and (floating is double and n <= NUMPY_SORT_MAX_64):
         # argsort x itself (ascending); y = sign * x descending is that order for
         # sign < 0 and its reverse for sign > 0. Equal values (0.0 and -0.0
         # included) compare equal, so ties stay adjacent.

@@ -203,8 +203,9 @@ def test_split_flat_blocks_against_a_row_by_row_reference():
 @pytest.mark.parametrize("n", [1, 2, 100, 256, 257, 3000])
 @pytest.mark.parametrize("reg", ["l2", "kl", "p4/3"])
 def test_float32_sorts_agree_with_float64(n, reg):
-    """float32 rows of up to 256 entries are sorted as packed value-index keys, float64
-    rows of up to 640 by NumPy's argsort, longer rows by the radix sort. The
+    """Rows of up to 256 entries are sorted as packed value-index keys (float32 exactly,
+    float64 with an insertion pass), float64 rows of up to 384 by NumPy's argsort,
+    longer rows by the radix sort. The
     kernels compute in float64 either way, so the same values give the same blocks:
     values and derivatives agree to float32 rounding. (Tied entries may come out of
     the sorts in different orders: the sort form's derivative, a permutation of the
@@ -229,3 +230,37 @@ def test_float32_sorts_agree_with_float64(n, reg):
             want = fn64(g)
             np.testing.assert_allclose(fn32(g), want, rtol=1e-5,
                                        atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("n", [2, 40, 256])
+@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3"])
+def test_float64_packed_keys_near_ties(n, reg):
+    """float64 rows of up to 256 entries are sorted as keys whose 8 lowest bits hold the
+    index; values that differ only there (within 2^-44 relative: here a few ulps apart,
+    with exact ties and signed zeros) are put in order by an insertion pass over the
+    exact values. The hard operators (strength 0) see any misordering. Soft ranks are
+    compared with the same row padded to 300 entries by values far beyond it, which
+    NumPy's argsort sorts and which leave the row's blocks and ranks unchanged."""
+    from scipy.stats import rankdata
+    rng = np.random.default_rng(n)
+    base = rng.choice([-1.5, 0.0, 1.0, 3.0], size=n)
+    x = base + rng.integers(-300, 300, size=n) * np.spacing(np.maximum(np.abs(base), 1.0))
+    x[rng.random(n) < 0.3] = 1.0  # exact ties
+    x[(base == 0.0) & (rng.random(n) < 0.5)] = -0.0
+    for direction in ("ascending", "descending"):
+        sign = 1.0 if direction == "ascending" else -1.0
+        kw = dict(regularization=reg, direction=direction)
+        np.testing.assert_array_equal(
+            skrank.soft_rank(x, regularization_strength=0.0, **kw), rankdata(sign * x))
+        np.testing.assert_array_equal(
+            skrank.soft_sort(x, regularization_strength=0.0, **kw),
+            np.sort(x) if sign > 0 else -np.sort(-x))
+        padded = np.r_[x, sign * (1e6 + np.arange(300 - n))]
+        g = np.r_[rng.normal(size=n), np.zeros(300 - n)]
+        for eps in (1e-14, 1e-3, 1.0):
+            value, vjp_fn = skrank.vjp(skrank.soft_rank, x, regularization_strength=eps, **kw)
+            want, want_fn = skrank.vjp(skrank.soft_rank, padded,
+                                       regularization_strength=eps, **kw)
+            np.testing.assert_allclose(value, want[:n], rtol=1e-13)
+            np.testing.assert_allclose(vjp_fn(g[:n]), want_fn(g)[:n], rtol=1e-9,
+                                       atol=1e-12 * np.abs(want_fn(g)).max())

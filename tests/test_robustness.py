@@ -16,7 +16,7 @@ def _rng_ties(n, seed):
     return np.round(rng.normal(size=n), 2)  # many ties
 
 
-# Rows longer than 640 (float64) or 256 (float32) are sorted by the kernel's own radix
+# Rows longer than 384 (float64) or 256 (float32) are sorted by the kernel's own radix
 # sort rather than NumPy's sorts: check that path against the oracle too.
 @pytest.mark.parametrize("dtype, n", [(np.float64, 3000), (np.float32, 700)])
 @pytest.mark.parametrize("reg", REGS)

@@ -125,9 +125,9 @@ cdef inline void _tock(int phase, double since) noexcept nogil:
             _phase_seconds[PHASE_OUT] -= dt
 
 # NumPy's own sort kernels (SIMD sorting networks where the CPU has them) are the
-# fastest sorts for short rows: its plain sort of packed uint64 keys for float32, its
-# argsort for float64. They touch no Python object, so they run without the GIL
-# inside our parallel loops. Long rows use the radix sort below.
+# fastest sorts for short rows: its plain sort of packed uint64 keys up to 256
+# entries, its float64 argsort a little beyond. They touch no Python object, so they
+# run without the GIL inside our parallel loops. Long rows use the radix sort below.
 cdef extern from *:
     """
     typedef int (*skrank_argsort_t)(void *, npy_intp *, npy_intp, void *);
@@ -191,8 +191,8 @@ def built_with_openmp():
 
 
 def has_packed_sort():
-    """Whether short float32 rows are sorted as packed keys (NumPy's uint64 sort was
-    found); otherwise they go to NumPy's argsort."""
+    """Whether short rows are sorted as packed keys (NumPy's uint64 sort was found);
+    otherwise they go to NumPy's argsort."""
     return _sort_u64 != NULL
 
 
@@ -368,9 +368,14 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
     cdef uint64_t* k64
     cdef skrank_argsort_t argsort
     cdef uint64_t* packed
-    cdef Py_ssize_t m
+    cdef Py_ssize_t m, numpy_max
     cdef double v
-    argsort = _argsort32 if floating is float else _argsort64
+    if floating is float:
+        argsort = _argsort32
+        numpy_max = PACKED_SORT_MAX
+    else:
+        argsort = _argsort64
+        numpy_max = NUMPY_SORT_MAX_64
     if _sort_u64 != NULL and n <= PACKED_SORT_MAX:
         packed = <uint64_t*>s.k0
         if floating is float:
@@ -398,7 +403,7 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
                         m -= 1
                     s.ys[m] = v
                     perm[m] = j
-    elif argsort != NULL and (floating is double and n <= NUMPY_SORT_MAX_64):
+    elif argsort != NULL and n <= numpy_max:
         # argsort x itself (ascending); y = sign * x descending is that order for
         # sign < 0 and its reverse for sign > 0. Equal values (0.0 and -0.0
         # included) compare equal, so ties stay adjacent.

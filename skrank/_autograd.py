@@ -54,7 +54,8 @@ class _Blocks:
 
 
 def _clip(F, v, lo, hi):
-    """v clipped to exact bounds (rounding can step out by an ulp); derivative unchanged."""
+    """v clipped to [lo, hi] (rounding can step out by an ulp; a traced k can lie out
+    of range) with its derivative unchanged."""
     return v + F.sg(F.xp.clip(v, lo, hi) - v)
 
 

@@ -190,10 +190,11 @@ class _Structure:
         g = (xp.asarray(rows.offsets[:-1][row]) + first)[long]
         length = length[long]
         e = xp.asarray(eps)[xp.asarray(row)[long]]
-        # each visited entry's block (repeat counts on the host, as CuPy needs)
-        seg = xp.asarray(np.repeat(np.arange(g.size), host(length)))
-        i = (xp.arange(seg.size) - (xp.cumsum(length) - length)[seg]).astype(np.float64)
-        where = g[seg] + i.astype(np.int64)
+        # each visited entry's block and position in it (on the host: CuPy takes no
+        # array of repeat counts)
+        seg, i = (xp.asarray(a) for a in _segments(host(length)))
+        where = g[seg] + i
+        i = i.astype(np.float64)
         if self.reg == _pav.L2:
             c, mean = 1.0, ((length - 1) / 2.0)[seg]
         else:
@@ -285,13 +286,19 @@ def _block_starts(offsets, start, nblocks, xp=np):
     return row, pos, is_start
 
 
+def _segments(counts):
+    """(segment, within) for segments of these lengths laid end to end (NumPy): each
+    position's segment and its position within it."""
+    counts = np.asarray(counts, dtype=np.int64)
+    seg = np.repeat(np.arange(counts.size), counts)
+    return seg, np.arange(seg.size) - (np.cumsum(counts) - counts)[seg]
+
+
 def _block_bounds(offsets, start, nblocks, xp=np):
     """(row, first, length) per PAV block, in order: its row (NumPy), and its first
     position within the row and its length (arrays of xp). It costs O(blocks), with
     no array the size of the rows. Arguments as for _block_starts."""
-    nb = host(nblocks).astype(np.int64)
-    row = np.repeat(np.arange(nb.size), nb)
-    within = np.arange(row.size) - (np.cumsum(nb) - nb)[row]
+    row, within = _segments(host(nblocks))
     first = start.reshape(-1)[xp.asarray(offsets[:-1][row] + within)]
     # a block ends where the next begins; a row's last one where the next non-empty
     # row's first begins, or at the end
@@ -339,10 +346,9 @@ def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
     is_flat[flat] = True
     pieces = host(xp.where(is_flat, length, 1)[keep])  # (repeat counts on the host)
     new_row = np.repeat(row[host(keep)], pieces)
-    new_first = xp.asarray(np.repeat(host(first[keep]), pieces) + (
-        np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)))
+    new_first = xp.asarray(np.repeat(host(first[keep]), pieces) + _segments(pieces)[1])
     counts = np.bincount(new_row, minlength=m.size)
-    within = np.arange(new_row.size) - (np.cumsum(counts) - counts)[new_row]
+    _, within = _segments(counts)  # (new_row is in row order)
     start.reshape(-1)[xp.asarray(offsets[:-1][new_row] + within)] = new_first
     rows = np.flatnonzero(affected)
     nblocks[xp.asarray(rows)] = xp.asarray(counts[rows])

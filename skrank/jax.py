@@ -264,9 +264,9 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, by="value",
         K = _stats._real_k(np.asarray(k), types.SimpleNamespace(
             batch_shape=batch, offsets=np.arange(X.shape[0] + 1) * X.shape[1]))
     except jax.errors.TracerArrayConversionError:  # traced: out of [0, n] is clipped
-        K = jnp.broadcast_to(jnp.asarray(k), batch).reshape(-1)
         # clipped to [0, n] with the derivative kept (jnp.clip halves it at a bound)
-        K = K + jax.lax.stop_gradient(jnp.clip(K, 0, X.shape[1]) - K)
+        K = _autograd._clip(_F, jnp.broadcast_to(jnp.asarray(k), batch).reshape(-1), 0,
+                            X.shape[1])
     K = jnp.asarray(K, dtype=X.dtype).reshape(-1)
     return back(_autograd.topk_mask_real(_F, X, eps, K, reg))
 

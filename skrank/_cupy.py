@@ -18,7 +18,7 @@ import importlib.resources
 
 import numpy as np
 
-WEIGHTS_PREFIX, WEIGHTS_SUFFIX, WEIGHTS_ALIGNED = 0, 1, 2
+WEIGHTS_PREFIX, WEIGHTS_SUFFIX, WEIGHTS_ALIGNED, WEIGHTS_RHO = 0, 1, 2, 3
 _RANK, _SORT, _ISO = 0, 1, 2
 _THREADS = 64  # threads per CUDA block: small blocks spread few long threads over all SMs
 _DBL_MAX = np.finfo(np.float64).max
@@ -99,6 +99,8 @@ class _Layout:
     def weights(self, w, layout):
         """Per-position weights (in sorted order) from skrank._pav's w layouts."""
         cp = _cupy()
+        if layout == WEIGHTS_RHO:  # rho = (m, ..., 1) for a row of length m
+            return (self.m[self.row] - self.local).astype(cp.float64)
         w = cp.asarray(np.asarray(w, dtype=np.float64))
         if layout == WEIGHTS_PREFIX:
             return w[self.local]
@@ -295,11 +297,15 @@ def masks_forward(X, offsets, eps, W, w_layout, out, perm, start, nblocks, ks=No
     p, order, y, e = L.sorted(X, 1.0, (eps > 0.0).any(axis=0))
     if perm is not None:
         perm[...] = p
-    W, half = np.asarray(W), np.asarray(W).shape[1] // 2
+    if W is not None:
+        W, half = np.asarray(W), np.asarray(W).shape[1] // 2
     for j in range(eps.shape[0]):
         eps_s = cp.minimum(cp.ldexp(eps[j], -e), _DBL_MAX)
-        w = W[j] if ks is None else W[0, half - int(ks[j]):2 * half - int(ks[j])]
-        wv = L.weights(w, w_layout)
+        if W is None:  # top-k weights: ks[j] ones, then zeros
+            wv = (L.local < int(ks[j])).astype(cp.float64)
+        else:
+            w = W[j] if ks is None else W[0, half - int(ks[j]):2 * half - int(ks[j])]
+            wv = L.weights(w, w_layout)
         blocks = L.blocks(_RANK, False, y, wv, eps_s)
         out[j, order] = _rank_values(L, y, wv, eps_s, False, blocks).astype(out.dtype)
         if start is not None:

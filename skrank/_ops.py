@@ -370,7 +370,6 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
     if bad is not None:
         X = X.copy()
         rows.set_rows(X, bad, 0.0)
-    n = rows.n
     reg = _REGULARIZERS[regularization]
     if op == "rank":
         # ascending ranks: P(x / eps, rho); descending: P(-x / eps, rho)
@@ -378,10 +377,10 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
     else:
         # descending sort: P(rho / eps, sorted x); ascending: -sort_desc(-x)
         sign = -1.0 if direction == "ascending" else 1.0
-    # rho for the longest row; a row of length m uses its last m entries
-    rho = np.arange(n, 0, -1, dtype=np.float64) if op == "rank" else None
-    out, perm, start, nblocks = _run_kernel(rows, X, eps, rho, sign, reg, op == "sort",
-                                            keep_structure)
+    # the rank form's weights are rho = (m, ..., 1) for a row of length m: the
+    # kernels compute them (no array of them)
+    out, perm, start, nblocks = _run_kernel(rows, X, eps, None, sign, reg, op == "sort",
+                                            keep_structure, _pav.WEIGHTS_RHO)
     structure = None
     if bad is not None:
         rows.set_rows(out, bad, np.nan)

@@ -29,7 +29,7 @@ from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
 from libc.math cimport (NAN, cbrt, exp, expm1, fabs, fmax, fmin, ilogb, isnan, ldexp,
                         log, sqrt)
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 # Work space comes from PyMem_RawMalloc: thread-safe without the GIL, like malloc,
 # and visible to tracemalloc, so memory benchmarks see the kernels' scratch too.
@@ -250,7 +250,7 @@ cdef inline double _unkey64(uint64_t k) noexcept nogil:
     return y
 
 
-cdef ukey* _sort_keys(ukey* k0, ukey* k1, int64_t* perm, int64_t* i1,
+cdef ukey* _sort_keys(ukey* k0, ukey* k1, int32_t* perm, int32_t* i1,
                       Py_ssize_t n, int64_t* hist) noexcept nogil:
     """Sort keys k0[:n] ascending; perm receives the source index of each sorted
     key. Returns the buffer (k0 or k1) that holds the sorted keys."""
@@ -261,10 +261,10 @@ cdef ukey* _sort_keys(ukey* k0, ukey* k1, int64_t* perm, int64_t* i1,
     cdef int64_t total, c, first_pass = 1
     cdef ukey* ks = k0
     cdef ukey* kd = k1
-    cdef int64_t* is_ = perm
-    cdef int64_t* id_ = i1
+    cdef int32_t* is_ = perm
+    cdef int32_t* id_ = i1
     cdef ukey* kt
-    cdef int64_t* it
+    cdef int32_t* it
 
     memset(hist, 0, nbytes * 256 * sizeof(int64_t))
     for i in range(n):
@@ -287,7 +287,7 @@ cdef ukey* _sort_keys(ukey* k0, ukey* k1, int64_t* perm, int64_t* i1,
                 pos = h[<int>((key >> shift) & 255)]
                 h[<int>((key >> shift) & 255)] = pos + 1
                 kd[pos] = key
-                id_[pos] = i
+                id_[pos] = <int32_t>i
             first_pass = 0
         else:
             for i in range(n):
@@ -300,76 +300,97 @@ cdef ukey* _sort_keys(ukey* k0, ukey* k1, int64_t* perm, int64_t* i1,
         it = is_; is_ = id_; id_ = it
     if first_pass:  # all keys equal (or already one digit): identity order
         for i in range(n):
-            perm[i] = i
+            perm[i] = <int32_t>i
     elif is_ != perm:
-        memcpy(perm, is_, n * sizeof(int64_t))
+        memcpy(perm, is_, n * sizeof(int32_t))
     return ks
 
 
 cdef struct Scratch:
-    # The sort needs k0, k1 (keys) and i1 (indices); once the sorted values are
-    # in ys they are free, and PAV reuses the same memory for its block stack.
+    # One block of memory, A = [k0 | k1 | i1 | perm], serves a row from its sort to
+    # its outputs (design notes, section 15): the sort uses keys k0, k1 and index
+    # buffers perm, i1; the sorted values ys then take k0's place (floats for float32
+    # rows, doubles for float64), and PAV's per-block sums D take k1 (and i1 for
+    # float32, whose keys are 4 bytes), while perm keeps the order for the outputs.
+    # Scratch indices are int32 (rows are at most INT32_MAX long).
+    char* A
     void* k0
     void* k1
-    int64_t* i1
-    int64_t* hist
-    double* ys     # sorted y, descending
-    double* D      # (= k0) per block: sum of (y - a) (l2), or of exp(...) (kl)
-    double* R      # (= k1) per block: sum of w
-    double* gam    # (= i1) per block: G(k) of the kl sort form; p4/3: S2, or tau
+    int32_t* i1
+    int32_t* perm
+    void* ys       # (= k0) sorted y, descending, in the row's dtype
+    double* D      # (= k1) per block: sum of (y - a) (l2), or of exp(...) (kl)
+    double* R      # per block: sum of w (weights other than rho; p4/3 rank form)
+    double* gam    # per block: G(k) of the kl sort form; p4/3: S2, or tau
     double* S3     # p4/3 rank form only: per block, third central moment
     double* tau    # p4/3 rank form only: per block, the root of its cubic
-    int64_t* perm  # the row's structure when the caller does not keep it
-    int64_t* start
-    int64_t nblocks
+    int32_t* start
+    int64_t* hist
+    void* M2       # topk_pair_sums only: a second mask, in the row's dtype
+
+
+cdef enum:
+    # what a call's rows need beyond the common part (flags of _scratch_new)
+    NEED_R = 1      # rank form with weights other than rho, and the p4/3 rank form
+    NEED_GAM = 2    # kl and p4/3 sort forms, p4/3 rank form
+    NEED_MOMENTS = 4  # p4/3 rank form
+    NEED_M2 = 8     # topk_pair_sums
 
 
 cdef void _scratch_free(Scratch* s) noexcept nogil:
     if s != NULL:
-        free(s.k0); free(s.k1); free(s.i1); free(s.hist); free(s.ys)
-        free(s.perm); free(s.start); free(s.S3); free(s.tau)
+        free(s.A); free(s.start); free(s.hist)
+        free(s.R); free(s.gam); free(s.S3); free(s.tau); free(s.M2)
         free(s)
 
 
-cdef Scratch* _scratch_new(Py_ssize_t n, bint structure, bint moments) noexcept nogil:
-    """Per-thread work space for rows of length n (4 doubles per entry, 2 more for
-    the p4/3 rank form's moments, and room for the row's structure if asked), or
-    NULL if out of memory."""
-    cdef size_t m = <size_t>(n if n > 0 else 1)
+cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcept nogil:
+    """Per-thread work space for rows of length n whose keys take key_bytes (4 for
+    float32, 8 for float64), or NULL if out of memory: 2 key_bytes + 12 bytes per
+    entry, and 8 more for each of R, gam, S3 and tau where need asks."""
+    cdef size_t m = <size_t>((n + 1) // 2 * 2 if n > 0 else 2)  # even: D is 8-aligned
+    cdef size_t kb = m * <size_t>key_bytes
     cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
     if s == NULL:
         return NULL
-    s.k0 = malloc(m * 8)
-    s.k1 = malloc(m * 8)
-    s.i1 = <int64_t*>malloc(m * sizeof(int64_t))
+    s.A = <char*>malloc(2 * kb + 8 * m)
+    s.k0 = <void*>s.A
+    s.k1 = <void*>(s.A + kb)
+    s.i1 = <int32_t*>(s.A + 2 * kb)
+    s.perm = <int32_t*>(s.A + 2 * kb + 4 * m)
+    s.ys = s.k0
+    s.D = <double*>s.k1  # 8 m bytes: k1 (float64), or k1 and i1 (float32)
+    s.start = <int32_t*>malloc(m * sizeof(int32_t))
     s.hist = <int64_t*>malloc(8 * 256 * sizeof(int64_t))
-    s.ys = <double*>malloc(m * sizeof(double))
-    s.D = <double*>s.k0
-    s.R = <double*>s.k1
-    s.gam = <double*>s.i1
-    s.perm = <int64_t*>malloc(m * sizeof(int64_t)) if structure else NULL
-    s.start = <int64_t*>malloc(m * sizeof(int64_t)) if structure else NULL
-    s.S3 = <double*>malloc(m * sizeof(double)) if moments else NULL
-    s.tau = <double*>malloc(m * sizeof(double)) if moments else NULL
-    if (s.k0 == NULL or s.k1 == NULL or s.i1 == NULL or s.hist == NULL or s.ys == NULL
-            or (structure and (s.perm == NULL or s.start == NULL))
-            or (moments and (s.S3 == NULL or s.tau == NULL))):
+    s.R = <double*>malloc(m * sizeof(double)) if need & NEED_R else NULL
+    s.gam = <double*>malloc(m * sizeof(double)) if need & NEED_GAM else NULL
+    s.S3 = <double*>malloc(m * sizeof(double)) if need & NEED_MOMENTS else NULL
+    s.tau = <double*>malloc(m * sizeof(double)) if need & NEED_MOMENTS else NULL
+    s.M2 = malloc(kb) if need & NEED_M2 else NULL
+    if (s.A == NULL or s.start == NULL or s.hist == NULL or (need & NEED_M2 and s.M2 == NULL)
+            or (need & NEED_R and s.R == NULL) or (need & NEED_GAM and s.gam == NULL)
+            or (need & NEED_MOMENTS and (s.S3 == NULL or s.tau == NULL))):
         _scratch_free(s)
         return NULL
     return s
 
 
 cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
-                    Scratch* s, int64_t* perm) noexcept nogil:
-    """ys <- (sign * x) sorted descending, perm <- its source indices."""
+                    Scratch* s) noexcept nogil:
+    """ys <- (sign * x) sorted descending (in k0), perm <- its source indices.
+    The packed keys and NumPy's argsort indices go to k1 (8 bytes per entry there),
+    so no buffer is read as one type and written as another."""
     cdef Py_ssize_t i
-    cdef int64_t j
+    cdef int32_t j
+    cdef int32_t* perm = s.perm
+    cdef floating* ys = <floating*>s.ys
     cdef uint32_t* k32
     cdef uint64_t* k64
     cdef skrank_argsort_t argsort
     cdef uint64_t* packed
+    cdef cnp.npy_intp* idx
     cdef Py_ssize_t m, numpy_max
-    cdef double v
+    cdef floating v
     if floating is float:
         argsort = _argsort32
         numpy_max = PACKED_SORT_MAX
@@ -377,60 +398,58 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
         argsort = _argsort64
         numpy_max = NUMPY_SORT_MAX_64
     if _sort_u64 != NULL and n <= PACKED_SORT_MAX:
-        packed = <uint64_t*>s.k0
+        packed = <uint64_t*>s.k1
         if floating is float:
             for i in range(n):
                 packed[i] = (<uint64_t>_key32(<float>(sign * x[i])) << 32) | <uint64_t>i
             _sort_u64(<void*>packed, n, NULL)
             for i in range(n):
-                perm[i] = <int64_t>(<uint32_t>packed[i])
-                s.ys[i] = _unkey32(<uint32_t>(packed[i] >> 32))
+                perm[i] = <int32_t>(<uint32_t>packed[i])
+                ys[i] = _unkey32(<uint32_t>(packed[i] >> 32))
         else:
             for i in range(n):
                 packed[i] = (_key64(sign * x[i]) & ~(<uint64_t>0xFF)) | <uint64_t>i
             _sort_u64(<void*>packed, n, NULL)
             for i in range(n):
-                perm[i] = <int64_t>(packed[i] & 0xFF)
-                s.ys[i] = sign * x[perm[i]]
+                perm[i] = <int32_t>(packed[i] & 0xFF)
+                ys[i] = sign * x[perm[i]]
             for i in range(1, n):  # descending by the exact values (rarely moves)
-                v = s.ys[i]
-                if v > s.ys[i - 1]:
+                v = ys[i]
+                if v > ys[i - 1]:
                     j = perm[i]
                     m = i
-                    while m > 0 and s.ys[m - 1] < v:
-                        s.ys[m] = s.ys[m - 1]
+                    while m > 0 and ys[m - 1] < v:
+                        ys[m] = ys[m - 1]
                         perm[m] = perm[m - 1]
                         m -= 1
-                    s.ys[m] = v
+                    ys[m] = v
                     perm[m] = j
     elif argsort != NULL and n <= numpy_max:
         # argsort x itself (ascending); y = sign * x descending is that order for
         # sign < 0 and its reverse for sign > 0. Equal values (0.0 and -0.0
         # included) compare equal, so ties stay adjacent.
+        idx = <cnp.npy_intp*>s.k1
         for i in range(n):
-            perm[i] = i
-        argsort(<void*>x, <cnp.npy_intp*>perm, n, NULL)
-        if sign > 0:
-            for i in range(n // 2):
-                j = perm[i]
-                perm[i] = perm[n - 1 - i]
-                perm[n - 1 - i] = j
+            idx[i] = i
+        argsort(<void*>x, idx, n, NULL)
         for i in range(n):
-            s.ys[i] = sign * x[perm[i]]
+            perm[i] = <int32_t>(idx[n - 1 - i] if sign > 0 else idx[i])
+        for i in range(n):
+            ys[i] = sign * x[perm[i]]
     elif floating is float:
         k32 = <uint32_t*>s.k0
         for i in range(n):
             k32[i] = _key32(<float>(sign * x[i]))
         k32 = _sort_keys(k32, <uint32_t*>s.k1, perm, s.i1, n, s.hist)
-        for i in range(n):
-            s.ys[i] = _unkey32(k32[i])
+        for i in range(n):  # (in place when the keys ended in k0: same slot, same size)
+            ys[i] = _unkey32(k32[i])
     else:
         k64 = <uint64_t*>s.k0
         for i in range(n):
             k64[i] = _key64(sign * x[i])
         k64 = _sort_keys(k64, <uint64_t*>s.k1, perm, s.i1, n, s.hist)
         for i in range(n):
-            s.ys[i] = _unkey64(k64[i])
+            ys[i] = _unkey64(k64[i])
 
 
 cdef int _row_shift(const double* ys, Py_ssize_t n) noexcept nogil:
@@ -461,8 +480,29 @@ cdef inline double _over_eps(double num, double eps, double inv_eps) noexcept no
     return num * inv_eps if inv_eps <= DBL_MAX else num / eps
 
 
-cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint kl,
-                                 Scratch* s, int64_t* start) noexcept nogil:
+# The rank form's weights: stored in w, or one of two closed forms that need no array
+# (their sums over a block are closed forms of its bounds, and no R is stored)
+cdef enum:
+    WK_STORED = 0
+    WK_RHO = 1     # rho = (n, ..., 1) (soft ranks)
+    WK_TOPK = 2    # k ones, then zeros (soft top-k masks)
+
+
+cdef inline double _wsum(int wkind, Py_ssize_t n, Py_ssize_t k, Py_ssize_t lo,
+                         Py_ssize_t hi) noexcept nogil:
+    """sum of w_j over j in [lo, hi) for closed-form weights, in integers (exact
+    where float64 can be)."""
+    cdef int64_t c, t
+    if wkind == WK_RHO:  # sum of n - j
+        c = hi - lo
+        t = 2 * n - lo - hi + 1  # (even when c is odd)
+        return <double>((c // 2) * t if c % 2 == 0 else c * (t // 2))
+    return <double>((hi if hi < k else k) - (lo if lo < k else k))
+
+
+cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const floating* ys, const double* w,
+                                 double eps, bint kl, int wkind, Py_ssize_t topk,
+                                 Scratch* s, int32_t* start) noexcept nogil:
     """Blocks of the rank-form problem; returns their number, fills start[].
 
     Block b holds start[b], R[b] = sum of w and D[b]: sum of (y - a) (l2) or
@@ -471,9 +511,10 @@ cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint
     multiplied out; kl merge test gamma_L <= gamma_U written without logarithms
     as E_L R_U <= exp(-(a_L - a_U) / eps) E_U R_L. The top block stays in
     registers (tst, ta, tD, tR) and is written out only when a block is pushed
-    above it: pooling long runs then touches no memory.
+    above it: pooling long runs then touches no memory. With closed-form weights
+    (wkind rho, or top-k with k = topk; w unused) a block's sum of w is a closed form
+    of its bounds: no R is stored.
     """
-    cdef double* ys = s.ys
     cdef double alpha, beta, a, D, R, d, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tD = 0.0, tR = 0.0
     cdef Py_ssize_t i = 0, j, st, nb = 0, k, kL, tst = 0
@@ -484,11 +525,16 @@ cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint
     while i < n:
         # the next unit: a group of tied values (they always pool)
         a = ys[i]
-        R = 0.0
         j = i
-        while j < n and ys[j] == a:
-            R += w[j]
-            j += 1
+        if wkind != WK_STORED:
+            while j < n and ys[j] == a:
+                j += 1
+            R = _wsum(wkind, n, topk, i, j)
+        else:
+            R = 0.0
+            while j < n and ys[j] == a:
+                R += w[j]
+                j += 1
         st = i
         k = j - i
         D = <double>k if kl else 0.0
@@ -515,14 +561,19 @@ cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const double* w, double eps, bint
             a = ta
             nb -= 1
             if nb > 0:  # the block below becomes the top
-                tst = start[nb - 1]; tD = s.D[nb - 1]; tR = s.R[nb - 1]; ta = ys[tst]
+                tst = start[nb - 1]; tD = s.D[nb - 1]; ta = ys[tst]
+                tR = s.R[nb - 1] if wkind == WK_STORED else _wsum(wkind, n, topk, tst, st)
         if nb > 0:  # push: write the old top out
-            start[nb - 1] = tst; s.D[nb - 1] = tD; s.R[nb - 1] = tR
+            start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD
+            if wkind == WK_STORED:
+                s.R[nb - 1] = tR
         tst = st; ta = a; tD = D; tR = R
         nb += 1
         i = j
     if nb > 0:
-        start[nb - 1] = tst; s.D[nb - 1] = tD; s.R[nb - 1] = tR
+        start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD
+        if wkind == WK_STORED:
+            s.R[nb - 1] = tR
     return nb
 
 
@@ -584,8 +635,9 @@ cdef inline double _p43_side(double t, double k, double S2, double Q) noexcept n
     return (k * t * t + 3.0 * S2) * t + Q
 
 
-cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
-                              double eps, Scratch* s, int64_t* start) noexcept nogil:
+cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
+                              const double* cw, double eps, Scratch* s,
+                              int32_t* start) noexcept nogil:
     """Blocks of the p4/3 rank-form problem (z = y / eps); returns their number.
 
     Block b holds start[b], D[b] = mean of (y - a) (a its first y), R[b] = sum of
@@ -600,7 +652,6 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
     sign of its cubic at the threshold (the cubic increases). A run of merges into
     one block thus solves no cubic at all (design notes, section 13).
     """
-    cdef double* ys = s.ys
     cdef double a, M, R, S2, S3, tau, d, kT, kN, inv, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tM = 0.0, tR = 0.0, tS2 = 0.0, tS3 = 0.0, ttau = 0.0
     cdef bint solved, tsolved = True, merge
@@ -652,7 +703,7 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
             if not tsolved:
                 kT = <double>(st - tst)
                 ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
-            start[nb - 1] = tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
+            start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
             s.gam[nb - 1] = tS2; s.S3[nb - 1] = tS3; s.tau[nb - 1] = ttau
         tst = st; ta = a; tM = M; tR = R; tS2 = S2; tS3 = S3; ttau = tau
         tsolved = solved
@@ -662,51 +713,70 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const double* w, const double* cw,
         if not tsolved:
             kT = <double>(n - tst)
             ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
-        start[nb - 1] = tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
+        start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
         s.gam[nb - 1] = tS2; s.S3[nb - 1] = tS3; s.tau[nb - 1] = ttau
     return nb
 
 
-cdef int _scale_row(Scratch* s, Py_ssize_t n) noexcept nogil:
-    """Rescale the sorted l2 row by 2^-e when _row_shift asks; returns e."""
+cdef int _scale_row(floating* ys, Py_ssize_t n) noexcept nogil:
+    """Rescale the sorted l2 row by 2^-e when _row_shift asks; returns e. float32
+    rows never need it: their values lie far inside both of its limits."""
     cdef Py_ssize_t i
-    cdef int e = _row_shift(s.ys, n)
-    if e != 0:
-        for i in range(n):
-            s.ys[i] = ldexp(s.ys[i], -e)
-    return e
+    cdef int e
+    if floating is float:
+        return 0
+    else:
+        e = _row_shift(ys, n)
+        if e != 0:
+            for i in range(n):
+                ys[i] = ldexp(ys[i], -e)
+        return e
 
 
-cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
-                       const double* cw, int reg, Scratch* s, floating* out,
-                       const int64_t* perm, int64_t* start,
-                       int64_t* nblocks) noexcept nogil:
+cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
+                             Py_ssize_t topk, const double* cw, int reg, Scratch* s,
+                             floating* out) noexcept nogil:
     """PAV and outputs of the rank form for a row already in s.ys (sorted, and
-    divided by 2^e): P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w)."""
+    divided by 2^e): P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w). w = NULL means
+    closed-form weights (not for p4/3): k = topk ones then zeros where topk >= 0,
+    else rho. Returns the number of blocks (their starts in s.start)."""
     cdef Py_ssize_t b, i, st, en, nb
-    cdef double a, mD, mR, v, scale, lo, hi, inv_eps, t0
+    cdef double a, mD, mR, R, v, scale, lo, hi, inv_eps, t0
+    cdef const floating* ys = <const floating*>s.ys
+    cdef const int32_t* perm = s.perm
+    cdef int wkind = WK_STORED if w != NULL else (WK_TOPK if topk >= 0 else WK_RHO)
     if e != 0:
         eps = fmin(ldexp(eps, -e), DBL_MAX)
     inv_eps = 1.0 / eps
     t0 = _tick()
     if reg == REG_P43:
-        nb = _pav_rank_p43(n, w, cw, eps, s, start)
-    elif reg == REG_L2:  # (inlined with kl a constant, l2 gets a loop of its own: 7% faster)
-        nb = _pav_rank(n, w, eps, False, s, start)
-    else:  # kl (passed as a test, not True: a kl-constant copy measured 4-10% slower)
-        nb = _pav_rank(n, w, eps, reg == REG_KL, s, start)
+        nb = _pav_rank_p43(n, ys, w, cw, eps, s, s.start)
+    elif reg == REG_L2:  # (inlined with kl a constant, l2 gets loops of its own: 7% faster)
+        if wkind == WK_RHO:
+            nb = _pav_rank(n, ys, w, eps, False, WK_RHO, 0, s, s.start)
+        elif wkind == WK_TOPK:
+            nb = _pav_rank(n, ys, w, eps, False, WK_TOPK, topk, s, s.start)
+        else:
+            nb = _pav_rank(n, ys, w, eps, False, WK_STORED, 0, s, s.start)
+    elif wkind == WK_RHO:  # kl (passed as a test, not True: a kl-constant copy measured
+        # 4-10% slower)
+        nb = _pav_rank(n, ys, w, eps, reg == REG_KL, WK_RHO, 0, s, s.start)
+    else:
+        nb = _pav_rank(n, ys, w, eps, reg == REG_KL, wkind, topk, s, s.start)
     _tock(PHASE_PAV, t0)
-    nblocks[0] = nb
-    lo = w[n - 1]
-    hi = w[0]
+    if wkind == WK_STORED:
+        lo, hi = w[n - 1], w[0]
+    else:
+        lo, hi = _wsum(wkind, n, topk, n - 1, n), _wsum(wkind, n, topk, 0, 1)
     for b in range(nb):
-        st = start[b]
-        en = start[b + 1] if b + 1 < nb else n
-        a = s.ys[st]
+        st = s.start[b]
+        en = s.start[b + 1] if b + 1 < nb else n
+        a = ys[st]
+        R = s.R[b] if wkind == WK_STORED else _wsum(wkind, n, topk, st, en)
         if en - st == 1:  # exact for singletons
-            out[perm[st]] = <floating>s.R[b]
+            out[perm[st]] = <floating>R
             continue
-        mR = s.R[b] / (en - st)
+        mR = R / (en - st)
         if eps == 0.0:  # hard rank: tied entries share their mean weight
             for i in range(st, en):
                 out[perm[i]] = <floating>mR
@@ -717,33 +787,81 @@ cdef void _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
                     out[perm[i]] = <floating>mR
                 continue
             for i in range(st, en):
-                v = _over_eps((s.ys[i] - a) - s.D[b], eps, inv_eps) - s.tau[b]
+                v = _over_eps((ys[i] - a) - s.D[b], eps, inv_eps) - s.tau[b]
                 v = v * v * v
                 out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
         elif reg == REG_KL:  # softmax(y_B / eps)_i * sum(w_B)
-            scale = s.R[b] / s.D[b]
+            scale = R / s.D[b]
             for i in range(st, en):
-                v = exp(_over_eps(s.ys[i] - a, eps, inv_eps)) * scale
+                v = exp(_over_eps(ys[i] - a, eps, inv_eps)) * scale
                 out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
-        else:  # (y_i - mean_B y) / eps + mean_B w
+        else:
             mD = s.D[b] / (en - st)
             for i in range(st, en):
-                v = _over_eps((s.ys[i] - a) - mD, eps, inv_eps) + mR
-                out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
+                out[perm[i]] = <floating>_l2_value(ys[i] - a, mD, mR, eps, inv_eps, lo, hi)
+    return nb
 
 
-cdef void _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
-                    const double* w, const double* cw, int reg, Scratch* s,
-                    floating* out, int64_t* perm, int64_t* start,
-                    int64_t* nblocks) noexcept nogil:
+cdef inline double _l2_value(double ya, double mD, double mR, double eps, double inv_eps,
+                             double lo, double hi) noexcept nogil:
+    # an l2 rank form's output in a block: (y_i - mean_B y) / eps + mean_B w, from
+    # ya = y_i - a, clipped to the weights' range
+    cdef double v = _over_eps(ya - mD, eps, inv_eps) + mR
+    return lo if v < lo else (hi if v > hi else v)
+
+
+cdef void _topk_mask_sorted(const floating* ys, Py_ssize_t n, double eps, int e,
+                            Py_ssize_t k, Scratch* s, floating* M) noexcept nogil:
+    """The l2 top-k mask of a row already in s.ys (sorted, divided by 2^e), in sorted
+    order, in the row's dtype: the same values as _rank_sorted's, without the perm."""
+    cdef Py_ssize_t b, i, st, en, nb
+    cdef double a, mD, mR, R, lo, hi, inv_eps
+    if e != 0:
+        eps = fmin(ldexp(eps, -e), DBL_MAX)
+    inv_eps = 1.0 / eps
+    nb = _pav_rank(n, ys, NULL, eps, False, WK_TOPK, k, s, s.start)
+    lo, hi = _wsum(WK_TOPK, n, k, n - 1, n), _wsum(WK_TOPK, n, k, 0, 1)
+    for b in range(nb):
+        st = s.start[b]
+        en = s.start[b + 1] if b + 1 < nb else n
+        R = _wsum(WK_TOPK, n, k, st, en)
+        mR = R / (en - st)
+        if en - st == 1 or eps == 0.0:  # (exact: the weights' sum, or their mean)
+            for i in range(st, en):
+                M[i] = <floating>mR
+            continue
+        mD = s.D[b] / (en - st)
+        a = ys[st]
+        for i in range(st, en):
+            M[i] = <floating>_l2_value(ys[i] - a, mD, mR, eps, inv_eps, lo, hi)
+
+
+cdef inline void _keep_order(const Scratch* s, Py_ssize_t n, int64_t* perm) noexcept nogil:
+    # the row's sorting permutation, widened into the caller's int64 structure
+    cdef Py_ssize_t i
+    for i in range(n):
+        perm[i] = s.perm[i]
+
+
+cdef inline void _keep_blocks(const Scratch* s, Py_ssize_t nb, int64_t* start,
+                              int64_t* nblocks) noexcept nogil:
+    cdef Py_ssize_t b
+    for b in range(nb):
+        start[b] = s.start[b]
+    nblocks[0] = nb
+
+
+cdef Py_ssize_t _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
+                          const double* w, const double* cw, int reg, Scratch* s,
+                          floating* out) noexcept nogil:
     cdef double t0 = _tick()  # (a declaration at the top of the function)
-    _sort_row(x, n, sign, s, perm)
+    _sort_row(x, n, sign, s)
     _tock(PHASE_SORT, t0)
     # rows near the float64 limits are rescaled (never at strength 0: exact); the rank
     # form depends on y / eps only, so this holds for kl as well (where y_1 - y_n
     # would overflow otherwise)
-    _rank_sorted(n, eps, _scale_row(s, n) if eps > 0.0 else 0, w, cw, reg, s, out,
-                 perm, start, nblocks)
+    return _rank_sorted(n, eps, _scale_row(<floating*>s.ys, n) if eps > 0.0 else 0,
+                        w, -1, cw, reg, s, out)
 
 
 # --------------------------------------------------------------------------
@@ -755,8 +873,8 @@ cdef inline double _log_geo(double k, double eps) noexcept nogil:
     return log(-expm1(-k / eps)) - log(-expm1(-1.0 / eps))
 
 
-cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
-                          int64_t* start) noexcept nogil:
+cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
+                          Scratch* s, int32_t* start) noexcept nogil:
     """Blocks of the sort-form problem; returns their number, fills start[].
 
     Block b holds start[b] and D[b]: sum of (y - a) (l2) or E = sum of exp(y - a)
@@ -766,13 +884,12 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
     G(k_L) E_U exp(k_L / eps + a_U - a_L) <= G(k_U) E_L (an overflow: no merge).
     The top block stays in registers, as in _pav_rank.
     """
-    cdef double* ys = s.ys
     cdef double alpha, beta, a, D, g, G, G1, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tD = 0.0, tG = 0.0
     cdef Py_ssize_t i, st, nb = 0, kL, kU, tst = 0
     if eps == 0.0:  # hard sort: every entry is its own block
         for i in range(n):
-            start[i] = i
+            start[i] = <int32_t>i
             s.D[i] = 1.0 if kl else 0.0
         return n
     if eps < 1.0:
@@ -808,18 +925,24 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, double eps, bint kl, Scratch* s,
             a = ta
             nb -= 1
             if nb > 0:  # the block below becomes the top
-                tst = start[nb - 1]; tD = s.D[nb - 1]; tG = s.gam[nb - 1]; ta = ys[tst]
+                tst = start[nb - 1]; tD = s.D[nb - 1]; ta = ys[tst]
+                if kl:
+                    tG = s.gam[nb - 1]
         if nb > 0:  # push: write the old top out
-            start[nb - 1] = tst; s.D[nb - 1] = tD; s.gam[nb - 1] = tG
+            start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD
+            if kl:
+                s.gam[nb - 1] = tG
         tst = st; ta = a; tD = D; tG = G
         nb += 1
     if nb > 0:
-        start[nb - 1] = tst; s.D[nb - 1] = tD; s.gam[nb - 1] = tG
+        start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD
+        if kl:
+            s.gam[nb - 1] = tG
     return nb
 
 
-cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, double eps, Scratch* s,
-                              int64_t* start) noexcept nogil:
+cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, const floating* ys, double eps, Scratch* s,
+                              int32_t* start) noexcept nogil:
     """Blocks of the p4/3 sort-form problem (z = rho / eps, weights y); returns
     their number. Block b holds start[b], D[b] = sum of (y - a) and gam[b] = tau
     (NaN for a single entry whose root no test needed yet).
@@ -827,7 +950,6 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, double eps, Scratch* s,
     S2 / k = (k^2 - 1) / (12 eps^2). Merge test v_L <= v_U as
     (k_L + k_U) / (2 eps) <= tau_U - tau_L. The top block stays in registers.
     """
-    cdef double* ys = s.ys
     cdef double a, D, tau, kd, g, gap, t, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tD = 0.0, ttau = 0.0
     cdef Py_ssize_t i, st, nb = 0, tst = 0
@@ -872,66 +994,70 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, double eps, Scratch* s,
             if nb > 0:  # the block below becomes the top
                 tst = start[nb - 1]; tD = s.D[nb - 1]; ttau = s.gam[nb - 1]; ta = ys[tst]
         if nb > 0:  # push: write the old top out
-            start[nb - 1] = tst; s.D[nb - 1] = tD; s.gam[nb - 1] = ttau
+            start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD; s.gam[nb - 1] = ttau
         tst = st; ta = a; tD = D; ttau = tau
         nb += 1
     if nb > 0:
-        start[nb - 1] = tst; s.D[nb - 1] = tD; s.gam[nb - 1] = ttau
+        start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD; s.gam[nb - 1] = ttau
     return nb
 
 
-cdef int _shift_p43(Scratch* s, Py_ssize_t n) noexcept nogil:
+cdef int _shift_p43(floating* ys, Py_ssize_t n) noexcept nogil:
     """As _scale_row, by a power of two that is a cube (2^e, e a multiple of 3):
     P(rho / eps, y) = 2^e P(rho / (eps 2^(e/3)), y / 2^e) for p4/3."""
     cdef Py_ssize_t i
-    cdef int e = _row_shift(s.ys, n)
-    if e > 0:
-        e = 3 * ((e + 2) // 3)
-    elif e < 0:
-        e = -3 * ((2 - e) // 3)
-    if e != 0:
-        for i in range(n):
-            s.ys[i] = ldexp(s.ys[i], -e)
-    return e
+    cdef int e
+    if floating is float:
+        return 0
+    else:
+        e = _row_shift(ys, n)
+        if e > 0:
+            e = 3 * ((e + 2) // 3)
+        elif e < 0:
+            e = -3 * ((2 - e) // 3)
+        if e != 0:
+            for i in range(n):
+                ys[i] = ldexp(ys[i], -e)
+        return e
 
 
-cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
-                       int reg, Scratch* s, floating* out, int64_t* perm,
-                       int64_t* start, int64_t* nblocks) noexcept nogil:
+cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
+                             int reg, Scratch* s, floating* out) noexcept nogil:
+    """The sort form of one row into out; returns the number of blocks (their starts
+    in s.start, the order in s.perm)."""
     cdef Py_ssize_t b, i, st, en, nb
     cdef int e
     cdef bint kl = reg == REG_KL
     cdef double a, k, mrho, base, v, lo, hi, inv_eps = 1.0 / eps, t0
-    if n == 0:
-        nblocks[0] = 0
-        return
+    cdef floating* ys = <floating*>s.ys
+    cdef const int32_t* perm = s.perm
+    cdef const int32_t* start = s.start
     t0 = _tick()
-    _sort_row(x, n, sign, s, perm)
+    _sort_row(x, n, sign, s)
     _tock(PHASE_SORT, t0)
     e = 0
     if reg == REG_L2 and eps > 0.0:  # P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
-        e = _scale_row(s, n)
+        e = _scale_row(ys, n)
         if e != 0:
             eps = fmin(ldexp(eps, e), DBL_MAX)
             inv_eps = 1.0 / eps
     elif reg == REG_P43 and eps > 0.0:
-        e = _shift_p43(s, n)
+        e = _shift_p43(ys, n)
         if e != 0:
             eps = fmin(ldexp(eps, e // 3), DBL_MAX)
             inv_eps = 1.0 / eps
     t0 = _tick()
     if reg == REG_P43 and eps > 0.0:
-        nb = _pav_sort_p43(n, eps, s, start)
+        nb = _pav_sort_p43(n, ys, eps, s, s.start)
     else:
-        nb = _pav_sort(n, eps, kl, s, start)
+        nb = _pav_sort(n, ys, eps, kl, s, s.start)
     _tock(PHASE_PAV, t0)
-    nblocks[0] = nb
-    lo = s.ys[n - 1]
-    hi = s.ys[0]
+    lo = ys[n - 1]
+    hi = ys[0]
     for b in range(nb):
         st = start[b]
         en = start[b + 1] if b + 1 < nb else n
-        a = s.ys[st]
+        a = ys[st]
         k = <double>(en - st)
         if en - st == 1:  # a singleton keeps its input value exactly
             out[st] = x[perm[st]]
@@ -955,6 +1081,7 @@ cdef void _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
                 v = _over_eps(mrho - i, eps, inv_eps) + base
                 v = lo if v < lo else (hi if v > hi else v)
                 out[i] = <floating>(sign * (v if e == 0 else ldexp(v, e)))
+    return nb
 
 
 # --------------------------------------------------------------------------
@@ -966,16 +1093,23 @@ cdef enum:
     W_PREFIX = 0
     W_SUFFIX = 1
     W_ALIGNED = 2
+    W_RHO = 3  # rho = (m, ..., 1) for a row of length m, never stored (w is None)
 
 # the same layouts for Python callers
-WEIGHTS_PREFIX, WEIGHTS_SUFFIX, WEIGHTS_ALIGNED = W_PREFIX, W_SUFFIX, W_ALIGNED
+WEIGHTS_PREFIX, WEIGHTS_SUFFIX, WEIGHTS_ALIGNED, WEIGHTS_RHO = (W_PREFIX, W_SUFFIX,
+                                                                W_ALIGNED, W_RHO)
 
 
-cdef Py_ssize_t _longest_row(const int64_t[::1] offsets) noexcept nogil:
+cdef Py_ssize_t _longest_row(const int64_t[::1] offsets) except -1:
+    """The longest row's length; rows longer than INT32_MAX are refused (the
+    kernels' scratch indices are int32)."""
     cdef Py_ssize_t r, longest = 0
     for r in range(offsets.shape[0] - 1):
         if offsets[r + 1] - offsets[r] > longest:
             longest = offsets[r + 1] - offsets[r]
+    if longest > INT32_MAX:
+        raise ValueError(f"rows of more than {INT32_MAX} entries are not supported; "
+                         f"got a row of {longest}.")
     return longest
 
 
@@ -997,10 +1131,10 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     Rank form (sort_form=False): P(sign * x / eps, w), aligned with x, for w
     descending within each row. w_layout says which entries of w a row of
     length m uses: WEIGHTS_PREFIX the first m (top-k weights), WEIGHTS_SUFFIX
-    the last m (rho = (n, ..., 1) serves every length), WEIGHTS_ALIGNED the
-    row's own slice of a w aligned with X (weights that differ between rows). Sort form
-    (sort_form=True, w unused): sign * P(rho / eps, sort_desc(sign * x)), in
-    sorted order.
+    the last m, WEIGHTS_ALIGNED the row's own slice of a w aligned with X (weights
+    that differ between rows), WEIGHTS_RHO none: w is None and the row's weights are
+    rho = (m, ..., 1), computed, not stored. Sort form (sort_form=True, w unused):
+    sign * P(rho / eps, sort_desc(sign * x)), in sorted order.
 
     When perm, start and nblocks are given, the structure is kept for the
     derivatives: for each row, the descending order of sign * x (indices within
@@ -1008,21 +1142,32 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     of start) and the block count. Otherwise it lives in per-thread scratch only.
     """
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
-    cdef Py_ssize_t r, lo, m, wlen = 0 if w is None else w.shape[0]
+    cdef Py_ssize_t r, lo, m, nb, wlen
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0
     cdef int* fail = &failed  # written through a pointer: shared, not thread-private
-    cdef bint keep = perm is not None, moments = reg == REG_P43 and not sort_form
-    cdef const double* wp = NULL if sort_form else &w[0]
-    cdef const double[::1] cw_view = None if sort_form else _cube_roots(w, reg)
-    cdef const double* cwp = NULL if cw_view is None else &cw_view[0]
+    cdef bint keep = perm is not None
+    cdef int need = 0
+    cdef const double* wp = NULL
+    cdef const double[::1] cw_view
+    cdef const double* cwp = NULL
     cdef Py_ssize_t wofs
     cdef Scratch* s  # assigned inside the parallel block: private to each thread
-    cdef int64_t* p
-    cdef int64_t* b
-    cdef int64_t* c
     cdef double t_call = _tick()
+    if not sort_form:
+        if w_layout == W_RHO and reg == REG_P43:  # (p4/3 reads rho and its cube roots)
+            w, w_layout = np.arange(n, 0, -1, dtype=np.float64), W_SUFFIX
+        if w_layout != W_RHO:
+            wp = &w[0]
+            need = NEED_R
+        cw_view = _cube_roots(w, reg)
+        if cw_view is not None:
+            cwp = &cw_view[0]
+            need = NEED_R | NEED_GAM | NEED_MOMENTS
+    elif reg != REG_L2:
+        need = NEED_GAM
+    wlen = 0 if w is None else w.shape[0]
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, not keep, moments)
+        s = _scratch_new(n, sizeof(floating), need)
         if s == NULL:
             fail[0] = 1
         # every thread reaches the worksharing loop (OpenMP requires it); one
@@ -1030,21 +1175,20 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
         for r in prange(n_rows, schedule="dynamic"):
             lo = offsets[r]
             m = offsets[r + 1] - lo
+            nb = 0
             if s != NULL and m > 0:
-                if keep:
-                    p = &perm[lo]; b = &start[lo]; c = &nblocks[r]
-                else:
-                    p = s.perm; b = s.start; c = &s.nblocks
                 if sort_form:
-                    _sort_row_op(&X[lo], m, sign, eps[r], reg, s, &out[lo], p, b, c)
+                    nb = _sort_row_op(&X[lo], m, sign, eps[r], reg, s, &out[lo])
                 else:
                     wofs = (lo if w_layout == W_ALIGNED else
                             (wlen - m if w_layout == W_SUFFIX else 0))
-                    _rank_row(&X[lo], m, sign, eps[r], wp + wofs,
-                              NULL if cwp == NULL else cwp + wofs, reg, s, &out[lo],
-                              p, b, c)
-            elif keep:
-                nblocks[r] = 0
+                    nb = _rank_row(&X[lo], m, sign, eps[r],
+                                   NULL if wp == NULL else wp + wofs,
+                                   NULL if cwp == NULL else cwp + wofs, reg, s, &out[lo])
+                if keep:
+                    _keep_order(s, m, &perm[lo])
+            if keep:
+                _keep_blocks(s, nb, &start[lo], &nblocks[r])
         _scratch_free(s)
     _tock(PHASE_OUT, t_call)
     if failed:
@@ -1059,60 +1203,168 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     (soft top-k masks for several k). Rows and w_layout as in forward; out,
     start and nblocks get one slice per weight vector j, perm is shared. perm and
     start may both be None: no structure is kept (it lives in per-thread scratch).
-    ks: top-k masks without a weight matrix (w_layout prefix): W is one row, half
-    ones then half zeros, and slice j reads its weights from W[0, half - ks[j]]."""
+    ks: top-k masks without a weight vector per k (w_layout prefix): slice j's
+    weights are ks[j] ones then zeros. W is then None (l2: the kernel sums them in
+    closed form, no array), or one row of half ones then half zeros from which slice
+    j reads them at W[0, half - ks[j]] (p4/3, which needs stored weights)."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
-    cdef Py_ssize_t n_w = eps.shape[0], wlen = W.shape[1], r, j, lo, m
-    cdef Py_ssize_t half = wlen // 2, wofs
+    cdef Py_ssize_t n_w = eps.shape[0], wlen = 0 if W is None else W.shape[1]
+    cdef Py_ssize_t half = wlen // 2, wofs = 0, r, j, lo, m, nb
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0, e
     cdef int* fail = &failed
     cdef Scratch* s
     cdef bint soft, keep = perm is not None, by_k = ks is not None
-    cdef int64_t* row_perm
-    cdef int64_t* row_start
-    cdef const double* w
-    cdef const double[:, ::1] CW = _cube_roots(W, reg)
+    cdef bint stored = W is not None
+    cdef const double* w = NULL
+    cdef const double[:, ::1] CW
+    cdef int need = (NEED_R if stored else 0) | (NEED_GAM | NEED_MOMENTS
+                                                 if reg == REG_P43 else 0)
     cdef double t0, t_call = _tick()
     if reg == REG_KL:
         raise ValueError("masks_forward serves l2 and p4/3")
     if keep != (start is not None):
         raise ValueError("perm and start are kept together, or not at all")
-    if by_k and (w_layout != W_PREFIX or ks.shape[0] != n_w or W.shape[0] != 1
-                 or n > half):
+    if not stored and (not by_k or reg == REG_P43):
+        raise ValueError("W may be None only for l2 top-k masks given by ks")
+    if by_k and (w_layout != W_PREFIX or ks.shape[0] != n_w
+                 or (stored and (W.shape[0] != 1 or n > half))):
         raise ValueError("ks needs prefix weights: one row of half ones, half zeros")
     if not by_k and W.shape[0] != n_w:
         raise ValueError("W needs one row per slice of eps")
+    CW = _cube_roots(W, reg)
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, not keep, reg == REG_P43)
+        s = _scratch_new(n, sizeof(floating), need)
         if s == NULL:
             fail[0] = 1
         for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
             lo = offsets[r]
             m = offsets[r + 1] - lo
             if s != NULL and m > 0:
-                row_perm = &perm[lo] if keep else s.perm
                 t0 = _tick()
-                _sort_row(&X[lo], m, 1.0, s, row_perm)
+                _sort_row(&X[lo], m, 1.0, s)
                 _tock(PHASE_SORT, t0)
+                if keep:
+                    _keep_order(s, m, &perm[lo])
                 soft = False
                 for j in range(n_w):
                     soft = soft or eps[j, r] > 0.0
-                e = _scale_row(s, m) if soft else 0
+                e = _scale_row(<floating*>s.ys, m) if soft else 0
                 for j in range(n_w):
-                    if by_k:
+                    if not stored:  # (closed-form top-k weights)
+                        pass
+                    elif by_k:
                         wofs = half - ks[j]
                         w = &W[0, wofs]
                     else:
                         wofs = (lo if w_layout == W_ALIGNED else
                                 (wlen - m if w_layout == W_SUFFIX else 0))
                         w = &W[j, wofs]
-                    row_start = &start[j, lo] if keep else s.start
-                    _rank_sorted(m, eps[j, r], e, w,
-                                 NULL if CW is None else &CW[0 if by_k else j, wofs],
-                                 reg, s, &out[j, lo], row_perm, row_start, &nblocks[j, r])
+                    nb = _rank_sorted(m, eps[j, r], e, w, ks[j] if by_k else -1,
+                                      NULL if CW is None else &CW[0 if by_k else j, wofs],
+                                      reg, s, &out[j, lo])
+                    if keep:
+                        _keep_blocks(s, nb, &start[j, lo], &nblocks[j, r])
+                    else:
+                        nblocks[j, r] = nb
             elif m == 0:
                 for j in range(n_w):
                     nblocks[j, r] = 0
+        _scratch_free(s)
+    _tock(PHASE_OUT, t_call)
+    if failed:
+        raise MemoryError()
+
+
+def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
+                   const double[:, ::1] eps_hi, const double[:, ::1] eps_lo,
+                   const int64_t[:, ::1] k_hi, const int64_t[:, ::1] k_lo,
+                   const double[::1] scale, const double[::1] c, double[:, ::1] sums):
+    """For each pair p of l2 top-k masks (k_hi[p, r], k_lo[p, r] and their strengths
+    per row r): sums[p, r] = <M_hi - M_lo, x * scale[r] - c[r]> over row r, in float64,
+    with the difference M_hi - M_lo formed entry by entry in X's dtype. One sort of
+    each row serves every pair, and no mask leaves the kernel: the statistics' values
+    in O(1) memory beyond the work space (design notes, section 15). The last two
+    masks stay in two buffers, so pairs that share a mask in a row (consecutive
+    order statistics: (m - j, m - j - 1), (m - j - 1, m - j - 2)) compute it once."""
+    cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
+    cdef Py_ssize_t n_p = eps_hi.shape[0], r, p, i, lo, m
+    cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0, e, hi_at, lo_at
+    cdef int* fail = &failed
+    cdef Scratch* s
+    cdef bint soft
+    cdef const floating* ys
+    cdef floating* buf[2]
+    cdef floating* extra
+    cdef int64_t held[2]  # the k whose mask each buffer holds (-1: none)
+    cdef floating d
+    cdef double acc, comp, term, total, t0, t_call = _tick()
+    with nogil, parallel(num_threads=nt):
+        s = _scratch_new(n, sizeof(floating), NEED_M2)
+        if s == NULL:
+            fail[0] = 1
+        for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
+            lo = offsets[r]
+            m = offsets[r + 1] - lo
+            if s != NULL and m > 0:
+                t0 = _tick()
+                _sort_row(&X[lo], m, 1.0, s)
+                _tock(PHASE_SORT, t0)
+                soft = False
+                for p in range(n_p):
+                    soft = soft or eps_hi[p, r] > 0.0 or eps_lo[p, r] > 0.0
+                e = _scale_row(<floating*>s.ys, m) if soft else 0
+                ys = <const floating*>s.ys
+                # masks in sorted order: the framed values are the sorted ones, so the
+                # permutation's memory is free for one (4 bytes per entry: perm; for
+                # float64, 8: i1 and perm), and M2 holds the other. A rescaled row
+                # (e != 0: float64 near its limits) may have lost the digits of its
+                # smallest values, so it reads them from X through perm, and its mask
+                # gets memory of its own (such rows are rare).
+                extra = NULL
+                if e != 0:
+                    extra = <floating*>malloc(m * sizeof(floating))
+                    if extra == NULL:
+                        fail[0] = 1
+                        continue
+                buf[0] = extra if e != 0 else <floating*>(
+                    s.perm if sizeof(floating) == 4 else s.i1)
+                buf[1] = <floating*>s.M2
+                held[0] = -1
+                held[1] = -1
+                for p in range(n_p):
+                    hi_at = 0 if held[0] == k_hi[p, r] else (1 if held[1] == k_hi[p, r]
+                                                             else -1)
+                    lo_at = 0 if held[0] == k_lo[p, r] else (1 if held[1] == k_lo[p, r]
+                                                             else -1)
+                    if lo_at < 0:  # (into the buffer that does not hold M_hi)
+                        lo_at = 1 if hi_at == 0 else 0
+                        _topk_mask_sorted(ys, m, eps_lo[p, r], e, k_lo[p, r], s,
+                                          buf[lo_at])
+                        held[lo_at] = k_lo[p, r]
+                    if hi_at < 0:
+                        hi_at = 1 - lo_at
+                        _topk_mask_sorted(ys, m, eps_hi[p, r], e, k_hi[p, r], s,
+                                          buf[hi_at])
+                        held[hi_at] = k_hi[p, r]
+                    # Neumaier's compensated sum: a trimmed mean sums most of its row
+                    acc = 0.0
+                    comp = 0.0
+                    for i in range(m):  # (most of a difference of masks is 0)
+                        d = buf[hi_at][i] - buf[lo_at][i]
+                        if d != 0:
+                            term = d * ((ys[i] if e == 0 else X[lo + s.perm[i]])
+                                        * scale[r] - c[r])
+                            total = acc + term
+                            if fabs(acc) >= fabs(term):
+                                comp = comp + ((acc - total) + term)
+                            else:
+                                comp = comp + ((term - total) + acc)
+                            acc = total
+                    sums[p, r] = acc + comp
+                free(extra)
+            elif m == 0:
+                for p in range(n_p):
+                    sums[p, r] = 0.0
         _scratch_free(s)
     _tock(PHASE_OUT, t_call)
     if failed:

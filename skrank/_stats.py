@@ -109,7 +109,9 @@ class _Masks:
             if self._key(k) not in self._cache:
                 todo[self._key(k)] = k
         plans = {key: self._plan(k) for key, k in todo.items()}
-        if len({layout for layout, _ in plans.values()}) != 1 or len(plans) < 2:
+        layouts = {layout for layout, _ in plans.values()}
+        values_only = not self.with_gradient and layouts == {_pav.WEIGHTS_PREFIX}
+        if len(layouts) != 1 or (len(plans) < 2 and not values_only):
             for key, (layout, eps) in plans.items():
                 w = self._weights(todo[key])
                 mask, perm, start, nblocks = _run_kernel(
@@ -124,10 +126,12 @@ class _Masks:
         out = xp.empty((n_w, X.size), dtype=X.dtype)
         nblocks = xp.zeros((n_w, rows.n_rows), dtype=np.int64)
         ks = perm = start = None
-        if self.with_gradient or layout != _pav.WEIGHTS_PREFIX:
+        if not values_only:
             W = np.stack([self._weights(k) for k in todo.values()])
-        else:  # values only, one k for every row: one row of weights serves every k
-            W = np.concatenate([np.ones(rows.n), np.zeros(rows.n)])[None]
+        else:  # values only, one k for every row: the kernel knows top-k weights (l2;
+            # p4/3 reads them from one row of weights that serves every k)
+            W = (np.concatenate([np.ones(rows.n), np.zeros(rows.n)])[None]
+                 if self.reg == _pav.P43 else None)
             ks = np.array([int(k) for k in todo.values()], dtype=np.int64)
         if self.with_gradient:  # the structure of every mask
             perm = xp.empty(X.size, dtype=np.int64)
@@ -221,6 +225,50 @@ class _Masks:
         lo, hi = self.extremes()
         return rows.xp.clip(value.astype(X.dtype), lo, hi)
 
+    def in_kernel(self):
+        """Whether values come from the kernel's pair sums (topk_pair_sums): l2 masks,
+        no gradient, NumPy arrays. No mask is then formed outside the kernel."""
+        return not self.with_gradient and self.reg == _pav.L2 and self.rows.kernels is _pav
+
+    def _pair_key(self, k_hi, k_lo):
+        return self._key(self._normal(k_hi)), self._key(self._normal(k_lo))
+
+    def pair_sums(self, pairs):
+        """Per-row <M(k_hi) - M(k_lo), X * scale - c> in float64 (the rows' frame) for
+        each (k_hi, k_lo) in pairs, from one kernel call that sorts each row once
+        (in_kernel only); cached, and returned in the order of pairs."""
+        rows = self.rows
+        todo = {}
+        for k_hi, k_lo in pairs:
+            key = ("pair",) + self._pair_key(k_hi, k_lo)
+            if key not in self._cache and key not in todo:
+                todo[key] = [np.broadcast_to(self._normal(k), rows.n_rows)
+                             for k in (k_hi, k_lo)]
+        if todo:
+            # by decreasing k: consecutive order statistics then share a mask, which
+            # the kernel computes once
+            todo = dict(sorted(todo.items(), key=lambda item: -item[1][0].sum()))
+            K_hi, K_lo = (np.ascontiguousarray(np.stack([ks[i] for ks in todo.values()]))
+                          for i in (0, 1))
+            E_hi, E_lo = (np.stack([self._plan(k)[1] for k in K]) for K in (K_hi, K_lo))
+            sums = np.zeros((len(todo), rows.n_rows))
+            if self.X.size:
+                scale, c = self._frame()
+                _pav.topk_pair_sums(self.X.reshape(-1), rows.offsets, E_hi, E_lo, K_hi,
+                                    K_lo, scale, c, sums)
+            self._cache.update(zip(todo, sums))
+        return [self._cache[("pair",) + self._pair_key(*pair)] for pair in pairs]
+
+    def pair_mean(self, k_hi, k_lo, total):
+        """mean(M(k_hi) - M(k_lo), total) from the kernel's pair sums (in_kernel only):
+        the weights' sum against the framed rows, divided by total (a scalar or one
+        per row), back from the frame, within each row's [min, max]."""
+        scale, c = self._frame()
+        with np.errstate(under="ignore"):  # tiny sums of tiny values: harmless
+            value = (self.pair_sums([(k_hi, k_lo)])[0] / total + c) / scale
+        lo, hi = self.extremes()
+        return np.clip(value.astype(self.X.dtype), lo, hi)
+
     def weights(self, k_hi, k_lo):
         """Weights M(k_hi) - M(k_lo), the gradient rows of <M(k_hi) - M(k_lo), x>, and
         its derivative in each row's strength (both None without gradient): the
@@ -238,8 +286,12 @@ class _Masks:
     def order_statistic(self, i):
         """The soft (i + 1)-th smallest value of each row (i: an int or one per
         row), its gradient rows and its derivative in each row's strength."""
-        w, grad, d_strength = self.weights(self.m - i, self.m - i - 1)
-        value = self.mean(w, 1.0)
+        if self.in_kernel():
+            grad = d_strength = None
+            value = self.pair_mean(self.m - i, self.m - i - 1, 1.0)
+        else:
+            w, grad, d_strength = self.weights(self.m - i, self.m - i - 1)
+            value = self.mean(w, 1.0)
         hard = self.eps == 0.0
         if hard.any():  # exact, where shared weights of tied entries would round
             xp = self.rows.xp
@@ -355,8 +407,11 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
     # between order statistics j and j + 1 (each needs the masks m - j, m - j - 1)
     h = (m - 1) * q.ravel()[:, None]
     j = np.minimum(np.floor(h).astype(np.int64), m - 1)
-    masks.prepare([m - i for i in np.concatenate([j, np.minimum(j + 1, m - 1)])] +
-                  [m - i - 1 for i in np.concatenate([j, np.minimum(j + 1, m - 1)])])
+    stats = np.concatenate([j, np.minimum(j + 1, m - 1)])  # the order statistics used
+    if masks.in_kernel():
+        masks.pair_sums([(m - i, m - i - 1) for i in stats])
+    else:
+        masks.prepare([m - i for i in stats] + [m - i - 1 for i in stats])
     values, grads, d_strengths, d_q = [], [], [], []
     for hq, j in zip(h, j):
         t = hq - j
@@ -409,6 +464,9 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     if (m == 0).any():
         raise ValueError("cannot take a trimmed mean of an empty row.")
     k = (proportiontocut * m).astype(np.int64)  # cut from each end, as scipy's trim_mean
+    if masks.in_kernel():
+        value = masks.pair_mean(m - k, k, (m - 2 * k).astype(np.float64))
+        return value.reshape(rows.batch_shape)[()], None
     masks.prepare([m - k, k])
     w, grad, d_strength = masks.weights(m - k, k)
     kept = rows.xp.asarray((m - 2 * k).astype(X.dtype))

@@ -264,3 +264,148 @@ def test_float64_packed_keys_near_ties(n, reg):
             np.testing.assert_allclose(value, want[:n], rtol=1e-13)
             np.testing.assert_allclose(vjp_fn(g[:n]), want_fn(g)[:n], rtol=1e-9,
                                        atol=1e-12 * np.abs(want_fn(g)).max())
+
+
+def _ragged_rows(rng, dtype):
+    """Rows of lengths 1 to 300 (short rows sort as packed keys, longer ones by radix or
+    argsort), rounded so that ties are common, with signed zeros."""
+    lengths = np.array([1, 2, 7, 100, 256, 257, 300])
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    X = np.round(rng.normal(size=offsets[-1]), 1).astype(dtype)
+    X[::11] = -0.0
+    return X, offsets
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reg", [_pav.L2, _pav.KL, _pav.P43])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_rho_weights_computed_equal_rho_stored(dtype, reg, sign):
+    # WEIGHTS_RHO (no array: the kernel sums rho over a block in closed form) gives
+    # the same values and structure, bit for bit, as rho stored and read as a suffix
+    rng = np.random.default_rng(5)
+    X, offsets = _ragged_rows(rng, dtype)
+    n_rows, n = offsets.size - 1, int(np.diff(offsets).max())
+    rho = np.arange(n, 0, -1, dtype=np.float64)
+    for eps in (0.0, 1e-3, 0.5, 40.0):
+        E = np.full(n_rows, eps)
+        results = []
+        for w, layout in ((rho, _pav.WEIGHTS_SUFFIX), (None, _pav.WEIGHTS_RHO)):
+            out = np.empty_like(X)
+            perm, start = np.empty(X.size, np.int64), np.empty(X.size, np.int64)
+            nblocks = np.empty(n_rows, np.int64)
+            _pav.forward(X, offsets, E, w, layout, sign, reg, False, out, perm, start,
+                         nblocks)
+            light = np.empty_like(X)  # no structure kept
+            _pav.forward(X, offsets, E, w, layout, sign, reg, False, light)
+            np.testing.assert_array_equal(light, out)
+            results.append((out, perm, nblocks,
+                            [start[a:a + k] for a, k in zip(offsets[:-1], nblocks)]))
+        (o1, p1, n1, s1), (o2, p2, n2, s2) = results
+        np.testing.assert_array_equal(o2, o1)
+        np.testing.assert_array_equal(p2, p1)
+        np.testing.assert_array_equal(n2, n1)
+        for a, b in zip(s1, s2):
+            np.testing.assert_array_equal(b, a)
+        # and the values are ranks: each row's sum is m (m + 1) / 2
+        sums = np.add.reduceat(o2.astype(np.float64), offsets[:-1])
+        m = np.diff(offsets)
+        np.testing.assert_allclose(sums, m * (m + 1) / 2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masks_forward_top_k_weights_without_an_array(dtype):
+    # W=None with ks: the kernel sums the top-k weights in closed form; the same masks,
+    # bit for bit, as one row of half ones then half zeros
+    rng = np.random.default_rng(9)
+    X, offsets = _ragged_rows(rng, dtype)
+    n_rows, n = offsets.size - 1, int(np.diff(offsets).max())
+    ks = np.array([0, 1, 3, 128, n], dtype=np.int64)
+    eps = np.array([[0.0] * n_rows if k in (0, n) else
+                    [0.0, 0.05, 0.3, 1.0, 2.0, 7.0, 100.0] for k in ks])
+    W = np.concatenate([np.ones(n), np.zeros(n)])[None]
+    want = np.empty((len(ks), X.size), dtype)
+    nb_want = np.empty((len(ks), n_rows), np.int64)
+    _pav.masks_forward(X, offsets, eps, W, _pav.WEIGHTS_PREFIX, want, None, None, nb_want,
+                       ks)
+    got = np.empty_like(want)
+    nb_got = np.empty_like(nb_want)
+    _pav.masks_forward(X, offsets, eps, None, _pav.WEIGHTS_PREFIX, got, None, None, nb_got,
+                       ks)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(nb_got, nb_want)
+    # each row's mask sums to min(k, m), within [0, 1]
+    m = np.diff(offsets)
+    for j, k in enumerate(ks):
+        sums = np.add.reduceat(got[j].astype(np.float64), offsets[:-1])
+        np.testing.assert_allclose(sums, np.minimum(k, m), atol=1e-4 * n)
+    assert got.min() >= 0.0 and got.max() <= 1.0
+    with pytest.raises(ValueError, match="None only"):
+        _pav.masks_forward(X, offsets, eps, None, _pav.WEIGHTS_PREFIX, got, None, None,
+                           nb_got, None)
+    with pytest.raises(ValueError, match="None only"):
+        _pav.masks_forward(X, offsets, eps, None, _pav.WEIGHTS_PREFIX, got, None, None,
+                           nb_got, ks, _pav.P43)
+
+
+def test_rows_longer_than_int32_are_refused():
+    # the kernels' scratch indices are int32: a longer row gets a clear error before
+    # anything is read or allocated
+    X = np.zeros(1)
+    offsets = np.array([0, 2 ** 31], dtype=np.int64)
+    with pytest.raises(ValueError, match="not supported"):
+        _pav.forward(X, offsets, np.ones(1), None, _pav.WEIGHTS_RHO, 1.0, _pav.L2, False,
+                     np.empty(1))
+
+
+@pytest.mark.parametrize("dtype, limit", [(np.float32, 6.1), (np.float64, 4.6)])
+@pytest.mark.parametrize("name", ["soft_rank", "soft_sort", "soft_topk_mask"])
+def test_forward_scratch_stays_within_its_budget(dtype, limit, name):
+    # forward alone keeps no structure: the kernel's one block of scratch (keys, int32
+    # indices, sorted values and block sums reusing the keys' memory) and the output,
+    # 24 bytes per entry for float32, 36 for float64 (doc/design.rst, section 15)
+    import tracemalloc
+
+    x = np.random.default_rng(0).normal(size=2 ** 17).astype(dtype)
+    fun = getattr(skrank, name)
+    args = (x, 1000) if name == "soft_topk_mask" else (x,)
+    fun(*args)
+    tracemalloc.start()
+    fun(*args)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak / x.nbytes <= limit
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_topk_pair_sums_against_masks_from_forward(dtype):
+    # <M(k_hi) - M(k_lo), x * scale - c> per row, the masks differenced in X's dtype,
+    # against masks from forward with weights stored per row; pairs come in an order
+    # that makes the kernel reuse, evict and recompute its two buffered masks
+    rng = np.random.default_rng(11)
+    X, offsets = _ragged_rows(rng, dtype)
+    m = np.diff(offsets)
+    if dtype == np.float64:  # a row near the float64 limit: rescaled in the kernel
+        X[offsets[3]:offsets[4]] *= 1e300
+    n_rows = m.size
+    stat = [np.minimum(i, m - 1) for i in (0, 1, 2, 1, 5, 0, 2, 3, 2, 50)]
+    K_hi = np.stack([m - i for i in stat] + [m - m // 10])
+    K_lo = np.stack([m - i - 1 for i in stat] + [m // 10])
+    eps = np.array([0.0, 0.3, 1.0, 2.0, 0.05, 4.0, 0.7])
+    E_hi, E_lo = (np.where((K > 0) & (K < m), eps, 0.0) for K in (K_hi, K_lo))
+    scale = np.where(np.arange(n_rows) == 3, 2.0 ** -24, 1.0)
+    c = np.round(rng.normal(size=n_rows), 2)
+    sums = np.empty(K_hi.shape)
+    _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, sums)
+
+    def mask(K, E):
+        w = np.concatenate([(np.arange(mm) < k).astype(float) for mm, k in zip(m, K)])
+        out = np.empty_like(X)
+        _pav.forward(X, offsets, E, w, _pav.WEIGHTS_ALIGNED, 1.0, _pav.L2, False, out)
+        return out
+
+    framed = X.astype(np.float64) * np.repeat(scale, m) - np.repeat(c, m)
+    for p in range(len(K_hi)):
+        terms = (mask(K_hi[p], E_hi[p]) - mask(K_lo[p], E_lo[p])) * framed
+        want = np.add.reduceat(terms, offsets[:-1])
+        bound = np.add.reduceat(np.abs(terms), offsets[:-1])
+        assert np.all(np.abs(sums[p] - want) <= 1e-13 * bound), p

@@ -331,3 +331,34 @@ def test_magnitude_derivative_is_sign_aware_and_zero_at_zero():
     assert d[2] == 0.0 and d[1] == -0.5  # x[1] still competes with it
     with pytest.raises(ValueError, match="by must be one of"):
         skrank.soft_topk_mask(x, 2, by="abs")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_values_alone_equal_the_values_with_a_gradient(dtype):
+    # without a derivative the statistics come from the kernel's pair sums (no mask
+    # formed); with one, from the masks: the same values
+    rng = np.random.default_rng(21)
+    x = np.round(rng.normal(size=(5, 40)), 1).astype(dtype)
+    eps = np.array([0.0, 0.1, 0.5, 2.0, 30.0])
+    lengths = np.array([40, 1, 2, 17, 33])
+    tol = dict(rtol=1e-12, atol=1e-13) if dtype == np.float64 else dict(rtol=1e-6,
+                                                                         atol=1e-6)
+    cases = [(skrank.soft_quantile, ([0.0, 0.1, 0.5, 0.93, 1.0],)),
+             (skrank.soft_median, ()), (skrank.soft_trimmed_mean, (0.2,))]
+    ragged = x.reshape(-1)[:lengths.sum()]  # rows of these lengths, laid end to end
+    for fun, args in cases:
+        for a, kw in ((x, {"axis": 1}), (ragged, {"lengths": lengths})):
+            alone = fun(a, *args, regularization_strength=eps, **kw)
+            with_grad = skrank.vjp(fun, a, *args, regularization_strength=eps, **kw)[0]
+            assert alone.dtype == with_grad.dtype == dtype
+            np.testing.assert_allclose(alone, with_grad, **tol)
+    if dtype == np.float64:  # a row spanning float64's range: the kernel rescales it,
+        # and its smallest values keep their digits
+        x = np.array([-1.79e308, 1e-300, 0.0, 1.79e308])
+        for fun, args in cases[:2]:
+            np.testing.assert_allclose(fun(x, *args), skrank.vjp(fun, x, *args)[0],
+                                       rtol=1e-14)
+        # the mean of all four (nothing cut from 4 entries): 1e-300 / 4, which the
+        # kernel's compensated sum keeps (the masks' sum loses it to cancellation)
+        np.testing.assert_allclose(skrank.soft_trimmed_mean(x, 0.2), 1e-300 / 4,
+                                   rtol=1e-15, atol=0)

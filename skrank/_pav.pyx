@@ -347,7 +347,8 @@ cdef void _scratch_free(Scratch* s) noexcept nogil:
 cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcept nogil:
     """Per-thread work space for rows of length n whose keys take key_bytes (4 for
     float32, 8 for float64), or NULL if out of memory: 2 key_bytes + 12 bytes per
-    entry, and 8 more for each of R, gam, S3 and tau where need asks."""
+    entry, 8 more for each of R, gam, S3 and tau and key_bytes more for M2 where
+    need asks."""
     cdef size_t m = <size_t>((n + 1) // 2 * 2 if n > 0 else 2)  # even: D is 8-aligned
     cdef size_t kb = m * <size_t>key_bytes
     cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
@@ -379,7 +380,7 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
                     Scratch* s) noexcept nogil:
     """ys <- (sign * x) sorted descending (in k0), perm <- its source indices.
     The packed keys and NumPy's argsort indices go to k1 (8 bytes per entry there),
-    so no buffer is read as one type and written as another."""
+    so that the values can go to k0 while they are read."""
     cdef Py_ssize_t i
     cdef int32_t j
     cdef int32_t* perm = s.perm
@@ -1279,13 +1280,14 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                    const double[:, ::1] eps_hi, const double[:, ::1] eps_lo,
                    const int64_t[:, ::1] k_hi, const int64_t[:, ::1] k_lo,
                    const double[::1] scale, const double[::1] c, double[:, ::1] sums):
-    """For each pair p of l2 top-k masks (k_hi[p, r], k_lo[p, r] and their strengths
-    per row r): sums[p, r] = <M_hi - M_lo, x * scale[r] - c[r]> over row r, in float64,
-    with the difference M_hi - M_lo formed entry by entry in X's dtype. One sort of
-    each row serves every pair, and no mask leaves the kernel: the statistics' values
-    in O(1) memory beyond the work space (design notes, section 15). The last two
-    masks stay in two buffers, so pairs that share a mask in a row (consecutive
-    order statistics: (m - j, m - j - 1), (m - j - 1, m - j - 2)) compute it once."""
+    """For each pair p of l2 top-k masks (k_hi[p, r] > k_lo[p, r] and their strengths
+    per row r): sums[p, r] = <M_hi - M_lo, x * scale[r] - c[r]> / (k_hi - k_lo) over
+    row r, in float64: the mean of the framed row under the weights M_hi - M_lo
+    (formed entry by entry in X's dtype), which sum to k_hi - k_lo. One sort of each
+    row serves every pair, and no mask leaves the kernel (design notes, section 15).
+    The last two masks stay in two buffers, so pairs that share a mask in a row
+    (consecutive order statistics: (m - j, m - j - 1), (m - j - 1, m - j - 2))
+    compute it once."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
     cdef Py_ssize_t n_p = eps_hi.shape[0], r, p, i, lo, m
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0, e, hi_at, lo_at
@@ -1293,10 +1295,16 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
     cdef Scratch* s
     cdef bint soft
     cdef const floating* ys
-    cdef floating* buf[2]
+    # two mask buffers and the k whose mask each holds (-1: none); scalars, so that
+    # OpenMP makes them private to each thread (Cython privatises a variable only
+    # when it is assigned as a whole)
+    cdef floating* buf0
+    cdef floating* buf1
+    cdef floating* m_hi
+    cdef floating* m_lo
     cdef floating* extra
-    cdef int64_t held[2]  # the k whose mask each buffer holds (-1: none)
-    cdef floating d
+    cdef int64_t held0, held1, khi, klo
+    cdef floating d, w
     cdef double acc, comp, term, total, t0, t_call = _tick()
     with nogil, parallel(num_threads=nt):
         s = _scratch_new(n, sizeof(floating), NEED_M2)
@@ -1326,34 +1334,46 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                     if extra == NULL:
                         fail[0] = 1
                         continue
-                buf[0] = extra if e != 0 else <floating*>(
+                buf0 = extra if e != 0 else <floating*>(
                     s.perm if sizeof(floating) == 4 else s.i1)
-                buf[1] = <floating*>s.M2
-                held[0] = -1
-                held[1] = -1
+                buf1 = <floating*>s.M2
+                held0 = -1
+                held1 = -1
                 for p in range(n_p):
-                    hi_at = 0 if held[0] == k_hi[p, r] else (1 if held[1] == k_hi[p, r]
-                                                             else -1)
-                    lo_at = 0 if held[0] == k_lo[p, r] else (1 if held[1] == k_lo[p, r]
-                                                             else -1)
+                    khi = k_hi[p, r]
+                    klo = k_lo[p, r]
+                    hi_at = 0 if held0 == khi else (1 if held1 == khi else -1)
+                    lo_at = 0 if held0 == klo else (1 if held1 == klo else -1)
                     if lo_at < 0:  # (into the buffer that does not hold M_hi)
                         lo_at = 1 if hi_at == 0 else 0
-                        _topk_mask_sorted(ys, m, eps_lo[p, r], e, k_lo[p, r], s,
-                                          buf[lo_at])
-                        held[lo_at] = k_lo[p, r]
+                        _topk_mask_sorted(ys, m, eps_lo[p, r], e, klo, s,
+                                          buf1 if lo_at else buf0)
+                        if lo_at:
+                            held1 = klo
+                        else:
+                            held0 = klo
                     if hi_at < 0:
                         hi_at = 1 - lo_at
-                        _topk_mask_sorted(ys, m, eps_hi[p, r], e, k_hi[p, r], s,
-                                          buf[hi_at])
-                        held[hi_at] = k_hi[p, r]
-                    # Neumaier's compensated sum: a trimmed mean sums most of its row
+                        _topk_mask_sorted(ys, m, eps_hi[p, r], e, khi, s,
+                                          buf1 if hi_at else buf0)
+                        if hi_at:
+                            held1 = khi
+                        else:
+                            held0 = khi
+                    m_hi = buf1 if hi_at else buf0
+                    m_lo = buf1 if lo_at else buf0
+                    # the weights M_hi - M_lo sum to khi - klo: divided by it first (in
+                    # the row's dtype, as the masks' mean does), no partial sum leaves
+                    # the row's range; and Neumaier's compensated sum, since a trimmed
+                    # mean sums most of its row
+                    w = <floating>(khi - klo if khi > klo else 1)
                     acc = 0.0
                     comp = 0.0
                     for i in range(m):  # (most of a difference of masks is 0)
-                        d = buf[hi_at][i] - buf[lo_at][i]
+                        d = m_hi[i] - m_lo[i]
                         if d != 0:
-                            term = d * ((ys[i] if e == 0 else X[lo + s.perm[i]])
-                                        * scale[r] - c[r])
+                            term = <floating>(d / w) * (
+                                (ys[i] if e == 0 else X[lo + s.perm[i]]) * scale[r] - c[r])
                             total = acc + term
                             if fabs(acc) >= fabs(term):
                                 comp = comp + ((acc - total) + term)

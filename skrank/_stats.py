@@ -234,8 +234,9 @@ class _Masks:
         return self._key(self._normal(k_hi)), self._key(self._normal(k_lo))
 
     def pair_sums(self, pairs):
-        """Per-row <M(k_hi) - M(k_lo), X * scale - c> in float64 (the rows' frame) for
-        each (k_hi, k_lo) in pairs, from one kernel call that sorts each row once
+        """Per-row <M(k_hi) - M(k_lo), X * scale - c> / (k_hi - k_lo) in float64 (the
+        mean of the rows' frame under the weights M(k_hi) - M(k_lo)) for each (k_hi,
+        k_lo) in pairs, k_hi > k_lo, from one kernel call that sorts each row once
         (in_kernel only); cached, and returned in the order of pairs."""
         rows = self.rows
         todo = {}
@@ -259,13 +260,12 @@ class _Masks:
             self._cache.update(zip(todo, sums))
         return [self._cache[("pair",) + self._pair_key(*pair)] for pair in pairs]
 
-    def pair_mean(self, k_hi, k_lo, total):
-        """mean(M(k_hi) - M(k_lo), total) from the kernel's pair sums (in_kernel only):
-        the weights' sum against the framed rows, divided by total (a scalar or one
-        per row), back from the frame, within each row's [min, max]."""
+    def pair_mean(self, k_hi, k_lo):
+        """mean(M(k_hi) - M(k_lo), k_hi - k_lo) from the kernel's pair sums (in_kernel
+        only): back from the frame, within each row's [min, max], in X's dtype."""
         scale, c = self._frame()
-        with np.errstate(under="ignore"):  # tiny sums of tiny values: harmless
-            value = (self.pair_sums([(k_hi, k_lo)])[0] / total + c) / scale
+        with np.errstate(under="ignore"):  # tiny values: harmless
+            value = (self.pair_sums([(k_hi, k_lo)])[0] + c) / scale
         lo, hi = self.extremes()
         return np.clip(value.astype(self.X.dtype), lo, hi)
 
@@ -288,7 +288,7 @@ class _Masks:
         row), its gradient rows and its derivative in each row's strength."""
         if self.in_kernel():
             grad = d_strength = None
-            value = self.pair_mean(self.m - i, self.m - i - 1, 1.0)
+            value = self.pair_mean(self.m - i, self.m - i - 1)
         else:
             w, grad, d_strength = self.weights(self.m - i, self.m - i - 1)
             value = self.mean(w, 1.0)
@@ -465,7 +465,7 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
         raise ValueError("cannot take a trimmed mean of an empty row.")
     k = (proportiontocut * m).astype(np.int64)  # cut from each end, as scipy's trim_mean
     if masks.in_kernel():
-        value = masks.pair_mean(m - k, k, (m - 2 * k).astype(np.float64))
+        value = masks.pair_mean(m - k, k)  # (the weights sum to m - 2 k)
         return value.reshape(rows.batch_shape)[()], None
     masks.prepare([m - k, k])
     w, grad, d_strength = masks.weights(m - k, k)

@@ -405,7 +405,10 @@ def test_topk_pair_sums_against_masks_from_forward(dtype):
 
     framed = X.astype(np.float64) * np.repeat(scale, m) - np.repeat(c, m)
     for p in range(len(K_hi)):
-        terms = (mask(K_hi[p], E_hi[p]) - mask(K_lo[p], E_lo[p])) * framed
+        # the weights M_hi - M_lo sum to k_hi - k_lo: the kernel returns the mean,
+        # dividing them by it first in X's dtype (as the masks' own mean does)
+        w = np.repeat(np.maximum(K_hi[p] - K_lo[p], 1), m).astype(dtype)
+        terms = ((mask(K_hi[p], E_hi[p]) - mask(K_lo[p], E_lo[p])) / w) * framed
         want = np.add.reduceat(terms, offsets[:-1])
         bound = np.add.reduceat(np.abs(terms), offsets[:-1])
         assert np.all(np.abs(sums[p] - want) <= 1e-13 * bound), p

@@ -21,6 +21,12 @@ def _all_outputs(x):
                          skrank.jvp(op, x, np.sin(np.arange(x.size)).reshape(x.shape),
                                     **kw)[1]]
     outs.append(skrank.isotonic_regression(x))
+    # forward passes that keep no structure, and the statistics that the kernel sums
+    # without forming masks (each thread with its own work space and mask buffers)
+    outs += [skrank.soft_rank(x), skrank.soft_sort(x, regularization="kl"),
+             skrank.soft_topk_mask(x, 7, axis=-1),
+             skrank.soft_quantile(x, [0.1, 0.5, 0.9], axis=-1),
+             skrank.soft_median(x, axis=-1), skrank.soft_trimmed_mean(x, 0.2, axis=-1)]
     return outs
 
 

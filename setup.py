@@ -70,10 +70,7 @@ extensions = [
         [f"skrank/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        # (the kernels' work space holds one phase's data, then another's, under
-        # different types: no type-based aliasing assumptions, as NumPy builds too)
-        extra_compile_args=(["-O3", "-fno-strict-aliasing"] if sys.platform != "win32"
-                            else []),
+        extra_compile_args=["-O3"] if sys.platform != "win32" else [],
     )
     # _pav: the PAV kernels; _reference_rank: soft rank against a fitted reference
     for name in ("_pav", "_reference_rank")

@@ -60,6 +60,21 @@ cdef extern from *:
 
 cnp.import_array()
 
+# The work space holds one phase's data, then the next one's under another type (keys,
+# then values; indices, then block sums or a mask). A compiler barrier between the
+# phases keeps the compiler from moving one phase's reads past the next one's writes
+# on the grounds that their types differ (type-based alias analysis); it emits no
+# instruction. (MSVC does no type-based alias analysis.)
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define skrank_phase_barrier() __asm__ __volatile__("" ::: "memory")
+    #else
+    #define skrank_phase_barrier() ((void)0)
+    #endif
+    """
+    void skrank_phase_barrier() nogil
+
 # Per-phase timers for the benchmarks (benchmarks/bench_pav.py): off by default, a
 # flag test per row when off. While on, the entry points run on one thread, so the
 # accumulators below are written by one thread only, as long as one Python thread
@@ -312,7 +327,9 @@ cdef struct Scratch:
     # buffers perm, i1; the sorted values ys then take k0's place (floats for float32
     # rows, doubles for float64), and PAV's per-block sums D take k1 (and i1 for
     # float32, whose keys are 4 bytes), while perm keeps the order for the outputs.
-    # Scratch indices are int32 (rows are at most INT32_MAX long).
+    # Scratch indices are int32 (rows are at most INT32_MAX long). _sort_row starts
+    # and ends with a compiler barrier: memory changes type between phases. Hot
+    # loops copy the array pointers they use into locals.
     char* A
     void* k0
     void* k1
@@ -398,6 +415,7 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
     else:
         argsort = _argsort64
         numpy_max = NUMPY_SORT_MAX_64
+    skrank_phase_barrier()  # (the previous row's reads are done)
     if _sort_u64 != NULL and n <= PACKED_SORT_MAX:
         packed = <uint64_t*>s.k1
         if floating is float:
@@ -451,6 +469,7 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
         k64 = _sort_keys(k64, <uint64_t*>s.k1, perm, s.i1, n, s.hist)
         for i in range(n):
             ys[i] = _unkey64(k64[i])
+    skrank_phase_barrier()  # (before PAV writes its block sums where keys were)
 
 
 cdef int _row_shift(const double* ys, Py_ssize_t n) noexcept nogil:
@@ -516,6 +535,8 @@ cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const floating* ys, const double*
     (wkind rho, or top-k with k = topk; w unused) a block's sum of w is a closed form
     of its bounds: no R is stored.
     """
+    cdef double* sD = s.D
+    cdef double* sR = s.R
     cdef double alpha, beta, a, D, R, d, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tD = 0.0, tR = 0.0
     cdef Py_ssize_t i = 0, j, st, nb = 0, k, kL, tst = 0
@@ -562,19 +583,19 @@ cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const floating* ys, const double*
             a = ta
             nb -= 1
             if nb > 0:  # the block below becomes the top
-                tst = start[nb - 1]; tD = s.D[nb - 1]; ta = ys[tst]
-                tR = s.R[nb - 1] if wkind == WK_STORED else _wsum(wkind, n, topk, tst, st)
+                tst = start[nb - 1]; tD = sD[nb - 1]; ta = ys[tst]
+                tR = sR[nb - 1] if wkind == WK_STORED else _wsum(wkind, n, topk, tst, st)
         if nb > 0:  # push: write the old top out
-            start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD
+            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
             if wkind == WK_STORED:
-                s.R[nb - 1] = tR
+                sR[nb - 1] = tR
         tst = st; ta = a; tD = D; tR = R
         nb += 1
         i = j
     if nb > 0:
-        start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD
+        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
         if wkind == WK_STORED:
-            s.R[nb - 1] = tR
+            sR[nb - 1] = tR
     return nb
 
 
@@ -653,6 +674,11 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
     sign of its cubic at the threshold (the cubic increases). A run of merges into
     one block thus solves no cubic at all (design notes, section 13).
     """
+    cdef double* sD = s.D
+    cdef double* sR = s.R
+    cdef double* sgam = s.gam
+    cdef double* sS3 = s.S3
+    cdef double* stau = s.tau
     cdef double a, M, R, S2, S3, tau, d, kT, kN, inv, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tM = 0.0, tR = 0.0, tS2 = 0.0, tS3 = 0.0, ttau = 0.0
     cdef bint solved, tsolved = True, merge
@@ -697,15 +723,15 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
             solved = False
             nb -= 1
             if nb > 0:  # the block below becomes the top (solved when pushed)
-                tst = start[nb - 1]; ta = ys[tst]; tM = s.D[nb - 1]; tR = s.R[nb - 1]
-                tS2 = s.gam[nb - 1]; tS3 = s.S3[nb - 1]; ttau = s.tau[nb - 1]
+                tst = start[nb - 1]; ta = ys[tst]; tM = sD[nb - 1]; tR = sR[nb - 1]
+                tS2 = sgam[nb - 1]; tS3 = sS3[nb - 1]; ttau = stau[nb - 1]
                 tsolved = True
         if nb > 0:  # push: write the old top out, solved
             if not tsolved:
                 kT = <double>(st - tst)
                 ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
-            start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
-            s.gam[nb - 1] = tS2; s.S3[nb - 1] = tS3; s.tau[nb - 1] = ttau
+            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM; sR[nb - 1] = tR
+            sgam[nb - 1] = tS2; sS3[nb - 1] = tS3; stau[nb - 1] = ttau
         tst = st; ta = a; tM = M; tR = R; tS2 = S2; tS3 = S3; ttau = tau
         tsolved = solved
         nb += 1
@@ -714,8 +740,8 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
         if not tsolved:
             kT = <double>(n - tst)
             ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
-        start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tM; s.R[nb - 1] = tR
-        s.gam[nb - 1] = tS2; s.S3[nb - 1] = tS3; s.tau[nb - 1] = ttau
+        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM; sR[nb - 1] = tR
+        sgam[nb - 1] = tS2; sS3[nb - 1] = tS3; stau[nb - 1] = ttau
     return nb
 
 
@@ -741,6 +767,11 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
     divided by 2^e): P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w). w = NULL means
     closed-form weights (not for p4/3): k = topk ones then zeros where topk >= 0,
     else rho. Returns the number of blocks (their starts in s.start)."""
+    cdef double* sD = s.D
+    cdef double* sR = s.R
+    cdef double* sgam = s.gam
+    cdef double* stau = s.tau
+    cdef int32_t* sstart = s.start
     cdef Py_ssize_t b, i, st, en, nb
     cdef double a, mD, mR, R, v, scale, lo, hi, inv_eps, t0
     cdef const floating* ys = <const floating*>s.ys
@@ -770,10 +801,10 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
     else:
         lo, hi = _wsum(wkind, n, topk, n - 1, n), _wsum(wkind, n, topk, 0, 1)
     for b in range(nb):
-        st = s.start[b]
-        en = s.start[b + 1] if b + 1 < nb else n
+        st = sstart[b]
+        en = sstart[b + 1] if b + 1 < nb else n
         a = ys[st]
-        R = s.R[b] if wkind == WK_STORED else _wsum(wkind, n, topk, st, en)
+        R = sR[b] if wkind == WK_STORED else _wsum(wkind, n, topk, st, en)
         if en - st == 1:  # exact for singletons
             out[perm[st]] = <floating>R
             continue
@@ -782,22 +813,22 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
             for i in range(st, en):
                 out[perm[i]] = <floating>mR
         elif reg == REG_P43:  # (z_i - v)^3, z_i - v = (y_i - mean_B y) / eps - tau
-            if s.gam[b] == 0.0:  # tied: exactly the mean weight
+            if sgam[b] == 0.0:  # tied: exactly the mean weight
                 mR = lo if mR < lo else (hi if mR > hi else mR)
                 for i in range(st, en):
                     out[perm[i]] = <floating>mR
                 continue
             for i in range(st, en):
-                v = _over_eps((ys[i] - a) - s.D[b], eps, inv_eps) - s.tau[b]
+                v = _over_eps((ys[i] - a) - sD[b], eps, inv_eps) - stau[b]
                 v = v * v * v
                 out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
         elif reg == REG_KL:  # softmax(y_B / eps)_i * sum(w_B)
-            scale = R / s.D[b]
+            scale = R / sD[b]
             for i in range(st, en):
                 v = exp(_over_eps(ys[i] - a, eps, inv_eps)) * scale
                 out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
         else:
-            mD = s.D[b] / (en - st)
+            mD = sD[b] / (en - st)
             for i in range(st, en):
                 out[perm[i]] = <floating>_l2_value(ys[i] - a, mD, mR, eps, inv_eps, lo, hi)
     return nb
@@ -815,6 +846,8 @@ cdef void _topk_mask_sorted(const floating* ys, Py_ssize_t n, double eps, int e,
                             Py_ssize_t k, Scratch* s, floating* M) noexcept nogil:
     """The l2 top-k mask of a row already in s.ys (sorted, divided by 2^e), in sorted
     order, in the row's dtype: the same values as _rank_sorted's, without the perm."""
+    cdef double* sD = s.D
+    cdef int32_t* sstart = s.start
     cdef Py_ssize_t b, i, st, en, nb
     cdef double a, mD, mR, R, lo, hi, inv_eps
     if e != 0:
@@ -823,15 +856,15 @@ cdef void _topk_mask_sorted(const floating* ys, Py_ssize_t n, double eps, int e,
     nb = _pav_rank(n, ys, NULL, eps, False, WK_TOPK, k, s, s.start)
     lo, hi = _wsum(WK_TOPK, n, k, n - 1, n), _wsum(WK_TOPK, n, k, 0, 1)
     for b in range(nb):
-        st = s.start[b]
-        en = s.start[b + 1] if b + 1 < nb else n
+        st = sstart[b]
+        en = sstart[b + 1] if b + 1 < nb else n
         R = _wsum(WK_TOPK, n, k, st, en)
         mR = R / (en - st)
         if en - st == 1 or eps == 0.0:  # (exact: the weights' sum, or their mean)
             for i in range(st, en):
                 M[i] = <floating>mR
             continue
-        mD = s.D[b] / (en - st)
+        mD = sD[b] / (en - st)
         a = ys[st]
         for i in range(st, en):
             M[i] = <floating>_l2_value(ys[i] - a, mD, mR, eps, inv_eps, lo, hi)
@@ -885,13 +918,15 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
     G(k_L) E_U exp(k_L / eps + a_U - a_L) <= G(k_U) E_L (an overflow: no merge).
     The top block stays in registers, as in _pav_rank.
     """
+    cdef double* sD = s.D
+    cdef double* sgam = s.gam
     cdef double alpha, beta, a, D, g, G, G1, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tD = 0.0, tG = 0.0
     cdef Py_ssize_t i, st, nb = 0, kL, kU, tst = 0
     if eps == 0.0:  # hard sort: every entry is its own block
         for i in range(n):
             start[i] = <int32_t>i
-            s.D[i] = 1.0 if kl else 0.0
+            sD[i] = 1.0 if kl else 0.0
         return n
     if eps < 1.0:
         alpha = 1.0; beta = eps
@@ -926,19 +961,19 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
             a = ta
             nb -= 1
             if nb > 0:  # the block below becomes the top
-                tst = start[nb - 1]; tD = s.D[nb - 1]; ta = ys[tst]
+                tst = start[nb - 1]; tD = sD[nb - 1]; ta = ys[tst]
                 if kl:
-                    tG = s.gam[nb - 1]
+                    tG = sgam[nb - 1]
         if nb > 0:  # push: write the old top out
-            start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD
+            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
             if kl:
-                s.gam[nb - 1] = tG
+                sgam[nb - 1] = tG
         tst = st; ta = a; tD = D; tG = G
         nb += 1
     if nb > 0:
-        start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD
+        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
         if kl:
-            s.gam[nb - 1] = tG
+            sgam[nb - 1] = tG
     return nb
 
 
@@ -951,6 +986,8 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, const floating* ys, double eps, Scra
     S2 / k = (k^2 - 1) / (12 eps^2). Merge test v_L <= v_U as
     (k_L + k_U) / (2 eps) <= tau_U - tau_L. The top block stays in registers.
     """
+    cdef double* sD = s.D
+    cdef double* sgam = s.gam
     cdef double a, D, tau, kd, g, gap, t, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tD = 0.0, ttau = 0.0
     cdef Py_ssize_t i, st, nb = 0, tst = 0
@@ -993,13 +1030,13 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, const floating* ys, double eps, Scra
                 a + D / kd, g)
             nb -= 1
             if nb > 0:  # the block below becomes the top
-                tst = start[nb - 1]; tD = s.D[nb - 1]; ttau = s.gam[nb - 1]; ta = ys[tst]
+                tst = start[nb - 1]; tD = sD[nb - 1]; ttau = sgam[nb - 1]; ta = ys[tst]
         if nb > 0:  # push: write the old top out
-            start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD; s.gam[nb - 1] = ttau
+            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = ttau
         tst = st; ta = a; tD = D; ttau = tau
         nb += 1
     if nb > 0:
-        start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD; s.gam[nb - 1] = ttau
+        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = ttau
     return nb
 
 
@@ -1026,6 +1063,8 @@ cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, doubl
                              int reg, Scratch* s, floating* out) noexcept nogil:
     """The sort form of one row into out; returns the number of blocks (their starts
     in s.start, the order in s.perm)."""
+    cdef double* sD = s.D
+    cdef double* sgam = s.gam
     cdef Py_ssize_t b, i, st, en, nb
     cdef int e
     cdef bint kl = reg == REG_KL
@@ -1066,18 +1105,18 @@ cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, doubl
         if reg == REG_P43:  # (z_i - v)^3, z_i - v = (mean_B rho - rho_i) / eps - tau
             mrho = 0.5 * (st + en - 1)
             for i in range(st, en):
-                v = _over_eps(mrho - i, eps, inv_eps) - s.gam[b]
+                v = _over_eps(mrho - i, eps, inv_eps) - sgam[b]
                 v = v * v * v
                 v = lo if v < lo else (hi if v > hi else v)
                 out[i] = <floating>(sign * (v if e == 0 else ldexp(v, e)))
         elif kl:  # log_softmax(rho_B / eps)_i + logsumexp(y_B)
-            base = a + log(s.D[b]) - _log_geo(k, eps)
+            base = a + log(sD[b]) - _log_geo(k, eps)
             for i in range(st, en):
                 v = base - _over_eps(i - st, eps, inv_eps)
                 out[i] = <floating>(sign * (lo if v < lo else (hi if v > hi else v)))
         else:  # (rho_i - mean_B rho) / eps + mean_B y
             mrho = 0.5 * (st + en - 1)
-            base = a + s.D[b] / k
+            base = a + sD[b] / k
             for i in range(st, en):
                 v = _over_eps(mrho - i, eps, inv_eps) + base
                 v = lo if v < lo else (hi if v > hi else v)

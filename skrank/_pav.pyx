@@ -395,9 +395,10 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
 
 cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
                     Scratch* s) noexcept nogil:
-    """ys <- (sign * x) sorted descending (in k0), perm <- its source indices.
-    The packed keys and NumPy's argsort indices go to k1 (8 bytes per entry there),
-    so that the values can go to k0 while they are read."""
+    """ys <- (sign * x) sorted descending (in k0), perm <- its source indices; timed
+    as the sort phase. The packed keys and NumPy's argsort indices go to k1 (8 bytes
+    per entry there), so that the values can go to k0 while they are read."""
+    cdef double t0 = _tick()
     cdef Py_ssize_t i
     cdef int32_t j
     cdef int32_t* perm = s.perm
@@ -470,6 +471,7 @@ cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
         for i in range(n):
             ys[i] = _unkey64(k64[i])
     skrank_phase_barrier()  # (before PAV writes its block sums where keys were)
+    _tock(PHASE_SORT, t0)
 
 
 cdef int _row_shift(const double* ys, Py_ssize_t n) noexcept nogil:
@@ -888,9 +890,7 @@ cdef inline void _keep_blocks(const Scratch* s, Py_ssize_t nb, int64_t* start,
 cdef Py_ssize_t _rank_row(const floating* x, Py_ssize_t n, double sign, double eps,
                           const double* w, const double* cw, int reg, Scratch* s,
                           floating* out) noexcept nogil:
-    cdef double t0 = _tick()  # (a declaration at the top of the function)
     _sort_row(x, n, sign, s)
-    _tock(PHASE_SORT, t0)
     # rows near the float64 limits are rescaled (never at strength 0: exact); the rank
     # form depends on y / eps only, so this holds for kl as well (where y_1 - y_n
     # would overflow otherwise)
@@ -1072,9 +1072,7 @@ cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, doubl
     cdef floating* ys = <floating*>s.ys
     cdef const int32_t* perm = s.perm
     cdef const int32_t* start = s.start
-    t0 = _tick()
     _sort_row(x, n, sign, s)
-    _tock(PHASE_SORT, t0)
     e = 0
     if reg == REG_L2 and eps > 0.0:  # P(rho / eps, y) = 2^e P(rho / (eps 2^e), y / 2^e)
         e = _scale_row(ys, n)
@@ -1259,7 +1257,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     cdef const double[:, ::1] CW
     cdef int need = (NEED_R if stored else 0) | (NEED_GAM | NEED_MOMENTS
                                                  if reg == REG_P43 else 0)
-    cdef double t0, t_call = _tick()
+    cdef double t_call = _tick()
     if reg == REG_KL:
         raise ValueError("masks_forward serves l2 and p4/3")
     if keep != (start is not None):
@@ -1280,9 +1278,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
             lo = offsets[r]
             m = offsets[r + 1] - lo
             if s != NULL and m > 0:
-                t0 = _tick()
                 _sort_row(&X[lo], m, 1.0, s)
-                _tock(PHASE_SORT, t0)
                 if keep:
                     _keep_order(s, m, &perm[lo])
                 soft = False
@@ -1290,12 +1286,10 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                     soft = soft or eps[j, r] > 0.0
                 e = _scale_row(<floating*>s.ys, m) if soft else 0
                 for j in range(n_w):
-                    if not stored:  # (closed-form top-k weights)
-                        pass
-                    elif by_k:
+                    if stored and by_k:  # (not stored: closed-form top-k weights)
                         wofs = half - ks[j]
                         w = &W[0, wofs]
-                    else:
+                    elif stored:
                         wofs = (lo if w_layout == W_ALIGNED else
                                 (wlen - m if w_layout == W_SUFFIX else 0))
                         w = &W[j, wofs]
@@ -1344,7 +1338,7 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
     cdef floating* extra
     cdef int64_t held0, held1, khi, klo
     cdef floating d, w
-    cdef double acc, comp, term, total, t0, t_call = _tick()
+    cdef double acc, comp, term, total, t_call = _tick()
     with nogil, parallel(num_threads=nt):
         s = _scratch_new(n, sizeof(floating), NEED_M2)
         if s == NULL:
@@ -1353,9 +1347,7 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
             lo = offsets[r]
             m = offsets[r + 1] - lo
             if s != NULL and m > 0:
-                t0 = _tick()
                 _sort_row(&X[lo], m, 1.0, s)
-                _tock(PHASE_SORT, t0)
                 soft = False
                 for p in range(n_p):
                     soft = soft or eps_hi[p, r] > 0.0 or eps_lo[p, r] > 0.0

@@ -217,13 +217,19 @@ class _Masks:
         or one per row): formed in float64 in the rows' frame, the weights divided by
         total first (so no partial sum exceeds the row's range), and within each
         row's [min, max], in X's dtype."""
-        rows, X = self.rows, self.X
-        scale, c = self._frame()
+        rows = self.rows
         share = w / total if isinstance(total, float) else w / rows.expand(total)
         with np.errstate(under="ignore"):  # tiny shares of tiny values: harmless
-            value = (rows.row_sums(share * self._framed_rows()) + c) / scale
+            return self._unframe(rows.row_sums(share * self._framed_rows()))
+
+    def _unframe(self, value):
+        """A per-row mean formed in the rows' frame (float64), back from the frame,
+        within each row's [min, max], in X's dtype."""
+        scale, c = self._frame()
+        with np.errstate(under="ignore"):  # tiny values: harmless
+            value = (value + c) / scale
         lo, hi = self.extremes()
-        return rows.xp.clip(value.astype(X.dtype), lo, hi)
+        return self.rows.xp.clip(value.astype(self.X.dtype), lo, hi)
 
     def in_kernel(self):
         """Whether values come from the kernel's pair sums (topk_pair_sums): l2 masks,
@@ -262,12 +268,8 @@ class _Masks:
 
     def pair_mean(self, k_hi, k_lo):
         """mean(M(k_hi) - M(k_lo), k_hi - k_lo) from the kernel's pair sums (in_kernel
-        only): back from the frame, within each row's [min, max], in X's dtype."""
-        scale, c = self._frame()
-        with np.errstate(under="ignore"):  # tiny values: harmless
-            value = (self.pair_sums([(k_hi, k_lo)])[0] + c) / scale
-        lo, hi = self.extremes()
-        return np.clip(value.astype(self.X.dtype), lo, hi)
+        only), as mean gives it."""
+        return self._unframe(self.pair_sums([(k_hi, k_lo)])[0])
 
     def weights(self, k_hi, k_lo):
         """Weights M(k_hi) - M(k_lo), the gradient rows of <M(k_hi) - M(k_lo), x>, and

@@ -39,6 +39,10 @@ ctypedef fused floating:
     float
     double
 
+ctypedef fused floating_v:  # a second array's dtype, independent of the first's
+    float
+    double
+
 ctypedef fused ukey:
     uint32_t
     uint64_t
@@ -1309,6 +1313,17 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
         raise MemoryError()
 
 
+cdef inline void _neumaier(double term, double* acc, double* comp) noexcept nogil:
+    # acc + comp <- acc + comp + term, with Neumaier's compensation: the rounding
+    # error of each addition is kept in comp
+    cdef double total = acc[0] + term
+    if fabs(acc[0]) >= fabs(term):
+        comp[0] += (acc[0] - total) + term
+    else:
+        comp[0] += (term - total) + acc[0]
+    acc[0] = total
+
+
 def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                    const double[:, ::1] eps_hi, const double[:, ::1] eps_lo,
                    const int64_t[:, ::1] k_hi, const int64_t[:, ::1] k_lo,
@@ -1338,7 +1353,7 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
     cdef floating* extra
     cdef int64_t held0, held1, khi, klo
     cdef floating d, w
-    cdef double acc, comp, term, total, t_call = _tick()
+    cdef double acc, comp, t_call = _tick()
     with nogil, parallel(num_threads=nt):
         s = _scratch_new(n, sizeof(floating), NEED_M2)
         if s == NULL:
@@ -1403,14 +1418,9 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                     for i in range(m):  # (most of a difference of masks is 0)
                         d = m_hi[i] - m_lo[i]
                         if d != 0:
-                            term = <floating>(d / w) * (
-                                (ys[i] if e == 0 else X[lo + s.perm[i]]) * scale[r] - c[r])
-                            total = acc + term
-                            if fabs(acc) >= fabs(term):
-                                comp = comp + ((acc - total) + term)
-                            else:
-                                comp = comp + ((term - total) + acc)
-                            acc = total
+                            _neumaier(<floating>(d / w) * (
+                                (ys[i] if e == 0 else X[lo + s.perm[i]]) * scale[r] - c[r]),
+                                &acc, &comp)
                     sums[p, r] = acc + comp
                 free(extra)
             elif m == 0:
@@ -1418,6 +1428,98 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                     sums[p, r] = 0.0
         _scratch_free(s)
     _tock(PHASE_OUT, t_call)
+    if failed:
+        raise MemoryError()
+
+
+cdef inline double _blocked_sum(const floating_v* v, Py_ssize_t n, double mean,
+                                bint squares) noexcept nogil:
+    """sum v_i, or sum (v_i - mean)^2 if squares: plain sums of 256 terms (four
+    accumulators, which the CPU runs side by side), compensated across the blocks."""
+    cdef double acc = 0.0, comp = 0.0, s0, s1, s2, s3, d0, d1, d2, d3
+    cdef Py_ssize_t b, i, hi
+    for b in range(0, n, 256):
+        hi = b + 256 if b + 256 < n else n
+        s0 = s1 = s2 = s3 = 0.0
+        i = b
+        while i + 4 <= hi:
+            d0, d1, d2, d3 = v[i] - mean, v[i + 1] - mean, v[i + 2] - mean, v[i + 3] - mean
+            if squares:
+                d0, d1, d2, d3 = d0 * d0, d1 * d1, d2 * d2, d3 * d3
+            s0, s1, s2, s3 = s0 + d0, s1 + d1, s2 + d2, s3 + d3
+            i = i + 4
+        while i < hi:
+            d0 = v[i] - mean
+            s0 = s0 + (d0 * d0 if squares else d0)
+            i = i + 1
+        _neumaier((s0 + s1) + (s2 + s3), &acc, &comp)
+    return acc + comp
+
+
+def rank_correlation_sums(const floating[::1] T, const int64_t[::1] offsets,
+                          const floating_v[::1] V, double[:, ::1] sums,
+                          double[::1] A=None):
+    """What Spearman's correlation of each row needs, without forming a rank array:
+    with a_i the hard, tie-averaged ascending rank of T_i within its row of length m,
+    centred (a_i - (m + 1) / 2), and V the other side (soft ranks), in float64
+
+        sums[0, r] = sum a_i V_i,   sums[1, r] = sum a_i^2,
+        sums[2, r] = sum (V_i - mean V)^2.
+
+    a sums to 0 over a row, so sums[0] is also sum a_i (V_i - mean V). Per row one sort
+    of T (the kernel's work space, no output array); a tie group at descending sorted
+    positions [st, en) shares the centred rank (m - st - en) / 2, exact in float64, and
+    sum a^2 = (m^3 - m - sum over tie groups of (g^3 - g)) / 12. sums[0] is
+    compensated (Neumaier), sums[2] summed in compensated blocks. A, when given, gets
+    the centred ranks a (aligned with T: the gradient of the correlation needs them)."""
+    cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
+    cdef Py_ssize_t r, i, st, en, lo, m
+    cdef int nt = _n_threads(n_rows, T.shape[0]), failed = 0
+    cdef int* fail = &failed
+    cdef Scratch* s
+    cdef const floating* ys
+    cdef const floating_v* v
+    cdef const int32_t* perm
+    cdef double a, g, group, ab, ab_c, ties, mean
+    cdef bint ranks = A is not None
+    with nogil, parallel(num_threads=nt):
+        s = _scratch_new(n, sizeof(floating), 0)
+        if s == NULL:
+            fail[0] = 1
+        for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
+            lo = offsets[r]
+            m = offsets[r + 1] - lo
+            ab = 0.0
+            ab_c = 0.0
+            ties = 0.0
+            mean = 0.0
+            if s != NULL and m > 0:
+                _sort_row(&T[lo], m, 1.0, s)
+                ys = <const floating*>s.ys
+                perm = s.perm
+                v = &V[lo]
+                st = 0
+                while st < m:
+                    en = st + 1
+                    group = v[perm[st]]
+                    while en < m and ys[en] == ys[st]:
+                        group = group + v[perm[en]]
+                        en = en + 1
+                    a = 0.5 * <double>(m - st - en)
+                    if ranks:
+                        for i in range(st, en):
+                            A[lo + perm[i]] = a
+                    if en - st > 1:
+                        g = <double>(en - st)
+                        ties = ties + (g * g * g - g)
+                    _neumaier(a * group, &ab, &ab_c)
+                    st = en
+                mean = _blocked_sum(v, m, 0.0, False) / m
+            g = <double>m
+            sums[0, r] = ab + ab_c
+            sums[1, r] = ((g * g * g - g) - ties) / 12.0
+            sums[2, r] = _blocked_sum(&V[lo], m, mean, True) if m > 0 else 0.0
+        _scratch_free(s)
     if failed:
         raise MemoryError()
 

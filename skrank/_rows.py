@@ -15,6 +15,10 @@ import numpy as np
 from . import _cupy, _pav
 
 
+# entries per step of chunked_sums: its float64 temporaries stay this small (1 MB)
+CHUNK = 1 << 17
+
+
 def kernels(xp):
     return _pav if xp is np else _cupy
 
@@ -106,6 +110,21 @@ class Rows:
         """Per-row values (..., n_rows) broadcast against the rows."""
         return self.xp.asarray(v)[..., None]
 
+    def chunked_sums(self, terms):
+        """Per-row float64 sums of terms(chunk) over chunks of at most CHUNK entries
+        (whole rows, or pieces of one long row): temporaries stay O(CHUNK) however
+        long the rows. A chunk's take(a) is its part of rows a, expand(v) its rows'
+        part of per-row values v, positions its entries' positions in their rows."""
+        total = self.xp.zeros(self.n_rows)
+        n_rows, n = self.n_rows, self.n
+        step_r, step_c = (max(1, CHUNK // n), n) if n <= CHUNK else (1, CHUNK)
+        for r0 in range(0, n_rows if n else 0, step_r):
+            for c0 in range(0, n, step_c):
+                chunk = _Block(self.xp, slice(r0, min(r0 + step_r, n_rows)),
+                               slice(c0, min(c0 + step_c, n)))
+                total[chunk.r] += terms(chunk).sum(axis=-1)
+        return total
+
 
 class RaggedRows:
     """Rows of different lengths, concatenated in a 1-D array (``lengths=``): the
@@ -172,6 +191,51 @@ class RaggedRows:
     def positions(self):
         """Each entry's position within its row."""
         return self.xp.arange(self.offsets[-1]) - self.xp.asarray(self.offsets)[self.row_of]
+
+    def chunked_sums(self, terms):
+        """As Rows.chunked_sums, over pieces of the concatenated rows."""
+        xp, total = self.xp, self.xp.zeros(self.n_rows)
+        for c0 in range(0, int(self.offsets[-1]), CHUNK):
+            chunk = _Flat(self, slice(c0, c0 + CHUNK))
+            total += xp.bincount(chunk.row, weights=terms(chunk), minlength=self.n_rows)
+        return total
+
+
+class _Block:
+    """Rows r, columns c of 2-D rows (a step of Rows.chunked_sums)."""
+
+    def __init__(self, xp, r, c):
+        self.xp, self.r, self.c = xp, r, c
+
+    def take(self, a):
+        return a[self.r, self.c]
+
+    def expand(self, v):
+        return self.xp.asarray(v)[self.r, None]
+
+    @property
+    def positions(self):
+        return self.xp.arange(self.c.start, self.c.stop)
+
+
+class _Flat:
+    """Entries e of ragged rows (a step of RaggedRows.chunked_sums)."""
+
+    def __init__(self, rows, e):
+        self.xp, self.e, self.row = rows.xp, e, rows.row_of[e]
+        self._offsets = rows.offsets
+
+    def take(self, a):
+        return a[self.e]
+
+    def expand(self, v):
+        return self.xp.take(self.xp.asarray(v), self.row)
+
+    @property
+    def positions(self):
+        xp = self.xp
+        return xp.arange(self.e.start, self.e.start + self.row.shape[0]) - xp.asarray(
+            self._offsets)[self.row]
 
 
 def tangent_of_shape(tangent, shape, what):

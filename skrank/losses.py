@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from . import _ops, _rows, _stats
+from . import _ops, _pav, _rows, _stats
 from ._registry import STRENGTH, operator
 
 __all__ = ["ndcg_loss", "spearman_loss", "topk_loss"]
@@ -56,7 +56,8 @@ class _LossStructure:
 
 
 def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
-    """Validated inputs: (y_pred array, rows map, y_true rows as float64, row lengths)."""
+    """Validated inputs: (y_pred array, rows map, y_true rows (float32 or float64: no
+    float64 copy, the losses' values are summed in chunks), row lengths)."""
     xp = _ops._namespace(y_pred)
     y_pred = _ops._as_float_array(y_pred, "y_pred", xp)
     y_true = _ops._as_float_array(y_true, true_name, xp)
@@ -69,7 +70,7 @@ def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
     m = np.diff(rows.offsets)
     if rows.n_rows == 0 or (m == 0).any():
         raise ValueError("the losses need at least one list, and no empty list.")
-    T = rows.to_rows(y_true).astype(np.float64)
+    T = rows.to_rows(y_true)
     if not xp.isfinite(T).all():
         raise ValueError(f"{true_name} contains NaN or infinity.")
     return y_pred, rows, T, m
@@ -77,11 +78,11 @@ def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
 
 def _soft_ranks(y_pred, rows, regularization_strength, regularization, direction, axis,
                 lengths, with_gradient, name="y_pred"):
-    """Soft ranks of y_pred as rows (float64) and their structure."""
+    """Soft ranks of y_pred as rows (in y_pred's dtype) and their structure."""
     ranks, structure = _ops._forward("rank", y_pred, regularization_strength, regularization,
                                      direction, axis, "raise", keep_structure=with_gradient,
                                      lengths=lengths, name=name)
-    return rows.to_rows(ranks, out_space=True, name="ranks").astype(np.float64), structure
+    return rows.to_rows(ranks, out_space=True, name="ranks"), structure
 
 
 def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
@@ -93,25 +94,46 @@ def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
     return value, _LossStructure(structure.vjp(cot), structure)
 
 
+def _rank_correlation_sums(T, R, rows, lengths, with_ranks):
+    """Per row (float64, shape (3, n_rows)): sum a R, sum a^2 and sum (R - mean R)^2,
+    where a are the hard, tie-averaged ranks of T, centred; and a itself (as rows,
+    float64) if with_ranks. On NumPy arrays one kernel call sorts each row of T and
+    sums, forming no rank array unless asked for (memory: design notes, section 15)."""
+    xp = rows.xp
+    if rows.kernels is _pav:
+        sums = np.empty((3, rows.n_rows))
+        A = np.empty(T.shape) if with_ranks else None
+        _pav.rank_correlation_sums(T.reshape(-1), rows.offsets, R.reshape(-1), sums,
+                                   None if A is None else A.reshape(-1))
+        return sums, A
+    m = xp.asarray(np.diff(rows.offsets))
+    A = _ops._forward("rank", T.astype(np.float64), 0.0, "l2", "ascending", -1, "raise",
+                      False, None if lengths is None else rows.lengths)[0]
+    A = A - rows.expand((m + 1) / 2.0)  # (the mean of tie-averaged ranks)
+    B = R.astype(np.float64)
+    B = B - rows.expand(rows.row_sums(B) / m)
+    return xp.stack([rows.row_sums(A * B), rows.row_sums(A * A), rows.row_sums(B * B)]), A
+
+
 def _spearman(y_true, y_pred, regularization_strength, regularization, axis, with_gradient,
               lengths=None):
     y_pred, rows, T, m = _lists(y_true, y_pred, axis, lengths)
     R, structure = _soft_ranks(y_pred, rows, regularization_strength, regularization,
                                "ascending", axis, lengths, with_gradient)
-    # hard, tie-averaged ranks of y_true
-    A = _ops._forward("rank", T, 0.0, "l2", "ascending", -1, "raise", False,
-                      None if lengths is None else rows.lengths)[0]
-    xp, m = rows.xp, rows.xp.asarray(m)
-    A = A - rows.expand(rows.row_sums(A) / m)
-    B = R - rows.expand(rows.row_sums(R) / m)
-    na, nb = xp.sqrt(rows.row_sums(A * A)), xp.sqrt(rows.row_sums(B * B))
+    (ab, aa, bb), A = _rank_correlation_sums(T, R, rows, lengths, with_gradient)
+    xp = rows.xp
+    na, nb = xp.sqrt(aa), xp.sqrt(bb)
     ok = (na > 0) & (nb > 0)  # a constant row has no correlation: 0 by convention
     denom = xp.where(ok, na * nb, 1.0)
-    corr = xp.where(ok, rows.row_sums(A * B) / denom, 0.0)
-    nb2 = xp.where(ok, nb * nb, 1.0)
+    corr = xp.where(ok, ab / denom, 0.0)
+    if not with_gradient:
+        return _finish(1.0 - corr, None, structure, rows, False)
+    B = R.astype(np.float64)
+    B = B - rows.expand(rows.row_sums(B) / xp.asarray(m))
+    nb2 = xp.where(ok, bb, 1.0)
     dcorr = xp.where(rows.expand(ok),
                      A / rows.expand(denom) - rows.expand(corr) * B / rows.expand(nb2), 0.0)
-    return _finish(1.0 - corr, -dcorr, structure, rows, with_gradient)
+    return _finish(1.0 - corr, -dcorr, structure, rows, True)
 
 
 def _check_k(k, n, cutoff):
@@ -133,36 +155,54 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
     xp = rows.xp
     if (G < 0).any():
         raise ValueError("ndcg_loss needs non-negative relevances in y_true.")
-    if gains == "exponential":
-        G = xp.exp2(G) - 1.0
+
+    def gain(g):
+        g = g.astype(np.float64)
+        return xp.exp2(g) - 1.0 if gains == "exponential" else g
+
     R, structure = _soft_ranks(y_pred, rows, regularization_strength, regularization,
                                "descending", axis, lengths, with_gradient)
     k_rows = np.minimum(_check_k(k, rows.n, cutoff=True), m)  # one cutoff per list
     # the cutoff: a soft top-k mask of the scores (in [0, 1], summing to k; the
     # hard top-k indicator at strength 0), so the cut never keeps more than k
-    cut, cut_structure = xp.ones_like(R), None
+    cut, cut_structure = None, None
     if (k_rows < m).any():
         eps = _ops._strengths(regularization_strength, rows)
         reg = _stats._mask_code(_ops._REGULARIZERS[regularization])
         masks = _stats._Masks(rows, rows.to_rows(y_pred), eps, with_gradient, reg)
-        mask, _, perm, start, nblocks, eps_used, _ = masks.structure(k_rows)
+        cut, _, perm, start, nblocks, eps_used, _ = masks.structure(k_rows)
         if with_gradient:  # (read at once, below: no private copies needed)
-            cut_structure = _ops._Structure("rank", reg, 1.0, eps_used, masks.X, mask,
+            cut_structure = _ops._Structure("rank", reg, 1.0, eps_used, masks.X, cut,
                                             perm, start, nblocks, rows, None)
-        cut = mask.astype(np.float64)
-    log_r = xp.log2(1.0 + R)
-    dcg = rows.row_sums(G * cut / log_r)
-    # the ideal DCG: relevances sorted in decreasing order, discounted up to k
-    position = rows.positions()
-    ideal_discount = xp.where(position < rows.expand(k_rows), 1.0 / xp.log2(position + 2.0),
-                              0.0)
-    idcg = rows.row_sums(-rows.sort_rows(-G) * ideal_discount)
+
+    # the ideal DCG: relevances sorted in decreasing order, discounted up to k;
+    # summed in chunks, as the DCG without a gradient: no float64 copy of the lists
+    G_sorted = rows.sort_rows(G)  # (ascending: position p from the end is m - 1 - p)
+
+    def ideal_terms(chunk):
+        place = chunk.expand(m) - 1 - chunk.positions  # 0 for the largest relevance
+        return gain(chunk.take(G_sorted)) * xp.where(
+            place < chunk.expand(k_rows), 1.0 / xp.log2(place + 2.0), 0.0)
+
+    idcg = rows.chunked_sums(ideal_terms)
+    del G_sorted
     ok = idcg > 0  # rows without relevant items score 0, as in scikit-learn
     inv_idcg = xp.where(ok, 1.0 / xp.where(ok, idcg, 1.0), 0.0)
-    scale = rows.expand(inv_idcg)
-    ndcg = dcg * inv_idcg
+    if not with_gradient:
+        def dcg_terms(chunk):  # (the same arithmetic as below, entry by entry)
+            gc = gain(chunk.take(G))
+            if cut is not None:
+                gc = gc * chunk.take(cut).astype(np.float64)
+            return gc / xp.log2(1.0 + chunk.take(R).astype(np.float64))
+
+        ndcg = rows.chunked_sums(dcg_terms) * inv_idcg
+        return _finish(1.0 - ndcg, None, structure, rows, False)
+    G, R = gain(G), R.astype(np.float64)
+    cut = 1.0 if cut is None else cut.astype(np.float64)
+    log_r, scale = xp.log2(1.0 + R), rows.expand(inv_idcg)
+    ndcg = rows.row_sums(G * cut / log_r) * inv_idcg
     value, grad = _finish(1.0 - ndcg, G * cut / (log_r * log_r * (1.0 + R) * np.log(2.0))
-                          * scale, structure, rows, with_gradient)
+                          * scale, structure, rows, True)
     if cut_structure is not None:  # the cutoff moves with y_pred too
         grad.grad = grad.grad + cut_structure.vjp(rows.from_rows(-(G / log_r) * scale
                                                                  / rows.n_rows))

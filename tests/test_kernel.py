@@ -358,22 +358,55 @@ def test_rows_longer_than_int32_are_refused():
 
 
 @pytest.mark.parametrize("dtype, limit", [(np.float32, 6.1), (np.float64, 4.6)])
-@pytest.mark.parametrize("name", ["soft_rank", "soft_sort", "soft_topk_mask"])
+@pytest.mark.parametrize("name", ["soft_rank", "soft_sort", "soft_topk_mask",
+                                  "spearman_loss", "ndcg_loss"])
 def test_forward_scratch_stays_within_its_budget(dtype, limit, name):
     # forward alone keeps no structure: the kernel's one block of scratch (keys, int32
     # indices, sorted values and block sums reusing the keys' memory) and the output,
-    # 24 bytes per entry for float32, 36 for float64 (doc/design.rst, section 15)
+    # 24 bytes per entry for float32, 36 for float64 (doc/design.rst, section 15); the
+    # losses hold their soft ranks while the targets are sorted in that scratch, and
+    # sum in chunks (of 2^17 entries: here a quarter of the row)
     import tracemalloc
 
-    x = np.random.default_rng(0).normal(size=2 ** 17).astype(dtype)
-    fun = getattr(skrank, name)
-    args = (x, 1000) if name == "soft_topk_mask" else (x,)
+    import skrank.losses
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2 ** (19 if name.endswith("loss") else 17)).astype(dtype)
+    y = np.round(rng.uniform(0, 3, size=x.size)).astype(dtype)  # targets, relevances
+    fun = getattr(skrank, name, None) or getattr(skrank.losses, name)
+    args = {"soft_topk_mask": (x, 1000), "spearman_loss": (y, x),
+            "ndcg_loss": (y, x)}.get(name, (x,))
     fun(*args)
     tracemalloc.start()
     fun(*args)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak / x.nbytes <= limit
+
+
+@pytest.mark.parametrize("t_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("v_dtype", [np.float32, np.float64])
+def test_rank_correlation_sums_against_rankdata(t_dtype, v_dtype):
+    # centred tie-averaged ranks a of T (scipy's rankdata), sum a V, sum a^2 and the
+    # centred sum of squares of V per row, on rows with ties, signed zeros, one entry
+    # and none; the ranks themselves when asked for
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(12)
+    T, offsets = _ragged_rows(rng, t_dtype)
+    T, offsets = np.r_[T, 1.0].astype(t_dtype), np.r_[offsets, offsets[-1], T.size + 1]
+    V = (rng.normal(size=T.size) * 50).astype(v_dtype)
+    sums, A = np.full((3, offsets.size - 1), np.nan), np.full(T.size, np.nan)
+    _pav.rank_correlation_sums(T, offsets, V, sums, A)
+    alone = np.full_like(sums, np.nan)
+    _pav.rank_correlation_sums(T, offsets, V, alone)
+    np.testing.assert_array_equal(alone, sums)
+    for r, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
+        t, v = T[lo:hi].astype(np.float64), V[lo:hi].astype(np.float64)
+        a = rankdata(t) - (t.size + 1) / 2 if t.size else t
+        np.testing.assert_array_equal(A[lo:hi], a)
+        want = [a @ v, a @ a, ((v - v.mean()) ** 2).sum() if t.size else 0.0]
+        np.testing.assert_allclose(sums[:, r], want, rtol=1e-14, atol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

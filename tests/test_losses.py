@@ -85,6 +85,51 @@ def test_strength_zero_matches_scipy_and_sklearn():
         assert topk_loss(labels, y_pred, k=k, regularization_strength=0.0) == want
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_values_alone_equal_the_values_with_a_gradient(dtype):
+    # without a derivative the values come from sums in the kernel and in chunks,
+    # without float64 copies of the lists; with one, the same sums serve the gradient
+    rng = np.random.default_rng(23)
+    y_true = np.round(rng.uniform(0, 3, size=(4, 30))).astype(dtype)
+    y_pred = np.round(rng.normal(size=(4, 30)), 1).astype(dtype)
+    lengths = np.array([30, 1, 2, 29])
+    eps = np.array([0.0, 0.1, 1.0, 20.0])
+    for loss, kw in [(spearman_loss, {}), (ndcg_loss, {}), (ndcg_loss, {"k": 3}),
+                     (ndcg_loss, {"k": 3, "gains": "exponential"})]:
+        for t, p, shape in ((y_true, y_pred, {}),
+                            (y_true.ravel()[:62], y_pred.ravel()[:62], {"lengths": lengths})):
+            alone = loss(t, p, regularization_strength=eps, **shape, **kw)
+            with_grad = skrank.vjp(loss, t, p, argnums=1, regularization_strength=eps,
+                                   **shape, **kw)[0]
+            assert alone == with_grad
+
+
+@pytest.mark.parametrize("n", [3, 40])
+def test_sums_in_chunks_do_not_depend_on_the_chunk(monkeypatch, n):
+    # the losses' sums go over chunks of whole rows (short rows) or pieces of a row
+    # (long ones): a tiny chunk, which cuts rows and lists at every place, gives the
+    # same values up to rounding
+    from skrank import _rows
+
+    rng = np.random.default_rng(24)
+    y_true = np.round(rng.uniform(0, 3, size=(7, n)))
+    y_pred = rng.normal(size=(7, n))
+    lengths = np.r_[n, 1, 2, np.full(4, n)][:7]
+    lengths[-1] = 7 * n - lengths[:-1].sum()
+    cases = [(spearman_loss, {}), (ndcg_loss, {}), (ndcg_loss, {"k": 2}),
+             (ndcg_loss, {"k": 2, "gains": "exponential"})]
+
+    def values():
+        return [loss(t, p, regularization_strength=0.3, **shape, **kw) for loss, kw in cases
+                for t, p, shape in ((y_true, y_pred, {}),
+                                    (y_true.ravel(), y_pred.ravel(), {"lengths": lengths}))]
+
+    whole = values()
+    monkeypatch.setattr(_rows, "CHUNK", 5)
+    np.testing.assert_allclose(values(), whole, rtol=1e-14)
+    assert ref_ndcg_loss(y_true, y_pred, 0.3, 2) == pytest.approx(whole[4], rel=1e-13)
+
+
 def test_ndcg_never_exceeds_one_with_a_cutoff():
     # ties among relevant items must not beat the perfect order (loss < 0)
     assert ndcg_loss([[1.0, 1.0, 1.0]], [[0.0, 0.0, 0.0]], k=2, regularization_strength=1.0) > 0

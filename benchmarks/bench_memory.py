@@ -19,6 +19,8 @@ call, over the input's size in bytes:
   hides under the first's), so it includes first-call allocations, small beside these
   sizes.
 
+``ndcg_loss_cutoff`` is ``ndcg_loss`` with a cutoff ``k = n // 10`` (a top-k mask too).
+
 The goal of the performance issue: forward at most about 6x the input for every
 function, float32 and float64 (no structure kept unless a derivative is asked for).
 "About": a float32 forward pass takes exactly 24 bytes per entry (6x: the kernel's
@@ -39,7 +41,7 @@ from _timing import Report, Table, machine_basics  # benchmarks/_timing.py
 GOAL = 6.0
 SLACK = 1.01  # fixed-size allocations on top of 6x (see above)
 NAMES = ("soft_rank", "soft_sort", "soft_topk_mask", "soft_quantile", "soft_median",
-         "soft_trimmed_mean", "spearman_loss", "ndcg_loss")
+         "soft_trimmed_mean", "spearman_loss", "ndcg_loss", "ndcg_loss_cutoff")
 
 CHILD = r"""
 import json, resource, sys, tracemalloc
@@ -59,13 +61,15 @@ CASES = {  # (function, positional arguments, the differentiated one)
     "soft_trimmed_mean": (skrank.soft_trimmed_mean, (x, 0.1), 0),
     "spearman_loss": (skrank.losses.spearman_loss, (y, x), 1),
     "ndcg_loss": (skrank.losses.ndcg_loss, (g, x), 1),
+    "ndcg_loss_cutoff": (skrank.losses.ndcg_loss, (g, x), 1),  # k = n // 10
 }
 fun, args, argnum = CASES[name]
+kwargs = {"k": n // 10} if name == "ndcg_loss_cutoff" else {}
 
 def once():
     if mode == "forward":
-        return fun(*args)
-    value, back = skrank.vjp(fun, *args, argnums=argnum)
+        return fun(*args, **kwargs)
+    value, back = skrank.vjp(fun, *args, argnums=argnum, **kwargs)
     return back(rng.normal(size=np.shape(value)) if np.ndim(value) else 1.0)
 
 def resident():  # bytes resident now

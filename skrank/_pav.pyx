@@ -1466,12 +1466,14 @@ def rank_correlation_sums(const floating[::1] T, const int64_t[::1] offsets,
         sums[0, r] = sum a_i V_i,   sums[1, r] = sum a_i^2,
         sums[2, r] = sum (V_i - mean V)^2.
 
-    a sums to 0 over a row, so sums[0] is also sum a_i (V_i - mean V). Per row one sort
-    of T (the kernel's work space, no output array); a tie group at descending sorted
-    positions [st, en) shares the centred rank (m - st - en) / 2, exact in float64, and
-    sum a^2 = (m^3 - m - sum over tie groups of (g^3 - g)) / 12. sums[0] is
-    compensated (Neumaier), sums[2] summed in compensated blocks. A, when given, gets
-    the centred ranks a (aligned with T: the gradient of the correlation needs them)."""
+    Per row one sort of T (the kernel's work space, no output array); a tie group at
+    descending sorted positions [st, en) shares the centred rank (m - st - en) / 2,
+    exact in float64. sums[0] is summed as sum a_i (V_i - mean V): a sums to 0 only in
+    exact arithmetic, and V near its mean (soft ranks at a large strength) would lose
+    its digits to the products' rounding otherwise. sums[0] and sums[1] are
+    compensated (Neumaier) over the groups, sums[2] over blocks of entries. A, when
+    given, gets the centred ranks a (aligned with T: the gradient of the correlation
+    needs them)."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
     cdef Py_ssize_t r, i, st, en, lo, m
     cdef int nt = _n_threads(n_rows, T.shape[0]), failed = 0
@@ -1480,7 +1482,7 @@ def rank_correlation_sums(const floating[::1] T, const int64_t[::1] offsets,
     cdef const floating* ys
     cdef const floating_v* v
     cdef const int32_t* perm
-    cdef double a, g, group, ab, ab_c, ties, mean
+    cdef double a, group, ab, ab_c, aa, aa_c, mean
     cdef bint ranks = A is not None
     with nogil, parallel(num_threads=nt):
         s = _scratch_new(n, sizeof(floating), 0)
@@ -1491,33 +1493,31 @@ def rank_correlation_sums(const floating[::1] T, const int64_t[::1] offsets,
             m = offsets[r + 1] - lo
             ab = 0.0
             ab_c = 0.0
-            ties = 0.0
+            aa = 0.0
+            aa_c = 0.0
             mean = 0.0
             if s != NULL and m > 0:
                 _sort_row(&T[lo], m, 1.0, s)
                 ys = <const floating*>s.ys
                 perm = s.perm
                 v = &V[lo]
+                mean = _blocked_sum(v, m, 0.0, False) / m
                 st = 0
                 while st < m:
                     en = st + 1
-                    group = v[perm[st]]
+                    group = v[perm[st]] - mean
                     while en < m and ys[en] == ys[st]:
-                        group = group + v[perm[en]]
+                        group = group + (v[perm[en]] - mean)
                         en = en + 1
                     a = 0.5 * <double>(m - st - en)
                     if ranks:
                         for i in range(st, en):
                             A[lo + perm[i]] = a
-                    if en - st > 1:
-                        g = <double>(en - st)
-                        ties = ties + (g * g * g - g)
                     _neumaier(a * group, &ab, &ab_c)
+                    _neumaier((en - st) * (a * a), &aa, &aa_c)
                     st = en
-                mean = _blocked_sum(v, m, 0.0, False) / m
-            g = <double>m
             sums[0, r] = ab + ab_c
-            sums[1, r] = ((g * g * g - g) - ties) / 12.0
+            sums[1, r] = aa + aa_c
             sums[2, r] = _blocked_sum(&V[lo], m, mean, True) if m > 0 else 0.0
         _scratch_free(s)
     if failed:

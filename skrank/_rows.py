@@ -99,8 +99,9 @@ class Rows:
         """Sums over each row of A (..., n_rows, n) -> (..., n_rows)."""
         return A.sum(axis=-1)
 
-    def sort_rows(self, X):
-        return self.xp.sort(X, axis=-1)
+    def sort_rows(self, X, descending=False):
+        X = self.xp.sort(X, axis=-1)
+        return X[..., ::-1] if descending else X
 
     def positions(self):
         """Each entry's position within its row."""
@@ -114,11 +115,14 @@ class Rows:
         """Per-row float64 sums of terms(chunk) over chunks of at most CHUNK entries
         (whole rows, or pieces of one long row): temporaries stay O(CHUNK) however
         long the rows. A chunk's take(a) is its part of rows a, expand(v) its rows'
-        part of per-row values v, positions its entries' positions in their rows."""
+        part of per-row values v (an array of xp), positions its entries' positions in
+        their rows."""
         total = self.xp.zeros(self.n_rows)
         n_rows, n = self.n_rows, self.n
+        if n == 0:
+            return total
         step_r, step_c = (max(1, CHUNK // n), n) if n <= CHUNK else (1, CHUNK)
-        for r0 in range(0, n_rows if n else 0, step_r):
+        for r0 in range(0, n_rows, step_r):
             for c0 in range(0, n, step_c):
                 chunk = _Block(self.xp, slice(r0, min(r0 + step_r, n_rows)),
                                slice(c0, min(c0 + step_c, n)))
@@ -183,9 +187,11 @@ class RaggedRows:
         """Per-row values (..., n_rows) repeated over each row's entries."""
         return self.xp.take(self.xp.asarray(v), self.row_of, axis=-1)
 
-    def sort_rows(self, X):
+    def sort_rows(self, X, descending=False):
         xp = self.xp
         by_value = xp.argsort(X, kind="stable")
+        if descending:
+            by_value = by_value[::-1]
         return X[by_value[xp.argsort(self.row_of[by_value], kind="stable")]]
 
     def positions(self):
@@ -195,8 +201,9 @@ class RaggedRows:
     def chunked_sums(self, terms):
         """As Rows.chunked_sums, over pieces of the concatenated rows."""
         xp, total = self.xp, self.xp.zeros(self.n_rows)
+        offsets = xp.asarray(self.offsets)  # (once: on a GPU, a copy to the device)
         for c0 in range(0, int(self.offsets[-1]), CHUNK):
-            chunk = _Flat(self, slice(c0, c0 + CHUNK))
+            chunk = _Flat(xp, self.row_of[c0:c0 + CHUNK], c0, offsets)
             total += xp.bincount(chunk.row, weights=terms(chunk), minlength=self.n_rows)
         return total
 
@@ -211,7 +218,7 @@ class _Block:
         return a[self.r, self.c]
 
     def expand(self, v):
-        return self.xp.asarray(v)[self.r, None]
+        return v[self.r, None]
 
     @property
     def positions(self):
@@ -219,23 +226,22 @@ class _Block:
 
 
 class _Flat:
-    """Entries e of ragged rows (a step of RaggedRows.chunked_sums)."""
+    """Entries [c0, c0 + len(row)) of ragged rows, row: their rows (a step of
+    RaggedRows.chunked_sums)."""
 
-    def __init__(self, rows, e):
-        self.xp, self.e, self.row = rows.xp, e, rows.row_of[e]
-        self._offsets = rows.offsets
+    def __init__(self, xp, row, c0, offsets):
+        self.xp, self.row, self._offsets = xp, row, offsets
+        self.e = slice(c0, c0 + row.shape[0])
 
     def take(self, a):
         return a[self.e]
 
     def expand(self, v):
-        return self.xp.take(self.xp.asarray(v), self.row)
+        return self.xp.take(v, self.row)
 
     @property
     def positions(self):
-        xp = self.xp
-        return xp.arange(self.e.start, self.e.start + self.row.shape[0]) - xp.asarray(
-            self._offsets)[self.row]
+        return self.xp.arange(self.e.start, self.e.stop) - self._offsets[self.row]
 
 
 def tangent_of_shape(tangent, shape, what):

@@ -60,6 +60,9 @@ def _lists(y_true, y_pred, axis, lengths, true_name="y_true"):
     float64 copy, the losses' values are summed in chunks), row lengths)."""
     xp = _ops._namespace(y_pred)
     y_pred = _ops._as_float_array(y_pred, "y_pred", xp)
+    y_true = _ops._asarray(y_true, xp)
+    if y_true.dtype.kind in "biu" and y_true.dtype.itemsize <= 2:
+        y_true = y_true.astype(np.float32)  # (exact; a float64 copy would be 8 bytes each)
     y_true = _ops._as_float_array(y_true, true_name, xp)
     if y_true.shape != y_pred.shape:
         raise ValueError(
@@ -177,12 +180,13 @@ def _ndcg(y_true, y_pred, regularization_strength, regularization, axis, k, gain
 
     # the ideal DCG: relevances sorted in decreasing order, discounted up to k;
     # summed in chunks, as the DCG without a gradient: no float64 copy of the lists
-    G_sorted = rows.sort_rows(G)  # (ascending: position p from the end is m - 1 - p)
+    G_sorted = rows.sort_rows(G, descending=True)
+    k_cut = xp.asarray(k_rows)
 
     def ideal_terms(chunk):
-        place = chunk.expand(m) - 1 - chunk.positions  # 0 for the largest relevance
+        place = chunk.positions  # (one per column of 2-D rows: the discount is cheap)
         return gain(chunk.take(G_sorted)) * xp.where(
-            place < chunk.expand(k_rows), 1.0 / xp.log2(place + 2.0), 0.0)
+            place < chunk.expand(k_cut), 1.0 / xp.log2(place + 2.0), 0.0)
 
     idcg = rows.chunked_sums(ideal_terms)
     del G_sorted

@@ -407,6 +407,17 @@ def test_rank_correlation_sums_against_rankdata(t_dtype, v_dtype):
         np.testing.assert_array_equal(A[lo:hi], a)
         want = [a @ v, a @ a, ((v - v.mean()) ** 2).sum() if t.size else 0.0]
         np.testing.assert_allclose(sums[:, r], want, rtol=1e-14, atol=1e-9)
+    # V close to its mean, as soft ranks at a large strength: sum a V keeps its digits
+    # (a sums to 0 in exact arithmetic only; the kernel centres V), against exact sums
+    from fractions import Fraction
+
+    V = np.concatenate([(hi - lo + 1) / 2 + 1e-6 * rng.normal(size=hi - lo)
+                        for lo, hi in zip(offsets[:-1], offsets[1:])]).astype(v_dtype)
+    _pav.rank_correlation_sums(T, offsets, V, sums)
+    for r, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
+        a = rankdata(T[lo:hi].astype(np.float64)) * 2 - (hi - lo + 1) if hi > lo else []
+        exact = sum(Fraction(int(ai), 2) * Fraction(float(vi)) for ai, vi in zip(a, V[lo:hi]))
+        assert sums[0, r] == pytest.approx(float(exact), rel=1e-12, abs=1e-300)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

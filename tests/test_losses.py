@@ -104,6 +104,28 @@ def test_values_alone_equal_the_values_with_a_gradient(dtype):
             assert alone == with_grad
 
 
+@pytest.mark.parametrize("strength", [1.0, 1e8])
+def test_spearman_keeps_its_digits_when_soft_ranks_are_nearly_constant(strength):
+    # predictions in tiny units, or a large strength: the soft ranks stay close to their
+    # mean (n + 1) / 2, and the correlation is their small deviations' (exact sums of
+    # the same float64 soft ranks as the reference)
+    from fractions import Fraction
+
+    rng = np.random.default_rng(25)
+    t = rng.normal(size=2000)
+    p = (t + 2 * rng.normal(size=t.size)) * (1e-8 if strength == 1.0 else 1.0)
+    b = [Fraction(float(v)) for v in skrank.soft_rank(p, regularization_strength=strength)]
+    a = [Fraction(int(v), 2) for v in rankdata(t) * 2 - (t.size + 1)]
+    mean = sum(b) / len(b)
+    b = [v - mean for v in b]
+    corr = float(sum(x * y for x, y in zip(a, b))) / np.sqrt(
+        float(sum(x * x for x in a)) * float(sum(y * y for y in b)))
+    got = 1.0 - spearman_loss(t, p, regularization_strength=strength)
+    assert got == pytest.approx(corr, rel=1e-12)
+    assert skrank.vjp(spearman_loss, t, p, argnums=1, regularization_strength=strength)[0] \
+        == spearman_loss(t, p, regularization_strength=strength)
+
+
 @pytest.mark.parametrize("n", [3, 40])
 def test_sums_in_chunks_do_not_depend_on_the_chunk(monkeypatch, n):
     # the losses' sums go over chunks of whole rows (short rows) or pieces of a row

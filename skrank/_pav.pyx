@@ -33,7 +33,8 @@ from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 # Work space comes from PyMem_RawMalloc: thread-safe without the GIL, like malloc,
 # and visible to tracemalloc, so memory benchmarks see the kernels' scratch too.
-from cpython.mem cimport PyMem_RawFree as free, PyMem_RawMalloc as malloc
+from cpython.mem cimport (PyMem_RawFree as free, PyMem_RawMalloc as malloc,
+                          PyMem_RawRealloc as realloc)
 
 ctypedef fused floating:
     float
@@ -345,10 +346,16 @@ cdef struct Scratch:
     double* gam    # per block: G(k) of the kl sort form; p4/3: S2, or tau
     double* S3     # p4/3 rank form only: per block, third central moment
     double* tau    # p4/3 rank form only: per block, the root of its cubic
+    size_t cap     # the blocks R, gam, S3 and tau have room for: the row's length,
+                   # except in the p4/3 rank form, where they grow (_grow_moments)
     int32_t* start
     int64_t* hist
     void* M2       # topk_pair_sums only: a second mask, in the row's dtype
 
+
+cdef enum:
+    MOMENTS_START = 1024  # blocks the p4/3 rank form has room for at first
+    RHO_CBRT_KEPT = 1 << 20  # the longest table of rho's cube roots kept between calls
 
 cdef enum:
     # what a call's rows need beyond the common part (flags of _scratch_new)
@@ -384,10 +391,14 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     s.D = <double*>s.k1  # 8 m bytes: k1 (float64), or k1 and i1 (float32)
     s.start = <int32_t*>malloc(m * sizeof(int32_t))
     s.hist = <int64_t*>malloc(8 * 256 * sizeof(int64_t))
-    s.R = <double*>malloc(m * sizeof(double)) if need & NEED_R else NULL
-    s.gam = <double*>malloc(m * sizeof(double)) if need & NEED_GAM else NULL
-    s.S3 = <double*>malloc(m * sizeof(double)) if need & NEED_MOMENTS else NULL
-    s.tau = <double*>malloc(m * sizeof(double)) if need & NEED_MOMENTS else NULL
+    # the p4/3 rank form's four per-block arrays start small: rows usually have few
+    # blocks, and untouched megabytes still count (the allocator returns a call's
+    # large frees to the system, and the next call's work space is fresh pages)
+    s.cap = m if not need & NEED_MOMENTS else (m if m < MOMENTS_START else MOMENTS_START)
+    s.R = <double*>malloc(s.cap * sizeof(double)) if need & NEED_R else NULL
+    s.gam = <double*>malloc(s.cap * sizeof(double)) if need & NEED_GAM else NULL
+    s.S3 = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
+    s.tau = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
     s.M2 = malloc(kb) if need & NEED_M2 else NULL
     if (s.A == NULL or s.start == NULL or s.hist == NULL or (need & NEED_M2 and s.M2 == NULL)
             or (need & NEED_R and s.R == NULL) or (need & NEED_GAM and s.gam == NULL)
@@ -395,6 +406,36 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
         _scratch_free(s)
         return NULL
     return s
+
+
+cdef int _grow_moments(Scratch* s, Py_ssize_t nb, Py_ssize_t n) noexcept nogil:
+    """Room for at least nb blocks in R, gam, S3 and tau (those allocated), doubling,
+    at most n; -1 if out of memory (what was there stays valid)."""
+    cdef size_t cap = s.cap
+    cdef void* p
+    while cap < <size_t>nb:
+        cap = 2 * cap
+    if cap > <size_t>n:
+        cap = <size_t>n
+    if s.R != NULL:
+        p = realloc(s.R, cap * sizeof(double))
+        if p == NULL:
+            return -1
+        s.R = <double*>p
+    p = realloc(s.gam, cap * sizeof(double))
+    if p == NULL:
+        return -1
+    s.gam = <double*>p
+    p = realloc(s.S3, cap * sizeof(double))
+    if p == NULL:
+        return -1
+    s.S3 = <double*>p
+    p = realloc(s.tau, cap * sizeof(double))
+    if p == NULL:
+        return -1
+    s.tau = <double*>p
+    s.cap = cap
+    return 0
 
 
 cdef void _sort_row(const floating* x, Py_ssize_t n, double sign,
@@ -664,13 +705,16 @@ cdef inline double _p43_side(double t, double k, double S2, double Q) noexcept n
 
 
 cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
-                              const double* cw, double eps, Scratch* s,
-                              int32_t* start) noexcept nogil:
+                              const double* cw, double eps, int wkind, Py_ssize_t topk,
+                              Scratch* s, int32_t* start) noexcept nogil:
     """Blocks of the p4/3 rank-form problem (z = y / eps); returns their number.
 
     Block b holds start[b], D[b] = mean of (y - a) (a its first y), R[b] = sum of
-    w, gam[b] = S2 and S3[b] (central moments of z) and tau[b] (v = mean z + tau).
-    A unit of one entry has tau = -cbrt(w) = -cw. Merge test v_L <= v_U as
+    w (stored weights only: closed-form weights, wkind as in _pav_rank, sum over a
+    block's bounds), gam[b] = S2 and S3[b] (central moments of z) and tau[b] (v =
+    mean z + tau). A unit of one entry has tau = -cbrt(w), read from cw where given
+    (one table of cube roots serves a batch's rows). Returns -1 if the per-block
+    arrays could not grow (out of memory). Merge test v_L <= v_U as
     (mean_L - mean_U) / eps <= tau_U - tau_L; moments combine exactly (Pebay).
 
     Roots are solved lazily: a merged block keeps only a guess (its parts' roots
@@ -691,15 +735,20 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
     cdef Py_ssize_t i = 0, j, st, nb = 0, k, tst = 0
     while i < n:
         a = ys[i]  # the next unit: a group of tied values (they always pool)
-        R = 0.0
         j = i
-        while j < n and ys[j] == a:
-            R += w[j]
-            j += 1
+        if wkind != WK_STORED:
+            while j < n and ys[j] == a:
+                j += 1
+            R = _wsum(wkind, n, topk, i, j)
+        else:
+            R = 0.0
+            while j < n and ys[j] == a:
+                R += w[j]
+                j += 1
         st = i
         k = j - i
         M = 0.0; S2 = 0.0; S3 = 0.0
-        tau = -cw[i] if k == 1 else -cbrt(R / k)
+        tau = -cw[i] if k == 1 and cw != NULL else -cbrt(R / k)
         solved = True
         while eps > 0.0 and nb > 0:  # merge with the top block while it violates
             d = _over_eps((ta - a) + (tM - M), eps, inv_eps)  # (mean_L - mean_U) / eps
@@ -729,14 +778,21 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
             solved = False
             nb -= 1
             if nb > 0:  # the block below becomes the top (solved when pushed)
-                tst = start[nb - 1]; ta = ys[tst]; tM = sD[nb - 1]; tR = sR[nb - 1]
+                tst = start[nb - 1]; ta = ys[tst]; tM = sD[nb - 1]
+                tR = sR[nb - 1] if wkind == WK_STORED else _wsum(wkind, n, topk, tst, st)
                 tS2 = sgam[nb - 1]; tS3 = sS3[nb - 1]; ttau = stau[nb - 1]
                 tsolved = True
         if nb > 0:  # push: write the old top out, solved
             if not tsolved:
                 kT = <double>(st - tst)
                 ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
-            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM; sR[nb - 1] = tR
+            if <size_t>nb > s.cap:
+                if _grow_moments(s, nb, n) < 0:
+                    return -1
+                sR = s.R; sgam = s.gam; sS3 = s.S3; stau = s.tau
+            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM
+            if wkind == WK_STORED:
+                sR[nb - 1] = tR
             sgam[nb - 1] = tS2; sS3[nb - 1] = tS3; stau[nb - 1] = ttau
         tst = st; ta = a; tM = M; tR = R; tS2 = S2; tS3 = S3; ttau = tau
         tsolved = solved
@@ -746,7 +802,13 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
         if not tsolved:
             kT = <double>(n - tst)
             ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
-        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM; sR[nb - 1] = tR
+        if <size_t>nb > s.cap:
+            if _grow_moments(s, nb, n) < 0:
+                return -1
+            sR = s.R; sgam = s.gam; sS3 = s.S3; stau = s.tau
+        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM
+        if wkind == WK_STORED:
+            sR[nb - 1] = tR
         sgam[nb - 1] = tS2; sS3[nb - 1] = tS3; stau[nb - 1] = ttau
     return nb
 
@@ -771,12 +833,13 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
                              floating* out) noexcept nogil:
     """PAV and outputs of the rank form for a row already in s.ys (sorted, and
     divided by 2^e): P(y / eps, w) = P((y / 2^e) / (eps / 2^e), w). w = NULL means
-    closed-form weights (not for p4/3): k = topk ones then zeros where topk >= 0,
-    else rho. Returns the number of blocks (their starts in s.start)."""
+    closed-form weights: k = topk ones then zeros where topk >= 0, else rho. cw: the
+    cube roots of the weights (p4/3), or NULL (computed per entry). Returns the
+    number of blocks (their starts in s.start), or -1 if out of memory."""
     cdef double* sD = s.D
-    cdef double* sR = s.R
-    cdef double* sgam = s.gam
-    cdef double* stau = s.tau
+    cdef double* sR
+    cdef double* sgam
+    cdef double* stau
     cdef int32_t* sstart = s.start
     cdef Py_ssize_t b, i, st, en, nb
     cdef double a, mD, mR, R, v, scale, lo, hi, inv_eps, t0
@@ -788,7 +851,7 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
     inv_eps = 1.0 / eps
     t0 = _tick()
     if reg == REG_P43:
-        nb = _pav_rank_p43(n, ys, w, cw, eps, s, s.start)
+        nb = _pav_rank_p43(n, ys, w, cw, eps, wkind, topk, s, s.start)
     elif reg == REG_L2:  # (inlined with kl a constant, l2 gets loops of its own: 7% faster)
         if wkind == WK_RHO:
             nb = _pav_rank(n, ys, w, eps, False, WK_RHO, 0, s, s.start)
@@ -802,6 +865,9 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
     else:
         nb = _pav_rank(n, ys, w, eps, reg == REG_KL, wkind, topk, s, s.start)
     _tock(PHASE_PAV, t0)
+    if nb < 0:  # (out of memory)
+        return -1
+    sR = s.R; sgam = s.gam; stau = s.tau  # (PAV may have moved them)
     if wkind == WK_STORED:
         lo, hi = w[n - 1], w[0]
     else:
@@ -1155,10 +1221,31 @@ cdef Py_ssize_t _longest_row(const int64_t[::1] offsets) except -1:
     return longest
 
 
+_rho_cbrt = np.zeros(0)  # cbrt(N, ..., 1) for the longest row so far, up to RHO_CBRT_KEPT
+
+
+def _rho_cube_roots(Py_ssize_t n):
+    """cbrt(n, ..., 1), rho's cube roots (a row of length m reads the last m), from
+    NumPy's vectorised cbrt (several times faster than libm's, entry by entry). Kept
+    between calls for rows of up to RHO_CBRT_KEPT entries (8 MB): a long row's p4/3
+    rank form would otherwise compute it, in fresh memory, at each call."""
+    global _rho_cbrt
+    cdef object table = _rho_cbrt
+    if table.shape[0] >= n:
+        return table[table.shape[0] - n:]
+    table = np.arange(n, 0, -1, dtype=np.float64)
+    np.cbrt(table, out=table)
+    if n <= RHO_CBRT_KEPT:
+        _rho_cbrt = table
+    return table
+
+
 def _cube_roots(w, int reg):
     """cbrt(w) for the p4/3 rank form (a one-entry block's root), computed once per
-    call for every row; None otherwise."""
-    return np.ascontiguousarray(np.cbrt(w), dtype=np.float64) if reg == REG_P43 else None
+    call for every row; None otherwise (and without stored weights)."""
+    if reg != REG_P43 or w is None:
+        return None
+    return np.ascontiguousarray(np.cbrt(w), dtype=np.float64)
 
 
 def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1] eps,
@@ -1192,19 +1279,21 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     cdef const double* wp = NULL
     cdef const double[::1] cw_view
     cdef const double* cwp = NULL
-    cdef Py_ssize_t wofs
+    cdef Py_ssize_t wofs, cofs
     cdef Scratch* s  # assigned inside the parallel block: private to each thread
     cdef double t_call = _tick()
+    cw_view = None
     if not sort_form:
-        if w_layout == W_RHO and reg == REG_P43:  # (p4/3 reads rho and its cube roots)
-            w, w_layout = np.arange(n, 0, -1, dtype=np.float64), W_SUFFIX
         if w_layout != W_RHO:
             wp = &w[0]
             need = NEED_R
-        cw_view = _cube_roots(w, reg)
+            cw_view = _cube_roots(w, reg)
+        elif reg == REG_P43:  # rho's cube roots, shared by the rows
+            cw_view = _rho_cube_roots(n)
         if cw_view is not None:
             cwp = &cw_view[0]
-            need = NEED_R | NEED_GAM | NEED_MOMENTS
+        if reg == REG_P43:
+            need = need | NEED_GAM | NEED_MOMENTS
     elif reg != REG_L2:
         need = NEED_GAM
     wlen = 0 if w is None else w.shape[0]
@@ -1224,9 +1313,13 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
                 else:
                     wofs = (lo if w_layout == W_ALIGNED else
                             (wlen - m if w_layout == W_SUFFIX else 0))
+                    cofs = n - m if w_layout == W_RHO else wofs  # (rho's table: n long)
                     nb = _rank_row(&X[lo], m, sign, eps[r],
                                    NULL if wp == NULL else wp + wofs,
-                                   NULL if cwp == NULL else cwp + wofs, reg, s, &out[lo])
+                                   NULL if cwp == NULL else cwp + cofs, reg, s, &out[lo])
+                    if nb < 0:  # (p4/3 blocks could not grow: out of memory)
+                        fail[0] = 1
+                        nb = 0
                 if keep:
                     _keep_order(s, m, &perm[lo])
             if keep:
@@ -1246,9 +1339,9 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     start and nblocks get one slice per weight vector j, perm is shared. perm and
     start may both be None: no structure is kept (it lives in per-thread scratch).
     ks: top-k masks without a weight vector per k (w_layout prefix): slice j's
-    weights are ks[j] ones then zeros. W is then None (l2: the kernel sums them in
+    weights are ks[j] ones then zeros. W is then None (the kernel sums them in
     closed form, no array), or one row of half ones then half zeros from which slice
-    j reads them at W[0, half - ks[j]] (p4/3, which needs stored weights)."""
+    j reads them at W[0, half - ks[j]]."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
     cdef Py_ssize_t n_w = eps.shape[0], wlen = 0 if W is None else W.shape[1]
     cdef Py_ssize_t half = wlen // 2, wofs = 0, r, j, lo, m, nb
@@ -1266,8 +1359,8 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
         raise ValueError("masks_forward serves l2 and p4/3")
     if keep != (start is not None):
         raise ValueError("perm and start are kept together, or not at all")
-    if not stored and (not by_k or reg == REG_P43):
-        raise ValueError("W may be None only for l2 top-k masks given by ks")
+    if not stored and not by_k:
+        raise ValueError("W may be None only for top-k masks given by ks")
     if by_k and (w_layout != W_PREFIX or ks.shape[0] != n_w
                  or (stored and (W.shape[0] != 1 or n > half))):
         raise ValueError("ks needs prefix weights: one row of half ones, half zeros")
@@ -1300,6 +1393,9 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                     nb = _rank_sorted(m, eps[j, r], e, w, ks[j] if by_k else -1,
                                       NULL if CW is None else &CW[0 if by_k else j, wofs],
                                       reg, s, &out[j, lo])
+                    if nb < 0:  # (out of memory)
+                        fail[0] = 1
+                        nb = 0
                     if keep:
                         _keep_blocks(s, nb, &start[j, lo], &nblocks[j, r])
                     else:

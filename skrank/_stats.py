@@ -128,10 +128,8 @@ class _Masks:
         ks = perm = start = None
         if not values_only:
             W = np.stack([self._weights(k) for k in todo.values()])
-        else:  # values only, one k for every row: the kernel knows top-k weights (l2;
-            # p4/3 reads them from one row of weights that serves every k)
-            W = (np.concatenate([np.ones(rows.n), np.zeros(rows.n)])[None]
-                 if self.reg == _pav.P43 else None)
+        else:  # values only, one k for every row: the kernel knows top-k weights
+            W = None
             ks = np.array([int(k) for k in todo.values()], dtype=np.int64)
         if self.with_gradient:  # the structure of every mask
             perm = xp.empty(X.size, dtype=np.int64)

@@ -298,6 +298,12 @@ def test_rho_weights_computed_equal_rho_stored(dtype, reg, sign):
             light = np.empty_like(X)  # no structure kept
             _pav.forward(X, offsets, E, w, layout, sign, reg, False, light)
             np.testing.assert_array_equal(light, out)
+            if w is None:  # each row alone (its own table of rho's cube roots)
+                for lo, hi in zip(offsets[:-1], offsets[1:]):
+                    alone = np.empty(hi - lo, X.dtype)
+                    _pav.forward(X[lo:hi], np.array([0, hi - lo]), E[:1], None, layout,
+                                 sign, reg, False, alone)
+                    np.testing.assert_array_equal(alone, out[lo:hi])
             results.append((out, perm, nblocks,
                             [start[a:a + k] for a, k in zip(offsets[:-1], nblocks)]))
         (o1, p1, n1, s1), (o2, p2, n2, s2) = results
@@ -313,9 +319,11 @@ def test_rho_weights_computed_equal_rho_stored(dtype, reg, sign):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_masks_forward_top_k_weights_without_an_array(dtype):
-    # W=None with ks: the kernel sums the top-k weights in closed form; the same masks,
-    # bit for bit, as one row of half ones then half zeros
+@pytest.mark.parametrize("reg", [_pav.L2, _pav.P43])
+def test_masks_forward_top_k_weights_without_an_array(dtype, reg):
+    # W=None with ks: the kernel sums the top-k weights in closed form (and p4/3 takes
+    # their cube roots, 0 or 1); the same masks, bit for bit, as one row of half ones
+    # then half zeros
     rng = np.random.default_rng(9)
     X, offsets = _ragged_rows(rng, dtype)
     n_rows, n = offsets.size - 1, int(np.diff(offsets).max())
@@ -326,11 +334,11 @@ def test_masks_forward_top_k_weights_without_an_array(dtype):
     want = np.empty((len(ks), X.size), dtype)
     nb_want = np.empty((len(ks), n_rows), np.int64)
     _pav.masks_forward(X, offsets, eps, W, _pav.WEIGHTS_PREFIX, want, None, None, nb_want,
-                       ks)
+                       ks, reg)
     got = np.empty_like(want)
     nb_got = np.empty_like(nb_want)
     _pav.masks_forward(X, offsets, eps, None, _pav.WEIGHTS_PREFIX, got, None, None, nb_got,
-                       ks)
+                       ks, reg)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(nb_got, nb_want)
     # each row's mask sums to min(k, m), within [0, 1]
@@ -341,10 +349,31 @@ def test_masks_forward_top_k_weights_without_an_array(dtype):
     assert got.min() >= 0.0 and got.max() <= 1.0
     with pytest.raises(ValueError, match="None only"):
         _pav.masks_forward(X, offsets, eps, None, _pav.WEIGHTS_PREFIX, got, None, None,
-                           nb_got, None)
-    with pytest.raises(ValueError, match="None only"):
-        _pav.masks_forward(X, offsets, eps, None, _pav.WEIGHTS_PREFIX, got, None, None,
-                           nb_got, ks, _pav.P43)
+                           nb_got, None, reg)
+
+
+def test_p43_block_arrays_grow_beyond_their_first_room():
+    # the p4/3 rank form's per-block moments start with room for 1024 blocks and grow
+    # (doubling) as a row needs more: rows of 4000 with up to 4000 blocks, against the
+    # reference, ranks and top-k masks, alone and with the structure kept
+    rng = np.random.default_rng(14)
+    X = rng.normal(size=(2, 4000))
+    for eps in (1e-3, 0.05, 1.0):
+        want = np.array([ref.soft_rank(x, eps, "p4/3") for x in X])
+        got = skrank.soft_rank(X, regularization_strength=eps, regularization="p4/3")
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+        value, back = skrank.vjp(skrank.soft_rank, X, regularization_strength=eps,
+                                 regularization="p4/3")
+        np.testing.assert_array_equal(value, got)
+        mask = skrank.soft_topk_mask(X, 1500, regularization_strength=eps,
+                                     regularization="p4/3")
+        want = np.array([ref.topk_mask(x, 1500, eps, power=3) for x in X])
+        np.testing.assert_allclose(mask, want, rtol=0, atol=1e-9)
+    out, perm, start = np.empty(4000), np.empty(4000, np.int64), np.empty(4000, np.int64)
+    nblocks = np.empty(1, np.int64)
+    _pav.forward(X[0], np.array([0, 4000]), np.array([1e-3]), None, _pav.WEIGHTS_RHO, 1.0,
+                 _pav.P43, False, out, perm, start, nblocks)
+    assert nblocks[0] > 2048  # (grown twice)
 
 
 def test_rows_longer_than_int32_are_refused():

@@ -347,14 +347,15 @@ cdef struct Scratch:
     double* S3     # p4/3 rank form only: per block, third central moment
     double* tau    # p4/3 rank form only: per block, the root of its cubic
     size_t cap     # the blocks R, gam, S3 and tau have room for: the row's length,
-                   # except in the p4/3 rank form, where they grow (_grow_moments)
+                   # except where gam is used (kl and p4/3 sort forms, p4/3 rank
+                   # form): they then grow as needed (_grow_blocks)
     int32_t* start
     int64_t* hist
     void* M2       # topk_pair_sums only: a second mask, in the row's dtype
 
 
 cdef enum:
-    MOMENTS_START = 1024  # blocks the p4/3 rank form has room for at first
+    BLOCKS_START = 1024  # blocks the kl and p4/3 forms have room for at first
     RHO_CBRT_KEPT = 1 << 20  # the longest table of rho's cube roots kept between calls
 
 cdef enum:
@@ -391,10 +392,12 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     s.D = <double*>s.k1  # 8 m bytes: k1 (float64), or k1 and i1 (float32)
     s.start = <int32_t*>malloc(m * sizeof(int32_t))
     s.hist = <int64_t*>malloc(8 * 256 * sizeof(int64_t))
-    # the p4/3 rank form's four per-block arrays start small: rows usually have few
-    # blocks, and untouched megabytes still count (the allocator returns a call's
-    # large frees to the system, and the next call's work space is fresh pages)
-    s.cap = m if not need & NEED_MOMENTS else (m if m < MOMENTS_START else MOMENTS_START)
+    # the per-block arrays of the kl and p4/3 forms start small: rows usually have
+    # few blocks, and untouched megabytes still cost (the allocator returns a call's
+    # large frees to the system, and the next call's work space is then fresh pages,
+    # about 2.5 us each to fault in on the machine measured)
+    s.cap = (m if not need & (NEED_GAM | NEED_MOMENTS) else
+             (m if m < BLOCKS_START else BLOCKS_START))
     s.R = <double*>malloc(s.cap * sizeof(double)) if need & NEED_R else NULL
     s.gam = <double*>malloc(s.cap * sizeof(double)) if need & NEED_GAM else NULL
     s.S3 = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
@@ -408,32 +411,27 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     return s
 
 
-cdef int _grow_moments(Scratch* s, Py_ssize_t nb, Py_ssize_t n) noexcept nogil:
+cdef inline int _grow(double** a, size_t cap) noexcept nogil:
+    cdef void* p
+    if a[0] != NULL:
+        p = realloc(a[0], cap * sizeof(double))
+        if p == NULL:
+            return -1
+        a[0] = <double*>p
+    return 0
+
+
+cdef int _grow_blocks(Scratch* s, Py_ssize_t nb, Py_ssize_t n) noexcept nogil:
     """Room for at least nb blocks in R, gam, S3 and tau (those allocated), doubling,
     at most n; -1 if out of memory (what was there stays valid)."""
     cdef size_t cap = s.cap
-    cdef void* p
     while cap < <size_t>nb:
         cap = 2 * cap
     if cap > <size_t>n:
         cap = <size_t>n
-    if s.R != NULL:
-        p = realloc(s.R, cap * sizeof(double))
-        if p == NULL:
-            return -1
-        s.R = <double*>p
-    p = realloc(s.gam, cap * sizeof(double))
-    if p == NULL:
+    if (_grow(&s.R, cap) < 0 or _grow(&s.gam, cap) < 0 or _grow(&s.S3, cap) < 0
+            or _grow(&s.tau, cap) < 0):
         return -1
-    s.gam = <double*>p
-    p = realloc(s.S3, cap * sizeof(double))
-    if p == NULL:
-        return -1
-    s.S3 = <double*>p
-    p = realloc(s.tau, cap * sizeof(double))
-    if p == NULL:
-        return -1
-    s.tau = <double*>p
     s.cap = cap
     return 0
 
@@ -787,7 +785,7 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
                 kT = <double>(st - tst)
                 ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
             if <size_t>nb > s.cap:
-                if _grow_moments(s, nb, n) < 0:
+                if _grow_blocks(s, nb, n) < 0:
                     return -1
                 sR = s.R; sgam = s.gam; sS3 = s.S3; stau = s.tau
             start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM
@@ -803,7 +801,7 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
             kT = <double>(n - tst)
             ttau = _cubic_root_from(tS2 / kT, (tR - tS3) / kT, ttau)
         if <size_t>nb > s.cap:
-            if _grow_moments(s, nb, n) < 0:
+            if _grow_blocks(s, nb, n) < 0:
                 return -1
             sR = s.R; sgam = s.gam; sS3 = s.S3; stau = s.tau
         start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM
@@ -1037,12 +1035,20 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
         if nb > 0:  # push: write the old top out
             start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
             if kl:
+                if <size_t>nb > s.cap:
+                    if _grow_blocks(s, nb, n) < 0:
+                        return -1
+                    sgam = s.gam
                 sgam[nb - 1] = tG
         tst = st; ta = a; tD = D; tG = G
         nb += 1
     if nb > 0:
         start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
         if kl:
+            if <size_t>nb > s.cap:
+                if _grow_blocks(s, nb, n) < 0:
+                    return -1
+                sgam = s.gam
             sgam[nb - 1] = tG
     return nb
 
@@ -1102,10 +1108,18 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, const floating* ys, double eps, Scra
             if nb > 0:  # the block below becomes the top
                 tst = start[nb - 1]; tD = sD[nb - 1]; ttau = sgam[nb - 1]; ta = ys[tst]
         if nb > 0:  # push: write the old top out
+            if <size_t>nb > s.cap:
+                if _grow_blocks(s, nb, n) < 0:
+                    return -1
+                sgam = s.gam
             start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = ttau
         tst = st; ta = a; tD = D; ttau = tau
         nb += 1
     if nb > 0:
+        if <size_t>nb > s.cap:
+            if _grow_blocks(s, nb, n) < 0:
+                return -1
+            sgam = s.gam
         start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = ttau
     return nb
 
@@ -1132,9 +1146,9 @@ cdef int _shift_p43(floating* ys, Py_ssize_t n) noexcept nogil:
 cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, double eps,
                              int reg, Scratch* s, floating* out) noexcept nogil:
     """The sort form of one row into out; returns the number of blocks (their starts
-    in s.start, the order in s.perm)."""
+    in s.start, the order in s.perm), or -1 if out of memory."""
     cdef double* sD = s.D
-    cdef double* sgam = s.gam
+    cdef double* sgam
     cdef Py_ssize_t b, i, st, en, nb
     cdef int e
     cdef bint kl = reg == REG_KL
@@ -1160,6 +1174,9 @@ cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, doubl
     else:
         nb = _pav_sort(n, ys, eps, kl, s, s.start)
     _tock(PHASE_PAV, t0)
+    if nb < 0:
+        return -1
+    sgam = s.gam  # (PAV may have moved it)
     lo = ys[n - 1]
     hi = ys[0]
     for b in range(nb):
@@ -1310,6 +1327,9 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
             if s != NULL and m > 0:
                 if sort_form:
                     nb = _sort_row_op(&X[lo], m, sign, eps[r], reg, s, &out[lo])
+                    if nb < 0:  # (kl and p4/3 blocks could not grow: out of memory)
+                        fail[0] = 1
+                        nb = 0
                 else:
                     wofs = (lo if w_layout == W_ALIGNED else
                             (wlen - m if w_layout == W_SUFFIX else 0))
@@ -1317,7 +1337,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
                     nb = _rank_row(&X[lo], m, sign, eps[r],
                                    NULL if wp == NULL else wp + wofs,
                                    NULL if cwp == NULL else cwp + cofs, reg, s, &out[lo])
-                    if nb < 0:  # (p4/3 blocks could not grow: out of memory)
+                    if nb < 0:  # (out of memory)
                         fail[0] = 1
                         nb = 0
                 if keep:

@@ -352,13 +352,18 @@ def test_masks_forward_top_k_weights_without_an_array(dtype, reg):
                            nb_got, None, reg)
 
 
-def test_p43_block_arrays_grow_beyond_their_first_room():
-    # the p4/3 rank form's per-block moments start with room for 1024 blocks and grow
-    # (doubling) as a row needs more: rows of 4000 with up to 4000 blocks, against the
-    # reference, ranks and top-k masks, alone and with the structure kept
+def test_block_arrays_grow_beyond_their_first_room():
+    # the per-block arrays of the kl and p4/3 forms start with room for 1024 blocks and
+    # grow (doubling) as a row needs more: rows of 4000 with up to 4000 blocks, against
+    # the reference: p4/3 ranks and top-k masks, alone and with the structure kept, and
+    # the kl and p4/3 sorts
     rng = np.random.default_rng(14)
     X = rng.normal(size=(2, 4000))
     for eps in (1e-3, 0.05, 1.0):
+        for reg in ("kl", "p4/3"):
+            want = np.array([ref.soft_sort(x, eps * 1e3, reg) for x in X])
+            got = skrank.soft_sort(X, regularization_strength=eps * 1e3, regularization=reg)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
         want = np.array([ref.soft_rank(x, eps, "p4/3") for x in X])
         got = skrank.soft_rank(X, regularization_strength=eps, regularization="p4/3")
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
@@ -374,6 +379,10 @@ def test_p43_block_arrays_grow_beyond_their_first_room():
     _pav.forward(X[0], np.array([0, 4000]), np.array([1e-3]), None, _pav.WEIGHTS_RHO, 1.0,
                  _pav.P43, False, out, perm, start, nblocks)
     assert nblocks[0] > 2048  # (grown twice)
+    for reg in (_pav.KL, _pav.P43):  # and the sorts
+        _pav.forward(X[0], np.array([0, 4000]), np.array([1.0]), None, _pav.WEIGHTS_RHO,
+                     1.0, reg, True, out, perm, start, nblocks)
+        assert nblocks[0] > 2048
 
 
 def test_rows_longer_than_int32_are_refused():

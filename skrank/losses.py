@@ -93,7 +93,8 @@ def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
     value = float(loss_rows.mean())
     if not with_gradient:
         return value, None
-    cot = rows.from_rows(dloss_dR / loss_rows.shape[0])
+    dloss_dR /= loss_rows.shape[0]  # (in place: every caller passes a fresh array)
+    cot = rows.from_rows(dloss_dR)
     return value, _LossStructure(structure.vjp(cot), structure)
 
 
@@ -131,12 +132,14 @@ def _spearman(y_true, y_pred, regularization_strength, regularization, axis, wit
     corr = xp.where(ok, ab / denom, 0.0)
     if not with_gradient:
         return _finish(1.0 - corr, None, structure, rows, False)
-    B = R.astype(np.float64)
-    B = B - rows.expand(rows.row_sums(B) / xp.asarray(m))
-    nb2 = xp.where(ok, bb, 1.0)
-    dcorr = xp.where(rows.expand(ok),
-                     A / rows.expand(denom) - rows.expand(corr) * B / rows.expand(nb2), 0.0)
-    return _finish(1.0 - corr, -dcorr, structure, rows, True)
+    # d loss / d R = -(A / (na nb) - corr B / nb^2), B = R - mean R, 0 where not ok;
+    # formed in place, in two float64 arrays of the rows' size
+    G = R.astype(np.float64)
+    G -= rows.expand(rows.row_sums(G) / xp.asarray(m))
+    G *= rows.expand(xp.where(ok, corr / xp.where(ok, bb, 1.0), 0.0))
+    A *= rows.expand(xp.where(ok, 1.0 / denom, 0.0))
+    G -= A
+    return _finish(1.0 - corr, G, structure, rows, True)
 
 
 def _check_k(k, n, cutoff):

@@ -342,7 +342,7 @@ cdef struct Scratch:
     int32_t* perm
     void* ys       # (= k0) sorted y, descending, in the row's dtype
     double* D      # (= k1) per block: sum of (y - a) (l2), or of exp(...) (kl)
-    double* R      # per block: sum of w (weights other than rho; p4/3 rank form)
+    double* R      # per block: sum of w (stored weights only: not rho or top-k's)
     double* gam    # per block: G(k) of the kl sort form; p4/3: S2, or tau
     double* S3     # p4/3 rank form only: per block, third central moment
     double* tau    # p4/3 rank form only: per block, the root of its cubic
@@ -360,7 +360,7 @@ cdef enum:
 
 cdef enum:
     # what a call's rows need beyond the common part (flags of _scratch_new)
-    NEED_R = 1      # rank form with weights other than rho, and the p4/3 rank form
+    NEED_R = 1      # rank form with stored weights (not rho's or top-k's closed forms)
     NEED_GAM = 2    # kl and p4/3 sort forms, p4/3 rank form
     NEED_MOMENTS = 4  # p4/3 rank form
     NEED_M2 = 8     # topk_pair_sums
@@ -565,6 +565,26 @@ cdef inline double _wsum(int wkind, Py_ssize_t n, Py_ssize_t k, Py_ssize_t lo,
     return <double>((hi if hi < k else k) - (lo if lo < k else k))
 
 
+cdef inline Py_ssize_t _next_unit(const floating* ys, Py_ssize_t n, Py_ssize_t i,
+                                  const double* w, int wkind, Py_ssize_t topk,
+                                  double* R) noexcept nogil:
+    """The end of the run of values tied with ys[i] (a unit of the rank form: tied
+    values always pool), and in R the sum of their weights."""
+    cdef Py_ssize_t j = i + 1
+    cdef double total
+    if wkind != WK_STORED:
+        while j < n and ys[j] == ys[i]:
+            j += 1
+        R[0] = _wsum(wkind, n, topk, i, j)
+    else:
+        total = w[i]
+        while j < n and ys[j] == ys[i]:
+            total += w[j]
+            j += 1
+        R[0] = total
+    return j
+
+
 cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const floating* ys, const double* w,
                                  double eps, bint kl, int wkind, Py_ssize_t topk,
                                  Scratch* s, int32_t* start) noexcept nogil:
@@ -590,18 +610,8 @@ cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const floating* ys, const double*
     else:
         alpha = 1.0 / eps; beta = 1.0
     while i < n:
-        # the next unit: a group of tied values (they always pool)
-        a = ys[i]
-        j = i
-        if wkind != WK_STORED:
-            while j < n and ys[j] == a:
-                j += 1
-            R = _wsum(wkind, n, topk, i, j)
-        else:
-            R = 0.0
-            while j < n and ys[j] == a:
-                R += w[j]
-                j += 1
+        a = ys[i]  # the next unit: a group of tied values (they always pool)
+        j = _next_unit(ys, n, i, w, wkind, topk, &R)
         st = i
         k = j - i
         D = <double>k if kl else 0.0
@@ -717,10 +727,11 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
 
     Roots are solved lazily: a merged block keeps only a guess (its parts' roots
     weighted by their sizes) until it is pushed below a new block or ends the row.
-    A merge test needs one root at most: the new unit's is known (cw), and a block
-    popped from the stack was solved when pushed; the other side is settled by the
-    sign of its cubic at the threshold (the cubic increases). A run of merges into
-    one block thus solves no cubic at all (design notes, section 13).
+    A merge test needs one root at most: the new unit's is known (cw, or the cube root
+    of its mean weight), and a block popped from the stack was solved when pushed; the
+    other side is settled by the sign of its cubic at the threshold (the cubic
+    increases). A run of merges into one block thus solves no cubic at all (design
+    notes, section 13).
     """
     cdef double* sD = s.D
     cdef double* sR = s.R
@@ -733,16 +744,7 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
     cdef Py_ssize_t i = 0, j, st, nb = 0, k, tst = 0
     while i < n:
         a = ys[i]  # the next unit: a group of tied values (they always pool)
-        j = i
-        if wkind != WK_STORED:
-            while j < n and ys[j] == a:
-                j += 1
-            R = _wsum(wkind, n, topk, i, j)
-        else:
-            R = 0.0
-            while j < n and ys[j] == a:
-                R += w[j]
-                j += 1
+        j = _next_unit(ys, n, i, w, wkind, topk, &R)
         st = i
         k = j - i
         M = 0.0; S2 = 0.0; S3 = 0.0

@@ -99,10 +99,11 @@ def _finish(loss_rows, dloss_dR, structure, rows, with_gradient):
 
 
 def _rank_correlation_sums(T, R, rows, lengths, with_ranks):
-    """Per row (float64, shape (3, n_rows)): sum a R, sum a^2 and sum (R - mean R)^2,
-    where a are the hard, tie-averaged ranks of T, centred; and a itself (as rows,
-    float64) if with_ranks. On NumPy arrays one kernel call sorts each row of T and
-    sums, forming no rank array unless asked for (memory: design notes, section 15)."""
+    """Per row (float64, shape (3, n_rows)): sum a (R - mean R), sum a^2 and
+    sum (R - mean R)^2, where a are the hard, tie-averaged ranks of T, centred; and a
+    itself (as rows, float64) if with_ranks. On NumPy arrays one kernel call sorts
+    each row of T and sums, forming no rank array unless asked for (memory: design
+    notes, section 15)."""
     xp = rows.xp
     if rows.kernels is _pav:
         sums = np.empty((3, rows.n_rows))

@@ -343,25 +343,25 @@ cdef struct Scratch:
     void* ys       # (= k0) sorted y, descending, in the row's dtype
     double* D      # (= k1) per block: sum of (y - a) (l2), or of exp(...) (kl)
     double* R      # per block: sum of w (stored weights only: not rho or top-k's)
-    double* gam    # per block: G(k) of the kl sort form; p4/3: S2, or tau
+    double* gam    # per block, p4/3: S2 (rank form), or tau (sort form)
     double* S3     # p4/3 rank form only: per block, third central moment
     double* tau    # p4/3 rank form only: per block, the root of its cubic
     size_t cap     # the blocks R, gam, S3 and tau have room for: the row's length,
-                   # except where gam is used (kl and p4/3 sort forms, p4/3 rank
-                   # form): they then grow as needed (_grow_blocks)
+                   # except in the p4/3 forms, where they grow as needed
+                   # (_grow_blocks)
     int32_t* start
     int64_t* hist
     void* M2       # topk_pair_sums only: a second mask, in the row's dtype
 
 
 cdef enum:
-    BLOCKS_START = 1024  # blocks the kl and p4/3 forms have room for at first
+    BLOCKS_START = 1024  # blocks the p4/3 forms have room for at first
     RHO_CBRT_KEPT = 1 << 20  # the longest table of rho's cube roots kept between calls
 
 cdef enum:
     # what a call's rows need beyond the common part (flags of _scratch_new)
     NEED_R = 1      # rank form with stored weights (not rho's or top-k's closed forms)
-    NEED_GAM = 2    # kl and p4/3 sort forms, p4/3 rank form
+    NEED_GAM = 2    # p4/3 sort and rank forms
     NEED_MOMENTS = 4  # p4/3 rank form
     NEED_M2 = 8     # topk_pair_sums
 
@@ -392,7 +392,7 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     s.D = <double*>s.k1  # 8 m bytes: k1 (float64), or k1 and i1 (float32)
     s.start = <int32_t*>malloc(m * sizeof(int32_t))
     s.hist = <int64_t*>malloc(8 * 256 * sizeof(int64_t))
-    # the per-block arrays of the kl and p4/3 forms start small: rows usually have
+    # the per-block arrays of the p4/3 forms start small: rows usually have
     # few blocks, and untouched megabytes still cost (the allocator returns a call's
     # large frees to the system, and the next call's work space is then fresh pages,
     # about 2.5 us each to fault in on the machine measured)
@@ -984,12 +984,13 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
     Block b holds start[b] and D[b]: sum of (y - a) (l2) or E = sum of exp(y - a)
     (kl), a being the block's first (largest) y. l2 merge test gamma_L <= gamma_U
     on gamma_c = alpha mean(rho_B) - beta mean(y_B), multiplied out; kl merge test
-    gamma_L <= gamma_U written with G(k) = 1 - exp(-k / eps), kept in gam[b], as
-    G(k_L) E_U exp(k_L / eps + a_U - a_L) <= G(k_U) E_L (an overflow: no merge).
+    gamma_L <= gamma_U written with G(k) = 1 - exp(-k / eps), as
+    G(k_L) E_U exp(k_L / eps + a_U - a_L) <= G(k_U) E_L (an overflow: no merge). G is
+    a function of a block's size: the top block keeps it, and a block popped from the
+    stack gets it again (G1 for a single entry; no per-block array).
     The top block stays in registers, as in _pav_rank.
     """
     cdef double* sD = s.D
-    cdef double* sgam = s.gam
     cdef double alpha, beta, a, D, g, G, G1, inv_eps = 1.0 / eps
     cdef double ta = 0.0, tD = 0.0, tG = 0.0
     cdef Py_ssize_t i, st, nb = 0, kL, kU, tst = 0
@@ -1032,26 +1033,14 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
             nb -= 1
             if nb > 0:  # the block below becomes the top
                 tst = start[nb - 1]; tD = sD[nb - 1]; ta = ys[tst]
-                if kl:
-                    tG = sgam[nb - 1]
+                if kl:  # (its G, as computed when it was formed)
+                    tG = G1 if st - tst == 1 else -expm1(-_over_eps(st - tst, eps, inv_eps))
         if nb > 0:  # push: write the old top out
             start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
-            if kl:
-                if <size_t>nb > s.cap:
-                    if _grow_blocks(s, nb, n) < 0:
-                        return -1
-                    sgam = s.gam
-                sgam[nb - 1] = tG
         tst = st; ta = a; tD = D; tG = G
         nb += 1
     if nb > 0:
         start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
-        if kl:
-            if <size_t>nb > s.cap:
-                if _grow_blocks(s, nb, n) < 0:
-                    return -1
-                sgam = s.gam
-            sgam[nb - 1] = tG
     return nb
 
 
@@ -1313,7 +1302,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
             cwp = &cw_view[0]
         if reg == REG_P43:
             need = need | NEED_GAM | NEED_MOMENTS
-    elif reg != REG_L2:
+    elif reg == REG_P43:
         need = NEED_GAM
     wlen = 0 if w is None else w.shape[0]
     with nogil, parallel(num_threads=nt):
@@ -1329,7 +1318,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
             if s != NULL and m > 0:
                 if sort_form:
                     nb = _sort_row_op(&X[lo], m, sign, eps[r], reg, s, &out[lo])
-                    if nb < 0:  # (kl and p4/3 blocks could not grow: out of memory)
+                    if nb < 0:  # (p4/3 blocks could not grow: out of memory)
                         fail[0] = 1
                         nb = 0
                 else:

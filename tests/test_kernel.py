@@ -353,10 +353,10 @@ def test_masks_forward_top_k_weights_without_an_array(dtype, reg):
 
 
 def test_block_arrays_grow_beyond_their_first_room():
-    # the per-block arrays of the kl and p4/3 forms start with room for 1024 blocks and
+    # the per-block arrays of the p4/3 forms start with room for 1024 blocks and
     # grow (doubling) as a row needs more: rows of 4000 with up to 4000 blocks, against
     # the reference: p4/3 ranks and top-k masks, alone and with the structure kept, and
-    # the kl and p4/3 sorts
+    # the p4/3 sorts (and the kl sorts, whose G(k) is recomputed from block sizes)
     rng = np.random.default_rng(14)
     X = rng.normal(size=(2, 4000))
     for eps in (1e-3, 0.05, 1.0):

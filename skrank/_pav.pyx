@@ -351,7 +351,6 @@ cdef struct Scratch:
                    # (_grow_blocks)
     int32_t* start
     int64_t* hist
-    void* M2       # topk_pair_sums only: a second mask, in the row's dtype
 
 
 cdef enum:
@@ -363,21 +362,19 @@ cdef enum:
     NEED_R = 1      # rank form with stored weights (not rho's or top-k's closed forms)
     NEED_GAM = 2    # p4/3 sort and rank forms
     NEED_MOMENTS = 4  # p4/3 rank form
-    NEED_M2 = 8     # topk_pair_sums
 
 
 cdef void _scratch_free(Scratch* s) noexcept nogil:
     if s != NULL:
         free(s.A); free(s.start); free(s.hist)
-        free(s.R); free(s.gam); free(s.S3); free(s.tau); free(s.M2)
+        free(s.R); free(s.gam); free(s.S3); free(s.tau)
         free(s)
 
 
 cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcept nogil:
     """Per-thread work space for rows of length n whose keys take key_bytes (4 for
     float32, 8 for float64), or NULL if out of memory: 2 key_bytes + 12 bytes per
-    entry, 8 more for each of R, gam, S3 and tau and key_bytes more for M2 where
-    need asks."""
+    entry, and 8 more for each of R, gam, S3 and tau where need asks."""
     cdef size_t m = <size_t>((n + 1) // 2 * 2 if n > 0 else 2)  # even: D is 8-aligned
     cdef size_t kb = m * <size_t>key_bytes
     cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
@@ -402,8 +399,7 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     s.gam = <double*>malloc(s.cap * sizeof(double)) if need & NEED_GAM else NULL
     s.S3 = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
     s.tau = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
-    s.M2 = malloc(kb) if need & NEED_M2 else NULL
-    if (s.A == NULL or s.start == NULL or s.hist == NULL or (need & NEED_M2 and s.M2 == NULL)
+    if (s.A == NULL or s.start == NULL or s.hist == NULL
             or (need & NEED_R and s.R == NULL) or (need & NEED_GAM and s.gam == NULL)
             or (need & NEED_MOMENTS and (s.S3 == NULL or s.tau == NULL))):
         _scratch_free(s)
@@ -914,32 +910,99 @@ cdef inline double _l2_value(double ya, double mD, double mR, double eps, double
     return lo if v < lo else (hi if v > hi else v)
 
 
-cdef void _topk_mask_sorted(const floating* ys, Py_ssize_t n, double eps, int e,
-                            Py_ssize_t k, Scratch* s, floating* M) noexcept nogil:
-    """The l2 top-k mask of a row already in s.ys (sorted, divided by 2^e), in sorted
-    order, in the row's dtype: the same values as _rank_sorted's, without the perm."""
-    cdef double* sD = s.D
-    cdef int32_t* sstart = s.start
-    cdef Py_ssize_t b, i, st, en, nb
-    cdef double a, mD, mR, R, lo, hi, inv_eps
-    if e != 0:
-        eps = fmin(ldexp(eps, -e), DBL_MAX)
-    inv_eps = 1.0 / eps
-    nb = _pav_rank(n, ys, NULL, eps, False, WK_TOPK, k, s, s.start)
-    lo, hi = _wsum(WK_TOPK, n, k, n - 1, n), _wsum(WK_TOPK, n, k, 0, 1)
+cdef struct Band:
+    # An l2 top-k mask of a sorted row, in O(1) (design notes, section 15): its only
+    # block with weights 1 and 0 holds positions k - 1 and k; every other block is a
+    # singleton or ties under equal weights, whose outputs are their weights. So the
+    # mask is 1 before st, 0 from en on, and the block's values in [st, en)
+    # (st = en = k where no block straddles k). Its Jacobian (1 / eps) (I - 1 1^T / |B|)
+    # is zero outside the block too.
+    Py_ssize_t k, st, en
+    double a, mD, mR, eps, inv_eps, lo, hi  # _l2_value's (eps divided by 2^e)
+    # derivatives (_band_moments): the framed row's mean over the block, 1 / scale,
+    # the strength, and <J x, x> in x's units
+    double mean, jf, geps, inv_geps, xjx
+
+
+cdef void _topk_band(const floating* ys, Py_ssize_t n, double eps, int e, Py_ssize_t k,
+                     Scratch* s, Band* B) noexcept nogil:
+    """The l2 top-k mask of a row already in s.ys (sorted, divided by 2^e), as a band."""
+    cdef const int32_t* sstart
+    cdef Py_ssize_t b, st, en, nb
+    B.k = k
+    B.st = k
+    B.en = k
+    B.eps = fmin(ldexp(eps, -e), DBL_MAX) if e != 0 else eps
+    B.inv_eps = 1.0 / B.eps
+    B.lo = _wsum(WK_TOPK, n, k, n - 1, n)
+    B.hi = _wsum(WK_TOPK, n, k, 0, 1)
+    B.geps = 0.0
+    B.xjx = 0.0
+    nb = _pav_rank(n, ys, NULL, B.eps, False, WK_TOPK, k, s, s.start)
+    sstart = s.start
     for b in range(nb):
         st = sstart[b]
         en = sstart[b + 1] if b + 1 < nb else n
-        R = _wsum(WK_TOPK, n, k, st, en)
-        mR = R / (en - st)
-        if en - st == 1 or eps == 0.0:  # (exact: the weights' sum, or their mean)
-            for i in range(st, en):
-                M[i] = <floating>mR
-            continue
-        mD = sD[b] / (en - st)
-        a = ys[st]
-        for i in range(st, en):
-            M[i] = <floating>_l2_value(ys[i] - a, mD, mR, eps, inv_eps, lo, hi)
+        if st >= k:
+            break
+        if en > k:  # (st < k < en: straddles)
+            B.st = st
+            B.en = en
+            B.mR = _wsum(WK_TOPK, n, k, st, en) / (en - st)
+            B.mD = s.D[b] / (en - st)
+            B.a = ys[st]
+            break
+
+
+cdef inline floating _band_value(const Band* B, const floating* ys,
+                                 Py_ssize_t i) noexcept nogil:
+    # the mask at sorted position i, in the row's dtype (as _rank_sorted writes it)
+    if i < B.st:
+        return 1
+    if i >= B.en:
+        return 0
+    if B.eps == 0.0:  # hard: tied entries share their mean weight
+        return <floating>B.mR
+    return <floating>_l2_value(ys[i] - B.a, B.mD, B.mR, B.eps, B.inv_eps, B.lo, B.hi)
+
+
+cdef inline double _framed(const floating* ys, const floating* x, const int32_t* perm,
+                           int e, double scale, double c, Py_ssize_t i) noexcept nogil:
+    # the framed value x * scale - c at sorted position i; a rescaled row (e != 0) may
+    # have lost its smallest values' digits, so it reads them from x through perm
+    return (ys[i] if e == 0 else x[perm[i]]) * scale - c
+
+
+cdef void _band_moments(Band* B, const floating* ys, const floating* x, const int32_t* perm,
+                        int e, double scale, double c, double eps) noexcept nogil:
+    """What the band's Jacobian needs: J x = (x_i - mean) / eps over the block (in the
+    frame, divided by scale), and <J x, x> = sum (x_i - mean)^2 / eps in x's units
+    (J x sums to 0 over the block, so the squares are the same sum with the spread's
+    digits)."""
+    cdef Py_ssize_t i
+    cdef double total = 0.0, v, share
+    B.jf = 1.0 / scale
+    if eps == 0.0 or B.en - B.st < 2:
+        return  # (geps 0: no Jacobian)
+    B.geps = eps
+    B.inv_geps = 1.0 / eps
+    share = 1.0 / (B.en - B.st)
+    for i in range(B.st, B.en):  # (shares: no partial sum leaves the row's range)
+        total += _framed(ys, x, perm, e, scale, c, i) * share
+    B.mean = total
+    total = 0.0
+    for i in range(B.st, B.en):  # (each square divided by eps as it is formed: a
+        # spread near the float64 limit at a strength as large stays finite)
+        v = (_framed(ys, x, perm, e, scale, c, i) - B.mean) * B.jf
+        total += v * _over_eps(v, eps, B.inv_geps)
+    B.xjx = total
+
+
+cdef inline double _band_jx(const Band* B, Py_ssize_t i, double xc) noexcept nogil:
+    # (J x)_i from the framed value xc at sorted position i
+    if B.geps == 0.0 or i < B.st or i >= B.en:
+        return 0.0
+    return _over_eps((xc - B.mean) * B.jf, B.geps, B.inv_geps)
 
 
 cdef inline void _keep_order(const Scratch* s, Py_ssize_t n, int64_t* perm) noexcept nogil:
@@ -1434,106 +1497,127 @@ cdef inline void _neumaier(double term, double* acc, double* comp) noexcept nogi
 def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                    const double[:, ::1] eps_hi, const double[:, ::1] eps_lo,
                    const int64_t[:, ::1] k_hi, const int64_t[:, ::1] k_lo,
-                   const double[::1] scale, const double[::1] c, double[:, ::1] sums):
+                   const double[::1] scale, const double[::1] c, double[:, ::1] sums,
+                   const double[:, :, ::1] coef=None, floating[:, ::1] G=None,
+                   double[:, ::1] dsums=None):
     """For each pair p of l2 top-k masks (k_hi[p, r] > k_lo[p, r] and their strengths
     per row r): sums[p, r] = <M_hi - M_lo, x * scale[r] - c[r]> / (k_hi - k_lo) over
     row r, in float64: the mean of the framed row under the weights M_hi - M_lo
     (formed entry by entry in X's dtype), which sum to k_hi - k_lo. One sort of each
-    row serves every pair, and no mask leaves the kernel (design notes, section 15).
-    The last two masks stay in two buffers, so pairs that share a mask in a row
+    row serves every pair, and no mask is formed: each is a band (design notes,
+    section 15), so a pair costs its PAV passes and the entries where its masks
+    differ. The last two bands are kept, so pairs that share a mask in a row
     (consecutive order statistics: (m - j, m - j - 1), (m - j - 1, m - j - 2))
-    compute it once."""
+    compute it once.
+
+    Derivatives, where coef, G and dsums are given: pair p's mean has the gradient
+    row g_p = (M_hi - M_lo + J_hi x - J_lo x) / (k_hi - k_lo); G[q] (aligned with X,
+    zero on entry) gets sum_p coef[q, p, r] g_p over each row r, and dsums[p, r] =
+    (<J_hi x, x> - <J_lo x, x>) / (k_hi - k_lo) (the pair's derivative in the
+    strength is -dsums / eps)."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
-    cdef Py_ssize_t n_p = eps_hi.shape[0], r, p, i, lo, m
+    cdef Py_ssize_t n_p = eps_hi.shape[0], n_q = 0, r, p, q, i, lo, m, b_lo, b_hi, n_act
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0, e, hi_at, lo_at
     cdef int* fail = &failed
     cdef Scratch* s
-    cdef bint soft
+    cdef bint soft, grad = G is not None
     cdef const floating* ys
-    # two mask buffers and the k whose mask each holds (-1: none); scalars, so that
-    # OpenMP makes them private to each thread (Cython privatises a variable only
-    # when it is assigned as a whole)
-    cdef floating* buf0
-    cdef floating* buf1
-    cdef floating* m_hi
-    cdef floating* m_lo
-    cdef floating* extra
-    cdef int64_t held0, held1, khi, klo
+    cdef const floating* xr
+    # per thread: the two bands kept, and the gradient rows a pair adds to (index and
+    # coefficient); pointers assigned inside the parallel block are private to it
+    cdef Band* bands
+    cdef Band* Bh
+    cdef Band* Bl
+    cdef Py_ssize_t* act
+    cdef double* acoef
+    cdef int64_t khi, klo
     cdef floating d, w
-    cdef double acc, comp, t_call = _tick()
+    cdef double acc, comp, xc, gd, t_call = _tick()
+    if grad:
+        n_q = G.shape[0]
+        if (coef is None or dsums is None or coef.shape[0] != n_q or coef.shape[1] != n_p
+                or coef.shape[2] != n_rows or G.shape[1] != X.shape[0]):
+            raise ValueError("derivatives need coef (n_q, n_p, n_rows), G (n_q, X.size) "
+                             "and dsums")
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, sizeof(floating), NEED_M2)
-        if s == NULL:
+        s = _scratch_new(n, sizeof(floating), 0)
+        bands = <Band*>malloc(2 * sizeof(Band))
+        act = <Py_ssize_t*>malloc((n_q + 1) * sizeof(Py_ssize_t))
+        acoef = <double*>malloc((n_q + 1) * sizeof(double))
+        if s == NULL or bands == NULL or act == NULL or acoef == NULL:
             fail[0] = 1
         for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
             lo = offsets[r]
             m = offsets[r + 1] - lo
-            if s != NULL and m > 0:
+            if (s != NULL and bands != NULL and act != NULL and acoef != NULL
+                    and m > 0):
                 _sort_row(&X[lo], m, 1.0, s)
                 soft = False
                 for p in range(n_p):
                     soft = soft or eps_hi[p, r] > 0.0 or eps_lo[p, r] > 0.0
                 e = _scale_row(<floating*>s.ys, m) if soft else 0
                 ys = <const floating*>s.ys
-                # masks in sorted order: the framed values are the sorted ones, so the
-                # permutation's memory is free for one (4 bytes per entry: perm; for
-                # float64, 8: i1 and perm), and M2 holds the other. A rescaled row
-                # (e != 0: float64 near its limits) may have lost the digits of its
-                # smallest values, so it reads them from X through perm, and its mask
-                # gets memory of its own (such rows are rare).
-                extra = NULL
-                if e != 0:
-                    extra = <floating*>malloc(m * sizeof(floating))
-                    if extra == NULL:
-                        fail[0] = 1
-                        continue
-                buf0 = extra if e != 0 else <floating*>(
-                    s.perm if sizeof(floating) == 4 else s.i1)
-                buf1 = <floating*>s.M2
-                held0 = -1
-                held1 = -1
+                xr = &X[lo]
+                bands[0].k = -1
+                bands[1].k = -1
                 for p in range(n_p):
                     khi = k_hi[p, r]
                     klo = k_lo[p, r]
-                    hi_at = 0 if held0 == khi else (1 if held1 == khi else -1)
-                    lo_at = 0 if held0 == klo else (1 if held1 == klo else -1)
-                    if lo_at < 0:  # (into the buffer that does not hold M_hi)
+                    hi_at = 0 if bands[0].k == khi else (1 if bands[1].k == khi else -1)
+                    lo_at = 0 if bands[0].k == klo else (1 if bands[1].k == klo else -1)
+                    if lo_at < 0:  # (into the slot that does not hold M_hi)
                         lo_at = 1 if hi_at == 0 else 0
-                        _topk_mask_sorted(ys, m, eps_lo[p, r], e, klo, s,
-                                          buf1 if lo_at else buf0)
-                        if lo_at:
-                            held1 = klo
-                        else:
-                            held0 = klo
+                        _topk_band(ys, m, eps_lo[p, r], e, klo, s, &bands[lo_at])
+                        if grad:
+                            _band_moments(&bands[lo_at], ys, xr, s.perm, e, scale[r],
+                                          c[r], eps_lo[p, r])
                     if hi_at < 0:
                         hi_at = 1 - lo_at
-                        _topk_mask_sorted(ys, m, eps_hi[p, r], e, khi, s,
-                                          buf1 if hi_at else buf0)
-                        if hi_at:
-                            held1 = khi
-                        else:
-                            held0 = khi
-                    m_hi = buf1 if hi_at else buf0
-                    m_lo = buf1 if lo_at else buf0
+                        _topk_band(ys, m, eps_hi[p, r], e, khi, s, &bands[hi_at])
+                        if grad:
+                            _band_moments(&bands[hi_at], ys, xr, s.perm, e, scale[r],
+                                          c[r], eps_hi[p, r])
+                    Bh = &bands[hi_at]
+                    Bl = &bands[lo_at]
                     # the weights M_hi - M_lo sum to khi - klo: divided by it first (in
                     # the row's dtype, as the masks' mean does), no partial sum leaves
                     # the row's range; and Neumaier's compensated sum, since a trimmed
-                    # mean sums most of its row
+                    # mean sums most of its row. Outside [b_lo, b_hi) both masks are
+                    # 1, or both 0.
                     w = <floating>(khi - klo if khi > klo else 1)
+                    b_lo = Bh.st if Bh.st < Bl.st else Bl.st
+                    b_hi = Bh.en if Bh.en > Bl.en else Bl.en
+                    n_act = 0
+                    if grad:
+                        dsums[p, r] = (Bh.xjx - Bl.xjx) / <double>w
+                        for q in range(n_q):
+                            if coef[q, p, r] != 0.0:
+                                act[n_act] = q
+                                acoef[n_act] = coef[q, p, r] / <double>w
+                                n_act = n_act + 1
                     acc = 0.0
                     comp = 0.0
-                    for i in range(m):  # (most of a difference of masks is 0)
-                        d = m_hi[i] - m_lo[i]
+                    for i in range(b_lo, b_hi):
+                        d = _band_value(Bh, ys, i) - _band_value(Bl, ys, i)
+                        xc = _framed(ys, xr, s.perm, e, scale[r], c[r], i)
                         if d != 0:
-                            _neumaier(<floating>(d / w) * (
-                                (ys[i] if e == 0 else X[lo + s.perm[i]]) * scale[r] - c[r]),
-                                &acc, &comp)
+                            _neumaier(<floating>(d / w) * xc, &acc, &comp)
+                        if n_act > 0:
+                            gd = d + (_band_jx(Bh, i, xc) - _band_jx(Bl, i, xc))
+                            if gd != 0.0:
+                                for q in range(n_act):
+                                    G[act[q], lo + s.perm[i]] = <floating>(
+                                        G[act[q], lo + s.perm[i]] + acoef[q] * gd)
                     sums[p, r] = acc + comp
-                free(extra)
             elif m == 0:
                 for p in range(n_p):
                     sums[p, r] = 0.0
+                    if grad:
+                        dsums[p, r] = 0.0
         _scratch_free(s)
+        free(bands)
+        free(act)
+        free(acoef)
     _tock(PHASE_OUT, t_call)
     if failed:
         raise MemoryError()

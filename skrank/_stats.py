@@ -11,7 +11,8 @@ would let an outlier leak in).
 Derivatives: each mask's Jacobian J is symmetric and block diagonal (l2 rank form),
 so a statistic ``sum_m c_m <M_m(x), x>`` has the gradient
 ``G = sum_m c_m (M_m + J_m x)``. The forward pass computes G once when derivatives
-are asked for; a jvp or vjp is then one O(n) product with it.
+are asked for (l2 on NumPy arrays: in the kernel, with the value, no mask formed;
+design notes, section 15); a jvp or vjp is then one O(n) product with it.
 """
 
 import numbers
@@ -230,9 +231,10 @@ class _Masks:
         return self.rows.xp.clip(value.astype(self.X.dtype), lo, hi)
 
     def in_kernel(self):
-        """Whether values come from the kernel's pair sums (topk_pair_sums): l2 masks,
-        no gradient, NumPy arrays. No mask is then formed outside the kernel."""
-        return not self.with_gradient and self.reg == _pav.L2 and self.rows.kernels is _pav
+        """Whether statistics come from the kernel's pair sums (topk_pair_sums): l2
+        masks of NumPy arrays. No mask is then formed outside the kernel, with a
+        derivative or without."""
+        return self.reg == _pav.L2 and self.rows.kernels is _pav
 
     def _pair_key(self, k_hi, k_lo):
         return self._key(self._normal(k_hi)), self._key(self._normal(k_lo))
@@ -264,10 +266,65 @@ class _Masks:
             self._cache.update(zip(todo, sums))
         return [self._cache[("pair",) + self._pair_key(*pair)] for pair in pairs]
 
-    def pair_mean(self, k_hi, k_lo):
-        """mean(M(k_hi) - M(k_lo), k_hi - k_lo) from the kernel's pair sums (in_kernel
-        only), as mean gives it."""
-        return self._unframe(self.pair_sums([(k_hi, k_lo)])[0])
+    def pair_statistics(self, pairs, coef=None):
+        """The means <M(k_hi) - M(k_lo), x> / (k_hi - k_lo) per row for each (k_hi, k_lo)
+        in pairs (k_hi > k_lo; ints or one per row), in X's dtype within each row's
+        range; with derivatives, for coef of shape (n_g, len(pairs), n_rows), also the
+        gradient rows G[g] = sum_p coef[g, p] grad_p (n_g rows of X's shape and dtype,
+        grad_p those of pair p's mean) and each pair's derivative in its row's strength,
+        (len(pairs), n_rows). In the kernel (in_kernel) only G leaves it, at the size of
+        the input per gradient row; otherwise from the masks and their structure."""
+        if not self.with_gradient:
+            if self.in_kernel():
+                return [self._unframe(v) for v in self.pair_sums(pairs)], None, None
+            self.prepare([k for pair in pairs for k in pair])
+            return [self.mean(self.weights(*pair)[0], self._total(*pair))
+                    for pair in pairs], None, None
+        if self.in_kernel():
+            return self._kernel_statistics(pairs, coef)
+        rows, X, xp = self.rows, self.X, self.rows.xp
+        self.prepare([k for pair in pairs for k in pair])
+        G = xp.zeros((coef.shape[0],) + X.shape, dtype=X.dtype)
+        values, D = [], []
+        for p, pair in enumerate(pairs):
+            total = self._total(*pair)
+            w, grad, d_strength = self.weights(*pair)
+            values.append(self.mean(w, total))
+            grad /= rows.expand(total)
+            for g in np.flatnonzero(coef[:, p].any(axis=1)):
+                G[g] += (rows.expand(coef[g, p]) * grad).astype(X.dtype, copy=False)
+            D.append(d_strength / xp.asarray(total))
+        return values, G, xp.stack(D)
+
+    def _total(self, k_hi, k_lo):
+        """k_hi - k_lo per row, in X's dtype: what a pair's weights sum to."""
+        return self.rows.xp.asarray(np.broadcast_to(
+            self._normal(k_hi) - self._normal(k_lo), self.rows.n_rows).astype(self.X.dtype))
+
+    def _kernel_statistics(self, pairs, coef):
+        """pair_statistics with derivatives, from one kernel call (in_kernel only)."""
+        rows, X = self.rows, self.X
+        at = {}  # each distinct pair's slot, by decreasing k (consecutive order
+        for pair in pairs:  # statistics then share a mask, computed once)
+            at.setdefault(self._pair_key(*pair),
+                          [np.broadcast_to(self._normal(k), rows.n_rows) for k in pair])
+        keys = sorted(at, key=lambda key: -at[key][0].sum())
+        K_hi, K_lo = (np.ascontiguousarray(np.stack([at[key][i] for key in keys]))
+                      for i in (0, 1))
+        E_hi, E_lo = (np.stack([self._plan(k)[1] for k in K]) for K in (K_hi, K_lo))
+        slot = [keys.index(self._pair_key(*pair)) for pair in pairs]
+        C = np.zeros((coef.shape[0], len(keys), rows.n_rows))
+        for p, u in enumerate(slot):
+            C[:, u] += coef[:, p]
+        sums, dsums = np.zeros((2, len(keys), rows.n_rows))
+        G = np.zeros((coef.shape[0], X.size), dtype=X.dtype)
+        if X.size:
+            scale, c = self._frame()
+            _pav.topk_pair_sums(X.reshape(-1), rows.offsets, E_hi, E_lo, K_hi, K_lo,
+                                scale, c, sums, C, G, dsums)
+        D = _over_strength(-dsums, np.asarray(self.eps), np)
+        return ([self._unframe(sums[u]) for u in slot], G.reshape(G.shape[:1] + X.shape),
+                D[slot])
 
     def weights(self, k_hi, k_lo):
         """Weights M(k_hi) - M(k_lo), the gradient rows of <M(k_hi) - M(k_lo), x>, and
@@ -283,21 +340,16 @@ class _Masks:
         return w, w + jx_hi - jx_lo, _over_strength(xjx_lo - xjx_hi, xp.asarray(self.eps),
                                                     xp)
 
-    def order_statistic(self, i):
-        """The soft (i + 1)-th smallest value of each row (i: an int or one per
-        row), its gradient rows and its derivative in each row's strength."""
-        if self.in_kernel():
-            grad = d_strength = None
-            value = self.pair_mean(self.m - i, self.m - i - 1)
-        else:
-            w, grad, d_strength = self.weights(self.m - i, self.m - i - 1)
-            value = self.mean(w, 1.0)
+    def exact_where_hard(self, value, i):
+        """value, the soft (i + 1)-th smallest of each row (i: an int or one per row),
+        made exact in rows of strength 0, where the shared weights of tied entries
+        would round."""
         hard = self.eps == 0.0
-        if hard.any():  # exact, where shared weights of tied entries would round
+        if hard.any():
             xp = self.rows.xp
             hard = xp.asarray(hard)
             value[hard] = self.sorted()[xp.asarray(self.rows.offsets[:-1] + i)][hard]
-        return value, grad, d_strength
+        return value
 
 
 class _Reduction:
@@ -404,35 +456,38 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
         return value, (_Reduction(grads, empty, rows, value.shape, (empty, q.shape))
                        if with_gradient else None)
     # numpy's default ("linear") method: the virtual index (m - 1) q, per row,
-    # between order statistics j and j + 1 (each needs the masks m - j, m - j - 1)
+    # between order statistics j and j1 = j + 1; statistic i is the mean of the mask
+    # difference M(m - i) - M(m - i - 1), and the gradient of the interpolation
+    # (1 - t) a + t b combines theirs
     h = (m - 1) * q.ravel()[:, None]
     j = np.minimum(np.floor(h).astype(np.int64), m - 1)
-    stats = np.concatenate([j, np.minimum(j + 1, m - 1)])  # the order statistics used
-    if masks.in_kernel():
-        masks.pair_sums([(m - i, m - i - 1) for i in stats])
-    else:
-        masks.prepare([m - i for i in stats] + [m - i - 1 for i in stats])
-    values, grads, d_strengths, d_q = [], [], [], []
-    for hq, j in zip(h, j):
-        t = hq - j
-        a, grad_a, d_a = masks.order_statistic(j)
-        if not (t.any() or with_gradient):
-            values.append(a)
-            continue
-        b, grad_b, d_b = masks.order_statistic(np.minimum(j + 1, m - 1))
-        if t.any():
-            value = _lerp(a, b, t, xp).astype(X.dtype, copy=False)
+    j1 = np.minimum(j + 1, m - 1)
+    t = h - j
+    n_q = len(h)
+    pairs = [(m - i, m - i - 1) for i in (*j, *j1)]
+    coef = None
+    if with_gradient:
+        coef = np.zeros((n_q, 2 * n_q, rows.n_rows))
+        coef[np.arange(n_q), np.arange(n_q)] = 1.0 - t
+        coef[np.arange(n_q), n_q + np.arange(n_q)] = t
+    stats, grads, d_pairs = masks.pair_statistics(pairs, coef)
+    values, d_strengths, d_q = [], [], []
+    for g in range(n_q):
+        a = masks.exact_where_hard(stats[g], j[g])
+        if t[g].any():
+            b = masks.exact_where_hard(stats[n_q + g], j1[g])
+            value = _lerp(a, b, t[g], xp).astype(X.dtype, copy=False)
             if median:  # as numpy.median: the mean of the two middle values
-                value = xp.where(xp.asarray(t == 0.5), _midpoint(a, b, xp),
+                value = xp.where(xp.asarray(t[g] == 0.5), _midpoint(a, b, xp),
                                  value).astype(X.dtype, copy=False)
             lo, hi = masks.extremes()
             values.append(xp.clip(value, lo, hi))
         else:
             values.append(a)
         if with_gradient:
-            tt = rows.expand(t)
-            grads.append((1.0 - tt) * grad_a + tt * grad_b)
-            d_strengths.append((1.0 - xp.asarray(t)) * d_a + xp.asarray(t) * d_b)
+            b = masks.exact_where_hard(stats[n_q + g], j1[g])
+            tg = xp.asarray(t[g])
+            d_strengths.append((1.0 - tg) * d_pairs[g] + tg * d_pairs[n_q + g])
             # d/dq of the interpolation: (m - 1) (b - a), from above at a knot (where
             # b is the next order statistic), 0 at q = 1; infinite where the gap
             # overflows (rows spanning the whole float64 range)
@@ -442,8 +497,7 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
     value = xp.stack(values).reshape(value_shape)[()]
     structure = None
     if with_gradient:
-        structure = _Reduction(xp.stack(grads).astype(X.dtype, copy=False),
-                               xp.stack(d_strengths), rows, value_shape,
+        structure = _Reduction(grads, xp.stack(d_strengths), rows, value_shape,
                                (xp.stack(d_q), q.shape))
     return value, structure
 
@@ -464,17 +518,13 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     if (m == 0).any():
         raise ValueError("cannot take a trimmed mean of an empty row.")
     k = (proportiontocut * m).astype(np.int64)  # cut from each end, as scipy's trim_mean
-    if masks.in_kernel():
-        value = masks.pair_mean(m - k, k)  # (the weights sum to m - 2 k)
-        return value.reshape(rows.batch_shape)[()], None
-    masks.prepare([m - k, k])
-    w, grad, d_strength = masks.weights(m - k, k)
-    kept = rows.xp.asarray((m - 2 * k).astype(X.dtype))
-    value = masks.mean(w, kept).reshape(rows.batch_shape)[()]
+    coef = np.ones((1, 1, rows.n_rows)) if with_gradient else None
+    # (the weights M(m - k) - M(k) sum to m - 2 k: the mean divides by it)
+    values, grads, d_strength = masks.pair_statistics([(m - k, k)], coef)
+    value = values[0].reshape(rows.batch_shape)[()]
     structure = None
     if with_gradient:
-        structure = _Reduction((grad / rows.expand(kept))[None], (d_strength / kept)[None],
-                               rows, rows.batch_shape)
+        structure = _Reduction(grads, d_strength, rows, rows.batch_shape)
     return value, structure
 
 

@@ -10,6 +10,7 @@ import pytest
 import _reference as ref
 import skrank
 from skrank import _pav
+from skrank._ops import _split_flat_blocks
 
 
 def _project_l2(z, w):
@@ -494,3 +495,71 @@ def test_topk_pair_sums_against_masks_from_forward(dtype):
         want = np.add.reduceat(terms, offsets[:-1])
         bound = np.add.reduceat(np.abs(terms), offsets[:-1])
         assert np.all(np.abs(sums[p] - want) <= 1e-13 * bound), p
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_topk_pair_sums_derivatives_against_masks_structure(dtype):
+    # G[q] = sum_p coef[q, p] (M_hi - M_lo + J_hi x - J_lo x) / (k_hi - k_lo) and
+    # dsums[p] = (<J_hi x, x> - <J_lo x, x>) / (k_hi - k_lo), against masks kept with
+    # their structure by forward, their flat blocks split, and rank_derivative; the
+    # same pair order as above (bands reused, evicted and recomputed), strengths
+    # large enough that many blocks straddle k
+    rng = np.random.default_rng(12)
+    X, offsets = _ragged_rows(rng, dtype)
+    X += (1e-3 * rng.normal(size=X.size)).astype(dtype)  # (ties within the eps band)
+    X[offsets[2]:offsets[3]] = 0.5  # a constant row
+    m = np.diff(offsets)
+    if dtype == np.float64:
+        X[offsets[3]:offsets[4]] *= 1e300
+    n_rows = m.size
+    stat = [np.minimum(i, m - 1) for i in (0, 1, 2, 1, 5, 0, 2, 3, 2, 50)]
+    K_hi = np.stack([m - i for i in stat] + [m - m // 10])
+    K_lo = np.stack([m - i - 1 for i in stat] + [m // 10])
+    eps = np.array([0.0, 0.3, 1.0, 2.0, 0.05, 4.0, 0.7]) * np.where(
+        np.arange(n_rows) == 3, 1e300 if dtype == np.float64 else 1.0, 1.0)
+    E_hi, E_lo = (np.where((K > 0) & (K < m), eps, 0.0) for K in (K_hi, K_lo))
+    scale = np.where(np.arange(n_rows) == 3, 2.0 ** -24, 1.0)
+    c = np.round(rng.normal(size=n_rows), 2)
+    c[3] = 0.0  # (the rescaled row's frame: x * 2^-24 - c would lose x's digits)
+    n_p, n_q = len(K_hi), 3
+    coef = rng.normal(size=(n_q, n_p, n_rows))
+    coef[1, ::2] = 0.0  # (gradient rows that some pairs do not reach)
+    sums, dsums = np.empty((2, n_p, n_rows))
+    G = np.zeros((n_q, X.size), dtype=dtype)
+    _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, sums, coef, G,
+                        dsums)
+    alone = np.empty_like(sums)  # the values do not depend on the derivatives
+    _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, alone)
+    np.testing.assert_array_equal(sums, alone)
+
+    framed = X.astype(np.float64) * np.repeat(scale, m) - np.repeat(c, m)
+
+    def mask_and_jx(K, E):
+        w = np.concatenate([(np.arange(mm) < k).astype(float) for mm, k in zip(m, K)])
+        out = np.empty_like(X)
+        perm, start = np.empty((2, X.size), dtype=np.int64)
+        nblocks = np.zeros(n_rows, dtype=np.int64)
+        _pav.forward(X, offsets, E, w, _pav.WEIGHTS_ALIGNED, 1.0, _pav.L2, False, out,
+                     perm, start, nblocks)
+        _split_flat_blocks(offsets, start, nblocks, w, _pav.WEIGHTS_ALIGNED)
+        jx = np.empty(X.size)  # J applied to the framed row, back in x's units
+        _pav.rank_derivative(offsets, perm, start, nblocks, out.astype(np.float64), E,
+                             1.0, _pav.L2, framed, jx)
+        jx /= np.repeat(scale, m)
+        # <J x, x> (J x sums to 0 over each row: x itself, not the frame, whose offset
+        # c / scale would cancel)
+        return out.astype(np.float64), jx, np.add.reduceat(jx * X, offsets[:-1])
+
+    want_G, size = np.zeros((2, n_q, X.size))  # (size: the sum of the terms' sizes)
+    for p in range(n_p):
+        m_hi, j_hi, x_hi = mask_and_jx(K_hi[p], E_hi[p])
+        m_lo, j_lo, x_lo = mask_and_jx(K_lo[p], E_lo[p])
+        w = np.maximum(K_hi[p] - K_lo[p], 1)
+        grad = (m_hi - m_lo + j_hi - j_lo) / np.repeat(w, m)
+        want_G += np.repeat(coef[:, p], m, axis=1) * grad
+        size += np.abs(np.repeat(coef[:, p], m, axis=1)) * (
+            np.abs(m_hi) + np.abs(m_lo) + np.abs(j_hi) + np.abs(j_lo)) / np.repeat(w, m)
+        np.testing.assert_allclose(dsums[p], (x_hi - x_lo) / w, rtol=1e-9,
+                                   atol=1e-12)
+    # (G accumulates in X's dtype: one rounding per term)
+    np.testing.assert_array_less(np.abs(G - want_G), 8 * np.finfo(dtype).eps * (size + 1e-3))

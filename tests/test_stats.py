@@ -334,31 +334,85 @@ def test_magnitude_derivative_is_sign_aware_and_zero_at_zero():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_values_alone_equal_the_values_with_a_gradient(dtype):
-    # without a derivative the statistics come from the kernel's pair sums (no mask
-    # formed); with one, from the masks: the same values
+@pytest.mark.parametrize("regularization", ["l2", "p4/3"])
+def test_values_alone_equal_the_values_with_a_gradient(dtype, regularization):
+    # l2: with a derivative or without, the statistics are the kernel's pair sums
+    # (no mask formed), bit for bit; p4/3: the masks' sums, both ways
     rng = np.random.default_rng(21)
     x = np.round(rng.normal(size=(5, 40)), 1).astype(dtype)
     eps = np.array([0.0, 0.1, 0.5, 2.0, 30.0])
     lengths = np.array([40, 1, 2, 17, 33])
-    tol = dict(rtol=1e-12, atol=1e-13) if dtype == np.float64 else dict(rtol=1e-6,
-                                                                         atol=1e-6)
     cases = [(skrank.soft_quantile, ([0.0, 0.1, 0.5, 0.93, 1.0],)),
              (skrank.soft_median, ()), (skrank.soft_trimmed_mean, (0.2,))]
     ragged = x.reshape(-1)[:lengths.sum()]  # rows of these lengths, laid end to end
     for fun, args in cases:
         for a, kw in ((x, {"axis": 1}), (ragged, {"lengths": lengths})):
-            alone = fun(a, *args, regularization_strength=eps, **kw)
-            with_grad = skrank.vjp(fun, a, *args, regularization_strength=eps, **kw)[0]
+            kw = dict(kw, regularization_strength=eps, regularization=regularization)
+            alone = fun(a, *args, **kw)
+            with_grad = skrank.vjp(fun, a, *args, **kw)[0]
             assert alone.dtype == with_grad.dtype == dtype
-            np.testing.assert_allclose(alone, with_grad, **tol)
-    if dtype == np.float64:  # a row spanning float64's range: the kernel rescales it,
-        # and its smallest values keep their digits
+            np.testing.assert_array_equal(alone, with_grad)
+    if dtype == np.float64 and regularization == "l2":
+        # a row spanning float64's range: the kernel rescales it, and its smallest
+        # values keep their digits; the mean of all four (nothing cut from 4 entries)
+        # is 1e-300 / 4, which the kernel's compensated sum keeps
         x = np.array([-1.79e308, 1e-300, 0.0, 1.79e308])
-        for fun, args in cases[:2]:
-            np.testing.assert_allclose(fun(x, *args), skrank.vjp(fun, x, *args)[0],
-                                       rtol=1e-14)
-        # the mean of all four (nothing cut from 4 entries): 1e-300 / 4, which the
-        # kernel's compensated sum keeps (the masks' sum loses it to cancellation)
+        for fun, args in cases:
+            np.testing.assert_array_equal(fun(x, *args), skrank.vjp(fun, x, *args)[0])
         np.testing.assert_allclose(skrank.soft_trimmed_mean(x, 0.2), 1e-300 / 4,
                                    rtol=1e-15, atol=0)
+        np.testing.assert_allclose(skrank.vjp(skrank.soft_trimmed_mean, x, 0.2)[0],
+                                   1e-300 / 4, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("offset, eps, q", [(0.0, 1e-2, 0.2), (100.0, 1e-3, 0.5),
+                                             (100.0, 1e-4, 0.9)])
+def test_derivative_in_the_strength_against_exact_sums(offset, eps, q):
+    # d/d eps of <M_k, x> is -<J_k x, x> / eps with <J_k x, x> = sum over the block
+    # that straddles k of (x_i - mean)^2 / eps: against exact rational sums over the
+    # blocks the kernel found, with ties and values 1e-4 apart (the first case lost 9
+    # digits when <J x, x> was summed as J x * x: the blocks' spread is tiny next to
+    # their values)
+    from fractions import Fraction
+
+    from skrank import _pav
+
+    rng = np.random.default_rng(5)
+    m = 50
+    x = rng.normal(size=(3, m))
+    if offset:  # values crowded around an offset: many soft blocks
+        x = offset + 1e-3 * x
+        x[:, ::4] = np.round(x[:, ::4], 3)
+    else:
+        x[:, ::3] = np.round(x[:, ::3], 1)
+        x[:, 1::3] = np.round(x[:, 1::3], 2) + 1e-4 * rng.normal(size=x[:, 1::3].shape)
+    value, vjp_fn = skrank.vjp(skrank.soft_quantile, x, q, regularization_strength=eps,
+                               argnums="regularization_strength")
+    got = vjp_fn(np.ones(3))
+
+    def d_mask(row, k):  # d/d eps <M_k, row>, exactly
+        if k <= 0 or k >= m:
+            return Fraction(0)
+        out, perm, start = np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)
+        nblocks = np.zeros(1, np.int64)
+        _pav.forward(row, np.array([0, m]), np.array([eps]),
+                     (np.arange(m) < k).astype(float), _pav.WEIGHTS_PREFIX, 1.0, _pav.L2,
+                     False, out, perm, start, nblocks)
+        bounds = list(start[:nblocks[0]]) + [m]
+        total = Fraction(0)
+        for st, en in zip(bounds[:-1], bounds[1:]):
+            if st < k < en:
+                v = [Fraction(float(row[perm[i]])) for i in range(st, en)]
+                mean = sum(v) / len(v)
+                total += sum((vi - mean) ** 2 for vi in v) / Fraction(eps)
+        return -total / Fraction(eps)
+
+    h = (m - 1) * q
+    j, t = int(np.floor(h)), Fraction(h) - int(np.floor(h))
+    want = Fraction(0)
+    for row in x:
+        a = d_mask(row, m - j) - d_mask(row, m - j - 1)
+        b = d_mask(row, m - j - 1) - d_mask(row, m - j - 2)
+        want += (1 - t) * a + t * b
+    assert want != 0
+    assert got == pytest.approx(float(want), rel=1e-13)

@@ -916,7 +916,7 @@ cdef struct Band:
     # singleton or ties under equal weights, whose outputs are their weights. So the
     # mask is 1 before st, 0 from en on, and the block's values in [st, en)
     # (st = en = k where no block straddles k). Its Jacobian (1 / eps) (I - 1 1^T / |B|)
-    # is zero outside the block too.
+    # is zero outside the block too (flat blocks split, as _split_flat_blocks does).
     Py_ssize_t k, st, en
     double a, mD, mR, eps, inv_eps, lo, hi  # _l2_value's (eps divided by 2^e)
     # derivatives (_band_moments): the framed row's mean over the block, 1 / scale,
@@ -924,11 +924,26 @@ cdef struct Band:
     double mean, jf, geps, inv_geps, xjx
 
 
+cdef inline bint _l2_pools(Py_ssize_t kL, double ta, double tD, double tR, Py_ssize_t k,
+                           double a, double D, double R, double alpha,
+                           double beta) noexcept nogil:
+    # _pav_rank's l2 merge test: the block (kL entries from ta, tD, tR) above one of
+    # k entries (a, D, R) violates the order and pools with it
+    return not ((kL * (k * alpha * (ta - a) - (alpha * D - beta * R))
+                 + k * (alpha * tD - beta * tR)) > 0.0)
+
+
 cdef void _topk_band(const floating* ys, Py_ssize_t n, double eps, int e, Py_ssize_t k,
-                     Scratch* s, Band* B) noexcept nogil:
-    """The l2 top-k mask of a row already in s.ys (sorted, divided by 2^e), as a band."""
-    cdef const int32_t* sstart
-    cdef Py_ssize_t b, st, en, nb
+                     Band* B) noexcept nogil:
+    """The l2 top-k mask of a sorted row ys (divided by 2^e), as a band, in O(its
+    block): PAV's units (runs of ties) away from k never pool with each other (equal
+    weights, decreasing values), so its one straddling block grows from the unit at
+    k - 1 by pooling a neighbouring unit while the two violate the order, on either
+    side, until neither does (pooling adjacent violators in any order reaches the same
+    blocks)."""
+    cdef Py_ssize_t st, en, nx, kB
+    cdef double a, D, R, alpha, beta
+    cdef bint grew = True
     B.k = k
     B.st = k
     B.en = k
@@ -938,20 +953,48 @@ cdef void _topk_band(const floating* ys, Py_ssize_t n, double eps, int e, Py_ssi
     B.hi = _wsum(WK_TOPK, n, k, 0, 1)
     B.geps = 0.0
     B.xjx = 0.0
-    nb = _pav_rank(n, ys, NULL, B.eps, False, WK_TOPK, k, s, s.start)
-    sstart = s.start
-    for b in range(nb):
-        st = sstart[b]
-        en = sstart[b + 1] if b + 1 < nb else n
-        if st >= k:
-            break
-        if en > k:  # (st < k < en: straddles)
-            B.st = st
-            B.en = en
-            B.mR = _wsum(WK_TOPK, n, k, st, en) / (en - st)
-            B.mD = s.D[b] / (en - st)
-            B.a = ys[st]
-            break
+    if k <= 0 or k >= n:  # a constant mask: no block holds both weights
+        return
+    st = k - 1  # the unit at k - 1: its run of ties
+    while st > 0 and ys[st - 1] == ys[k - 1]:
+        st -= 1
+    en = k
+    while en < n and ys[en] == ys[k - 1]:
+        en += 1
+    a = ys[st]
+    D = 0.0
+    if B.eps < 1.0:
+        alpha = 1.0; beta = B.eps
+    else:
+        alpha = 1.0 / B.eps; beta = 1.0
+    while B.eps > 0.0 and grew:
+        grew = False
+        if en < n:  # the unit below [en, nx)
+            nx = en + 1
+            while nx < n and ys[nx] == ys[en]:
+                nx += 1
+            if _l2_pools(en - st, a, D, _wsum(WK_TOPK, n, k, st, en), nx - en, ys[en],
+                         0.0, _wsum(WK_TOPK, n, k, en, nx), alpha, beta):
+                D = D + (nx - en) * (ys[en] - a)
+                en = nx
+                grew = True
+        if st > 0:  # the unit above [nx, st)
+            nx = st - 1
+            while nx > 0 and ys[nx - 1] == ys[st - 1]:
+                nx -= 1
+            if _l2_pools(st - nx, ys[nx], 0.0, _wsum(WK_TOPK, n, k, nx, st), en - st, a,
+                         D, _wsum(WK_TOPK, n, k, st, en), alpha, beta):
+                D = D + (en - st) * (a - ys[nx])
+                st = nx
+                a = ys[nx]
+                grew = True
+    if en > k:  # (st < k: the block holds both weights)
+        B.st = st
+        B.en = en
+        kB = en - st
+        B.mR = _wsum(WK_TOPK, n, k, st, en) / kB
+        B.mD = D / kB
+        B.a = a
 
 
 cdef inline floating _band_value(const Band* B, const floating* ys,
@@ -1567,13 +1610,13 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                     lo_at = 0 if bands[0].k == klo else (1 if bands[1].k == klo else -1)
                     if lo_at < 0:  # (into the slot that does not hold M_hi)
                         lo_at = 1 if hi_at == 0 else 0
-                        _topk_band(ys, m, eps_lo[p, r], e, klo, s, &bands[lo_at])
+                        _topk_band(ys, m, eps_lo[p, r], e, klo, &bands[lo_at])
                         if grad:
                             _band_moments(&bands[lo_at], ys, xr, s.perm, e, scale[r],
                                           c[r], eps_lo[p, r])
                     if hi_at < 0:
                         hi_at = 1 - lo_at
-                        _topk_band(ys, m, eps_hi[p, r], e, khi, s, &bands[hi_at])
+                        _topk_band(ys, m, eps_hi[p, r], e, khi, &bands[hi_at])
                         if grad:
                             _band_moments(&bands[hi_at], ys, xr, s.perm, e, scale[r],
                                           c[r], eps_hi[p, r])

@@ -19,6 +19,7 @@ import importlib.resources
 import numpy as np
 
 WEIGHTS_PREFIX, WEIGHTS_SUFFIX, WEIGHTS_ALIGNED, WEIGHTS_RHO = 0, 1, 2, 3
+INDEX_DTYPE = np.int64  # the kept structure's (the CUDA kernels read long long)
 _RANK, _SORT, _ISO = 0, 1, 2
 _THREADS = 64  # threads per CUDA block: small blocks spread few long threads over all SMs
 _DBL_MAX = np.finfo(np.float64).max

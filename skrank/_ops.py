@@ -260,8 +260,9 @@ def _run_kernel(rows, X, eps, w, sign, reg, sort_form, keep_structure,
     out = xp.empty_like(X)
     perm = start = nblocks = None
     if keep_structure:
-        perm = xp.empty(X.shape, dtype=np.int64)
-        start = xp.empty(X.shape, dtype=np.int64)
+        # (the kernels' index dtype: int32 for NumPy's, within-row indices)
+        perm = xp.empty(X.shape, dtype=rows.kernels.INDEX_DTYPE)
+        start = xp.empty(X.shape, dtype=rows.kernels.INDEX_DTYPE)
         nblocks = xp.zeros(rows.n_rows, dtype=np.int64)
     if X.size:
         rows.kernels.forward(X.reshape(-1), rows.offsets, eps, w, w_layout, sign, reg,

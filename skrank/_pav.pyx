@@ -180,6 +180,10 @@ cdef extern from *:
     ctypedef int (*skrank_sort_t)(void*, cnp.npy_intp, void*) noexcept nogil
     skrank_sort_t skrank_numpy_sort(int typenum)
 
+# The dtype of the structure forward and masks_forward keep (perm, start): indices
+# within a row, which is at most INT32_MAX long (the kernels check)
+INDEX_DTYPE = np.int32
+
 cdef skrank_argsort_t _argsort32 = skrank_numpy_argsort(cnp.NPY_FLOAT32)
 cdef skrank_argsort_t _argsort64 = skrank_numpy_argsort(cnp.NPY_FLOAT64)
 # A short row is sorted as packed uint64 keys: one plain (SIMD) sort of 8-byte keys
@@ -1048,18 +1052,15 @@ cdef inline double _band_jx(const Band* B, Py_ssize_t i, double xc) noexcept nog
     return _over_eps((xc - B.mean) * B.jf, B.geps, B.inv_geps)
 
 
-cdef inline void _keep_order(const Scratch* s, Py_ssize_t n, int64_t* perm) noexcept nogil:
-    # the row's sorting permutation, widened into the caller's int64 structure
-    cdef Py_ssize_t i
-    for i in range(n):
-        perm[i] = s.perm[i]
+cdef inline void _keep_order(const Scratch* s, Py_ssize_t n, int32_t* perm) noexcept nogil:
+    # the row's sorting permutation, into the caller's structure (int32, as the
+    # scratch's: indices within a row, which is at most INT32_MAX long)
+    memcpy(perm, s.perm, n * sizeof(int32_t))
 
 
-cdef inline void _keep_blocks(const Scratch* s, Py_ssize_t nb, int64_t* start,
+cdef inline void _keep_blocks(const Scratch* s, Py_ssize_t nb, int32_t* start,
                               int64_t* nblocks) noexcept nogil:
-    cdef Py_ssize_t b
-    for b in range(nb):
-        start[b] = s.start[b]
+    memcpy(start, s.start, nb * sizeof(int32_t))
     nblocks[0] = nb
 
 
@@ -1364,7 +1365,7 @@ def _cube_roots(w, int reg):
 
 def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1] eps,
             const double[::1] w, int w_layout, double sign, int reg, bint sort_form,
-            floating[::1] out, int64_t[::1] perm=None, int64_t[::1] start=None,
+            floating[::1] out, int32_t[::1] perm=None, int32_t[::1] start=None,
             int64_t[::1] nblocks=None):
     """Soft operator on every row of X, written to out.
 
@@ -1380,8 +1381,8 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     sign * P(rho / eps, sort_desc(sign * x)), in sorted order.
 
     When perm, start and nblocks are given, the structure is kept for the
-    derivatives: for each row, the descending order of sign * x (indices within
-    the row), the block starts (the first nblocks[r] entries of the row's slice
+    derivatives (int32, INDEX_DTYPE): for each row, the descending order of sign * x
+    (indices within the row), the block starts (the first nblocks[r] entries of the row's slice
     of start) and the block count. Otherwise it lives in per-thread scratch only.
     """
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
@@ -1449,7 +1450,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
 
 def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                   const double[:, ::1] eps, const double[:, ::1] W, int w_layout,
-                  floating[:, ::1] out, int64_t[::1] perm, int64_t[:, ::1] start,
+                  floating[:, ::1] out, int32_t[::1] perm, int32_t[:, ::1] start,
                   int64_t[:, ::1] nblocks, const int64_t[::1] ks=None, int reg=REG_L2):
     """Several rank forms P(x / eps_j, w_j) of the same rows (l2 or p4/3: reg), sharing one sort
     (soft top-k masks for several k). Rows and w_layout as in forward; out,
@@ -1781,7 +1782,7 @@ cdef inline double _jac_weight(double r, int reg) noexcept nogil:
     return 1.0
 
 
-cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t nb,
+cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t nb,
                           Py_ssize_t n, const floating* r, double sign, double eps,
                           int reg, const floating* x, const floating* t,
                           floating* res) noexcept nogil:
@@ -1839,7 +1840,7 @@ cdef void _rank_deriv_row(const int64_t* perm, const int64_t* start, Py_ssize_t 
             res[perm[i]] = <floating>(sign * ci * _over_eps(t[perm[i]] - m, eps, inv_eps))
 
 
-cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t* start,
+cdef void _sort_deriv_row(const floating* x, const int32_t* perm, const int32_t* start,
                           Py_ssize_t nb, Py_ssize_t n, double sign, int reg,
                           bint transpose, const floating* t, const floating* out,
                           floating* res) noexcept nogil:
@@ -1908,8 +1909,8 @@ cdef void _sort_deriv_row(const floating* x, const int64_t* perm, const int64_t*
                 res[i] = <floating>m
 
 
-def rank_derivative(const int64_t[::1] offsets, const int64_t[::1] perm,
-                    const int64_t[::1] start, const int64_t[::1] nblocks,
+def rank_derivative(const int64_t[::1] offsets, const int32_t[::1] perm,
+                    const int32_t[::1] start, const int64_t[::1] nblocks,
                     const floating[::1] out, const double[::1] eps, double sign, int reg,
                     const floating[::1] T, floating[::1] res,
                     const floating[::1] X=None):
@@ -1933,7 +1934,7 @@ def rank_derivative(const int64_t[::1] offsets, const int64_t[::1] perm,
                                 NULL if xp == NULL else xp + lo, &T[lo], &res[lo])
 
 
-def block_arrays(const int64_t[:, ::1] perm, const int64_t[:, ::1] start,
+def block_arrays(const int32_t[:, ::1] perm, const int32_t[:, ::1] start,
                  const int64_t[::1] nblocks, const double[::1] w, int64_t[:, ::1] inv,
                  int64_t[:, ::1] local, int64_t[:, ::1] first, double[:, ::1] count,
                  double[:, ::1] wsum):
@@ -1962,7 +1963,7 @@ def block_arrays(const int64_t[:, ::1] perm, const int64_t[:, ::1] start,
 
 
 def sort_derivative(const int64_t[::1] offsets, const floating[::1] X,
-                    const int64_t[::1] perm, const int64_t[::1] start,
+                    const int32_t[::1] perm, const int32_t[::1] start,
                     const int64_t[::1] nblocks, double sign, int reg, bint transpose,
                     const floating[::1] T, floating[::1] res,
                     const floating[::1] out=None):

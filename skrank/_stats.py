@@ -133,8 +133,8 @@ class _Masks:
             W = None
             ks = np.array([int(k) for k in todo.values()], dtype=np.int64)
         if self.with_gradient:  # the structure of every mask
-            perm = xp.empty(X.size, dtype=np.int64)
-            start = xp.empty((n_w, X.size), dtype=np.int64)
+            perm = xp.empty(X.size, dtype=rows.kernels.INDEX_DTYPE)
+            start = xp.empty((n_w, X.size), dtype=rows.kernels.INDEX_DTYPE)
         if X.size:
             _check_kernels(rows, self.reg)
             rows.kernels.masks_forward(X.reshape(-1), rows.offsets, eps, W, layout, out,

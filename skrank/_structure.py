@@ -42,8 +42,8 @@ def masks_form(X, eps, ks, reg=_pav.L2):
     W = np.stack([(np.arange(n) < k).astype(np.float64) for k in ks])
     E = np.stack([eps if 0 < k < n else np.zeros_like(eps) for k in ks])
     out = np.empty((n_w, X.size), dtype=X.dtype)
-    perm = np.empty(X.size, dtype=np.int64)
-    start = np.empty((n_w, X.size), dtype=np.int64)
+    perm = np.empty(X.size, dtype=_pav.INDEX_DTYPE)
+    start = np.empty((n_w, X.size), dtype=_pav.INDEX_DTYPE)
     nblocks = np.zeros((n_w, rows.n_rows), dtype=np.int64)
     if X.size:
         rows.kernels.masks_forward(X.reshape(-1), rows.offsets, E, W, _pav.WEIGHTS_PREFIX,
@@ -91,10 +91,10 @@ def host_structure(X, eps, form, *args):
     block's size and the block sum of the weights, the constant parts of the closed
     forms, and the kernel's values."""
     perm, start, nblocks, value, W = form(X, eps, *args)
-    inv = np.empty_like(perm)
+    inv = np.empty(perm.shape, np.int64)  # (int64 for the frameworks' gathers)
     local, first = np.empty(value.shape, np.int64), np.empty(value.shape, np.int64)
     count, wsum = np.empty(value.shape), np.empty(value.shape)
     for j in range(len(W)):
         _pav.block_arrays(perm, start[j], nblocks[j], W[j], inv, local[j], first[j],
                           count[j], wsum[j])
-    return perm, inv, local, first, count, wsum, value
+    return perm.astype(np.int64), inv, local, first, count, wsum, value

@@ -281,7 +281,7 @@ def test_kernel_structure_equals_cpu(rows, eps, kl, sort_form, chunk):
         results = []
         for mod, xp in ((_pav, np), (_cupy, cp)):
             out = xp.zeros(x.size)
-            perm, start = xp.zeros(x.size, dtype=np.int64), xp.zeros(x.size, dtype=np.int64)
+            perm, start = (xp.zeros(x.size, dtype=mod.INDEX_DTYPE) for _ in range(2))
             nblocks = xp.zeros(n_rows, dtype=np.int64)
             if x.size:
                 mod.forward(xp.asarray(x), offsets, eps_rows, w, _pav.WEIGHTS_SUFFIX, 1.0,

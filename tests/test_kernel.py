@@ -35,8 +35,8 @@ def test_rank_form_with_top_k_weights_is_the_capped_simplex_projection(dtype, n,
     X = np.round(rng.normal(size=(3, n)), 1).astype(dtype)  # ties across the boundary
     w = _topk_weights(n, k)
     out = np.empty_like(X)
-    perm = np.empty(X.shape, np.int64)
-    start = np.empty(X.shape, np.int64)
+    perm = np.empty(X.shape, np.int32)
+    start = np.empty(X.shape, np.int32)
     nblocks = np.empty(3, np.int64)
     offsets = np.arange(4, dtype=np.int64) * n
     _pav.forward(X.reshape(-1), offsets, np.full(3, eps), w, _pav.WEIGHTS_PREFIX, 1.0, False, False,
@@ -67,14 +67,14 @@ def test_masks_forward_shares_one_sort_and_equals_separate_calls(dtype):
     W = np.stack([_topk_weights(n, k) for k in ks])
     eps = np.array([[0.0] * n_rows if k in (0, n) else [0.0, 0.1, 0.5, 1.0, 3.0] for k in ks])
     out = np.empty((len(ks), X.size), dtype)
-    perm = np.empty(X.size, np.int64)
-    start = np.empty((len(ks), X.size), np.int64)
+    perm = np.empty(X.size, np.int32)
+    start = np.empty((len(ks), X.size), np.int32)
     nblocks = np.empty((len(ks), n_rows), np.int64)
     _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, out, perm,
                        start, nblocks)
     for j, k in enumerate(ks):
         one = np.empty_like(X)
-        p1, s1 = np.empty(X.shape, np.int64), np.empty(X.shape, np.int64)
+        p1, s1 = np.empty(X.shape, np.int32), np.empty(X.shape, np.int32)
         nb1 = np.empty(n_rows, np.int64)
         _pav.forward(X.reshape(-1), offsets, eps[j], W[j], _pav.WEIGHTS_PREFIX, 1.0, False,
                      False, one.reshape(-1), p1.reshape(-1), s1.reshape(-1), nb1)
@@ -97,7 +97,7 @@ def test_masks_forward_values_only(dtype):
     want = np.empty((len(ks), X.size), dtype)
     _pav.masks_forward(X.reshape(-1), offsets, eps,
                        np.stack([_topk_weights(n, k) for k in ks]), _pav.WEIGHTS_PREFIX,
-                       want, np.empty(X.size, np.int64), np.empty((len(ks), X.size), np.int64),
+                       want, np.empty(X.size, np.int32), np.empty((len(ks), X.size), np.int32),
                        np.empty((len(ks), n_rows), np.int64))
     got = np.empty_like(want)
     W = np.concatenate([np.ones(n), np.zeros(n)])[None]
@@ -106,7 +106,7 @@ def test_masks_forward_values_only(dtype):
     np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="together"):
         _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, got,
-                           np.empty(X.size, np.int64), None,
+                           np.empty(X.size, np.int32), None,
                            np.empty((len(ks), n_rows), np.int64), ks)
     with pytest.raises(ValueError, match="prefix weights"):
         _pav.masks_forward(X.reshape(-1), offsets, eps, W[:, :n], _pav.WEIGHTS_PREFIX, got,
@@ -130,7 +130,7 @@ def test_masks_forward_p43_equals_one_forward_per_k(dtype):
     kept = np.empty((len(ks), X.size), dtype)
     _pav.masks_forward(X.reshape(-1), offsets, eps,
                        np.stack([_topk_weights(n, k) for k in ks]), _pav.WEIGHTS_PREFIX,
-                       kept, np.empty(X.size, np.int64), np.empty((len(ks), X.size), np.int64),
+                       kept, np.empty(X.size, np.int32), np.empty((len(ks), X.size), np.int32),
                        np.empty((len(ks), n_rows), np.int64), None, _pav.P43)
     np.testing.assert_array_equal(kept, want)
     got = np.empty_like(want)
@@ -292,7 +292,7 @@ def test_rho_weights_computed_equal_rho_stored(dtype, reg, sign):
         results = []
         for w, layout in ((rho, _pav.WEIGHTS_SUFFIX), (None, _pav.WEIGHTS_RHO)):
             out = np.empty_like(X)
-            perm, start = np.empty(X.size, np.int64), np.empty(X.size, np.int64)
+            perm, start = np.empty(X.size, np.int32), np.empty(X.size, np.int32)
             nblocks = np.empty(n_rows, np.int64)
             _pav.forward(X, offsets, E, w, layout, sign, reg, False, out, perm, start,
                          nblocks)
@@ -375,7 +375,7 @@ def test_block_arrays_grow_beyond_their_first_room():
                                      regularization="p4/3")
         want = np.array([ref.topk_mask(x, 1500, eps, power=3) for x in X])
         np.testing.assert_allclose(mask, want, rtol=0, atol=1e-9)
-    out, perm, start = np.empty(4000), np.empty(4000, np.int64), np.empty(4000, np.int64)
+    out, perm, start = np.empty(4000), np.empty(4000, np.int32), np.empty(4000, np.int32)
     nblocks = np.empty(1, np.int64)
     _pav.forward(X[0], np.array([0, 4000]), np.array([1e-3]), None, _pav.WEIGHTS_RHO, 1.0,
                  _pav.P43, False, out, perm, start, nblocks)
@@ -537,7 +537,7 @@ def test_topk_pair_sums_derivatives_against_masks_structure(dtype):
     def mask_and_jx(K, E):
         w = np.concatenate([(np.arange(mm) < k).astype(float) for mm, k in zip(m, K)])
         out = np.empty_like(X)
-        perm, start = np.empty((2, X.size), dtype=np.int64)
+        perm, start = np.empty((2, X.size), dtype=_pav.INDEX_DTYPE)
         nblocks = np.zeros(n_rows, dtype=np.int64)
         _pav.forward(X, offsets, E, w, _pav.WEIGHTS_ALIGNED, 1.0, _pav.L2, False, out,
                      perm, start, nblocks)

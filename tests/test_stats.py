@@ -393,7 +393,7 @@ def test_derivative_in_the_strength_against_exact_sums(offset, eps, q):
     def d_mask(row, k):  # d/d eps <M_k, row>, exactly
         if k <= 0 or k >= m:
             return Fraction(0)
-        out, perm, start = np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)
+        out, perm, start = np.empty(m), np.empty(m, np.int32), np.empty(m, np.int32)
         nblocks = np.zeros(1, np.int64)
         _pav.forward(row, np.array([0, m]), np.array([eps]),
                      (np.arange(m) < k).astype(float), _pav.WEIGHTS_PREFIX, 1.0, _pav.L2,

@@ -937,20 +937,37 @@ cdef inline bint _l2_pools(Py_ssize_t kL, double ta, double tD, double tR, Py_ss
                  + k * (alpha * tD - beta * tR)) > 0.0)
 
 
+cdef inline void _pool_above(const floating* ys, Py_ssize_t n, Py_ssize_t k, double alpha,
+                             double beta, Py_ssize_t* st, Py_ssize_t en, double* a,
+                             double* D) noexcept nogil:
+    # pool the block [st, en) (first value a, sum D of y - a) with the units above it
+    # while they violate the order, as PAV's stack does when the block is pushed
+    cdef Py_ssize_t up
+    while st[0] > 0:
+        up = st[0] - 1  # the unit above: the run of ties ending at st
+        while up > 0 and ys[up - 1] == ys[st[0] - 1]:
+            up -= 1
+        if not _l2_pools(st[0] - up, ys[up], 0.0, _wsum(WK_TOPK, n, k, up, st[0]),
+                         en - st[0], a[0], D[0], _wsum(WK_TOPK, n, k, st[0], en), alpha,
+                         beta):
+            return
+        D[0] = 0.0 + D[0] + (en - st[0]) * (a[0] - ys[up])
+        st[0] = up
+        a[0] = ys[up]
+
+
 cdef void _topk_band(const floating* ys, Py_ssize_t n, double eps, int e, Py_ssize_t k,
                      Band* B) noexcept nogil:
     """The l2 top-k mask of a sorted row ys (divided by 2^e), as a band, in O(its
     block): PAV's units (runs of ties) away from k never pool with each other (equal
     weights, decreasing values), so its one straddling block grows from the unit at
-    k - 1 by pooling a neighbouring unit while the two violate the order, on either
-    side, until neither does (pooling adjacent violators in any order reaches the same
-    blocks)."""
+    k - 1, in PAV's own order: each unit below joins it while the two violate the
+    order, and then the units above join it while they do. The block sums are PAV's,
+    bit for bit."""
     cdef Py_ssize_t st, en, nx, kB
-    cdef double a, D, R, alpha, beta
-    cdef bint grew = True
+    cdef double a, D, alpha, beta
     B.k = k
-    B.st = k
-    B.en = k
+    B.st = B.en = 0 if k < 0 else (k if k < n else n)
     B.eps = fmin(ldexp(eps, -e), DBL_MAX) if e != 0 else eps
     B.inv_eps = 1.0 / B.eps
     B.lo = _wsum(WK_TOPK, n, k, n - 1, n)
@@ -967,31 +984,22 @@ cdef void _topk_band(const floating* ys, Py_ssize_t n, double eps, int e, Py_ssi
         en += 1
     a = ys[st]
     D = 0.0
-    if B.eps < 1.0:
-        alpha = 1.0; beta = B.eps
-    else:
-        alpha = 1.0 / B.eps; beta = 1.0
-    while B.eps > 0.0 and grew:
-        grew = False
-        if en < n:  # the unit below [en, nx)
+    if B.eps > 0.0:
+        if B.eps < 1.0:
+            alpha = 1.0; beta = B.eps
+        else:
+            alpha = 1.0 / B.eps; beta = 1.0
+        _pool_above(ys, n, k, alpha, beta, &st, en, &a, &D)
+        while en < n:  # the unit below, [en, nx)
             nx = en + 1
             while nx < n and ys[nx] == ys[en]:
                 nx += 1
-            if _l2_pools(en - st, a, D, _wsum(WK_TOPK, n, k, st, en), nx - en, ys[en],
-                         0.0, _wsum(WK_TOPK, n, k, en, nx), alpha, beta):
-                D = D + (nx - en) * (ys[en] - a)
-                en = nx
-                grew = True
-        if st > 0:  # the unit above [nx, st)
-            nx = st - 1
-            while nx > 0 and ys[nx - 1] == ys[st - 1]:
-                nx -= 1
-            if _l2_pools(st - nx, ys[nx], 0.0, _wsum(WK_TOPK, n, k, nx, st), en - st, a,
-                         D, _wsum(WK_TOPK, n, k, st, en), alpha, beta):
-                D = D + (en - st) * (a - ys[nx])
-                st = nx
-                a = ys[nx]
-                grew = True
+            if not _l2_pools(en - st, a, D, _wsum(WK_TOPK, n, k, st, en), nx - en,
+                             ys[en], 0.0, _wsum(WK_TOPK, n, k, en, nx), alpha, beta):
+                break  # (and no later unit can reach the block)
+            D = D + 0.0 + (nx - en) * (ys[en] - a)
+            en = nx
+            _pool_above(ys, n, k, alpha, beta, &st, en, &a, &D)
     if en > k:  # (st < k: the block holds both weights)
         B.st = st
         B.en = en
@@ -1013,6 +1021,22 @@ cdef inline floating _band_value(const Band* B, const floating* ys,
     return <floating>_l2_value(ys[i] - B.a, B.mD, B.mR, B.eps, B.inv_eps, B.lo, B.hi)
 
 
+cdef Py_ssize_t _band_out(const Band* B, const floating* ys, const int32_t* perm,
+                          Py_ssize_t n, floating* out) noexcept nogil:
+    """The band's mask aligned with x, as _rank_sorted writes it; returns PAV's number
+    of blocks (the band, and the runs of ties outside it)."""
+    cdef Py_ssize_t i, nb = 1 if B.en > B.st else 0
+    for i in range(B.st):
+        out[perm[i]] = 1
+        nb += i == 0 or ys[i] != ys[i - 1]
+    for i in range(B.st, B.en):
+        out[perm[i]] = _band_value(B, ys, i)
+    for i in range(B.en, n):
+        out[perm[i]] = 0
+        nb += i == B.en or ys[i] != ys[i - 1]
+    return nb
+
+
 cdef inline double _framed(const floating* ys, const floating* x, const int32_t* perm,
                            int e, double scale, double c, Py_ssize_t i) noexcept nogil:
     # the framed value x * scale - c at sorted position i; a rescaled row (e != 0) may
@@ -1027,16 +1051,19 @@ cdef void _band_moments(Band* B, const floating* ys, const floating* x, const in
     (J x sums to 0 over the block, so the squares are the same sum with the spread's
     digits)."""
     cdef Py_ssize_t i
-    cdef double total = 0.0, v, share
+    cdef double total = 0.0, v, share, f0
     B.jf = 1.0 / scale
     if eps == 0.0 or B.en - B.st < 2:
         return  # (geps 0: no Jacobian)
     B.geps = eps
     B.inv_geps = 1.0 / eps
+    # the mean about the block's first value: exact for a run of ties (J x is then
+    # exactly 0, however small eps), and shares keep partial sums in the row's range
     share = 1.0 / (B.en - B.st)
-    for i in range(B.st, B.en):  # (shares: no partial sum leaves the row's range)
-        total += _framed(ys, x, perm, e, scale, c, i) * share
-    B.mean = total
+    f0 = _framed(ys, x, perm, e, scale, c, B.st)
+    for i in range(B.st + 1, B.en):
+        total += (_framed(ys, x, perm, e, scale, c, i) - f0) * share
+    B.mean = f0 + total
     total = 0.0
     for i in range(B.st, B.en):  # (each square divided by eps as it is formed: a
         # spread near the float64 limit at a strength as large stays finite)
@@ -1472,6 +1499,12 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     cdef const double[:, ::1] CW
     cdef int need = (NEED_R if stored else 0) | (NEED_GAM | NEED_MOMENTS
                                                  if reg == REG_P43 else 0)
+    # l2 masks of closed-form weights, no structure kept: each is a band, whose
+    # block needs no PAV over the row (_topk_band); per thread, assigned in the
+    # parallel block (private)
+    cdef bint bands = reg == REG_L2 and by_k and not stored and not keep
+    cdef Band* band
+    cdef double t_pav
     cdef double t_call = _tick()
     if reg == REG_KL:
         raise ValueError("masks_forward serves l2 and p4/3")
@@ -1487,12 +1520,13 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     CW = _cube_roots(W, reg)
     with nogil, parallel(num_threads=nt):
         s = _scratch_new(n, sizeof(floating), need)
-        if s == NULL:
+        band = <Band*>malloc(sizeof(Band)) if bands else NULL
+        if s == NULL or (bands and band == NULL):
             fail[0] = 1
         for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
             lo = offsets[r]
             m = offsets[r + 1] - lo
-            if s != NULL and m > 0:
+            if s != NULL and (band != NULL or not bands) and m > 0:
                 _sort_row(&X[lo], m, 1.0, s)
                 if keep:
                     _keep_order(s, m, &perm[lo])
@@ -1508,6 +1542,13 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                         wofs = (lo if w_layout == W_ALIGNED else
                                 (wlen - m if w_layout == W_SUFFIX else 0))
                         w = &W[j, wofs]
+                    if bands:  # (its growth timed as the PAV phase)
+                        t_pav = _tick()
+                        _topk_band(<const floating*>s.ys, m, eps[j, r], e, ks[j], band)
+                        _tock(PHASE_PAV, t_pav)
+                        nblocks[j, r] = _band_out(band, <const floating*>s.ys, s.perm, m,
+                                                  &out[j, lo])
+                        continue
                     nb = _rank_sorted(m, eps[j, r], e, w, ks[j] if by_k else -1,
                                       NULL if CW is None else &CW[0 if by_k else j, wofs],
                                       reg, s, &out[j, lo])
@@ -1522,6 +1563,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                 for j in range(n_w):
                     nblocks[j, r] = 0
         _scratch_free(s)
+        free(band)
     _tock(PHASE_OUT, t_call)
     if failed:
         raise MemoryError()
@@ -1542,7 +1584,8 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                    const double[:, ::1] eps_hi, const double[:, ::1] eps_lo,
                    const int64_t[:, ::1] k_hi, const int64_t[:, ::1] k_lo,
                    const double[::1] scale, const double[::1] c, double[:, ::1] sums,
-                   const double[:, :, ::1] coef=None, floating[:, ::1] G=None,
+                   const int64_t[::1] mix_ptr=None, const int64_t[::1] mix_g=None,
+                   const double[:, ::1] mix_t=None, floating[:, ::1] G=None,
                    double[:, ::1] dsums=None):
     """For each pair p of l2 top-k masks (k_hi[p, r] > k_lo[p, r] and their strengths
     per row r): sums[p, r] = <M_hi - M_lo, x * scale[r] - c[r]> / (k_hi - k_lo) over
@@ -1554,13 +1597,16 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
     (consecutive order statistics: (m - j, m - j - 1), (m - j - 1, m - j - 2))
     compute it once.
 
-    Derivatives, where coef, G and dsums are given: pair p's mean has the gradient
-    row g_p = (M_hi - M_lo + J_hi x - J_lo x) / (k_hi - k_lo); G[q] (aligned with X,
-    zero on entry) gets sum_p coef[q, p, r] g_p over each row r, and dsums[p, r] =
+    Derivatives, where the mix, G and dsums are given: pair p's mean has the gradient
+    row g_p = (M_hi - M_lo + J_hi x - J_lo x) / (k_hi - k_lo), and dsums[p, r] =
     (<J_hi x, x> - <J_lo x, x>) / (k_hi - k_lo) (the pair's derivative in the
-    strength is -dsums / eps)."""
+    strength is -dsums / eps). G[q] (aligned with X, zero on entry) gets a mix of
+    two pairs, (1 - t) g_a + t g_b with t = mix_t[q, r] in row r (a quantile's
+    interpolation): pair p's uses are mix_g[mix_ptr[p]:mix_ptr[p + 1]], each
+    2 q + side (side 0: weight 1 - t, side 1: t)."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, n = _longest_row(offsets)
-    cdef Py_ssize_t n_p = eps_hi.shape[0], n_q = 0, r, p, q, i, lo, m, b_lo, b_hi, n_act
+    cdef Py_ssize_t n_p = eps_hi.shape[0], n_q = 0, n_use = 0, r, p, q, i, u, lo, m
+    cdef Py_ssize_t b_lo, b_hi, n_act
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0, e, hi_at, lo_at
     cdef int* fail = &failed
     cdef Scratch* s
@@ -1576,18 +1622,32 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
     cdef double* acoef
     cdef int64_t khi, klo
     cdef floating d, w
-    cdef double acc, comp, xc, gd, t_call = _tick()
+    cdef double acc, comp, xc, gd, t, t_call = _tick()
+    if (eps_lo.shape[0] != n_p or k_hi.shape[0] != n_p or k_lo.shape[0] != n_p
+            or sums.shape[0] != n_p or eps_hi.shape[1] != n_rows
+            or eps_lo.shape[1] != n_rows or k_hi.shape[1] != n_rows
+            or k_lo.shape[1] != n_rows or sums.shape[1] != n_rows
+            or (grad and (dsums is None or dsums.shape[0] != n_p
+                          or dsums.shape[1] != n_rows))):
+        raise ValueError("pair arrays must be (n_pairs, n_rows)")
     if grad:
         n_q = G.shape[0]
-        if (coef is None or dsums is None or coef.shape[0] != n_q or coef.shape[1] != n_p
-                or coef.shape[2] != n_rows or G.shape[1] != X.shape[0]):
-            raise ValueError("derivatives need coef (n_q, n_p, n_rows), G (n_q, X.size) "
-                             "and dsums")
+        if (mix_ptr is None or mix_g is None or mix_t is None
+                or mix_ptr.shape[0] != n_p + 1 or mix_t.shape[0] != n_q
+                or mix_t.shape[1] != n_rows or G.shape[1] != X.shape[0]
+                or mix_ptr[0] != 0 or mix_ptr[n_p] != mix_g.shape[0]
+                or (mix_g.shape[0] and not 0 <= np.min(mix_g) <= np.max(mix_g) < 2 * n_q)):
+            raise ValueError("derivatives need a mix (mix_ptr, mix_g, mix_t), G (n_q, "
+                             "X.size) and dsums")
+        for p in range(n_p):
+            if not 0 <= mix_ptr[p] <= mix_ptr[p + 1] <= mix_g.shape[0]:
+                raise ValueError("mix_ptr must be nondecreasing within mix_g")
+            n_use = max(n_use, mix_ptr[p + 1] - mix_ptr[p])
     with nogil, parallel(num_threads=nt):
         s = _scratch_new(n, sizeof(floating), 0)
         bands = <Band*>malloc(2 * sizeof(Band))
-        act = <Py_ssize_t*>malloc((n_q + 1) * sizeof(Py_ssize_t))
-        acoef = <double*>malloc((n_q + 1) * sizeof(double))
+        act = <Py_ssize_t*>malloc((n_use + 1) * sizeof(Py_ssize_t))
+        acoef = <double*>malloc((n_use + 1) * sizeof(double))
         if s == NULL or bands == NULL or act == NULL or acoef == NULL:
             fail[0] = 1
         for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
@@ -1634,10 +1694,12 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                     n_act = 0
                     if grad:
                         dsums[p, r] = (Bh.xjx - Bl.xjx) / <double>w
-                        for q in range(n_q):
-                            if coef[q, p, r] != 0.0:
+                        for u in range(mix_ptr[p], mix_ptr[p + 1]):
+                            q = mix_g[u] // 2
+                            t = mix_t[q, r] if mix_g[u] % 2 else 1.0 - mix_t[q, r]
+                            if t != 0.0:
                                 act[n_act] = q
-                                acoef[n_act] = coef[q, p, r] / <double>w
+                                acoef[n_act] = t / <double>w
                                 n_act = n_act + 1
                     acc = 0.0
                     comp = 0.0

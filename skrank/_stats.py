@@ -266,14 +266,16 @@ class _Masks:
             self._cache.update(zip(todo, sums))
         return [self._cache[("pair",) + self._pair_key(*pair)] for pair in pairs]
 
-    def pair_statistics(self, pairs, coef=None):
+    def pair_statistics(self, pairs, mix=None):
         """The means <M(k_hi) - M(k_lo), x> / (k_hi - k_lo) per row for each (k_hi, k_lo)
         in pairs (k_hi > k_lo; ints or one per row), in X's dtype within each row's
-        range; with derivatives, for coef of shape (n_g, len(pairs), n_rows), also the
-        gradient rows G[g] = sum_p coef[g, p] grad_p (n_g rows of X's shape and dtype,
-        grad_p those of pair p's mean) and each pair's derivative in its row's strength,
-        (len(pairs), n_rows). In the kernel (in_kernel) only G leaves it, at the size of
-        the input per gradient row; otherwise from the masks and their structure."""
+        range; with derivatives, for mix = (a, b, t) (pair indices a and b of shape
+        (n_g,), weights t of shape (n_g, n_rows)), also the gradient rows
+        G[g] = (1 - t[g]) grad_a[g] + t[g] grad_b[g] (n_g rows of X's shape and dtype,
+        grad_p those of pair p's mean: a quantile's interpolation) and each pair's
+        derivative in its row's strength, (len(pairs), n_rows). In the kernel
+        (in_kernel) only G leaves it, at the size of the input per gradient row;
+        otherwise from the masks and their structure."""
         if not self.with_gradient:
             if self.in_kernel():
                 return [self._unframe(v) for v in self.pair_sums(pairs)], None, None
@@ -281,18 +283,21 @@ class _Masks:
             return [self.mean(self.weights(*pair)[0], self._total(*pair))
                     for pair in pairs], None, None
         if self.in_kernel():
-            return self._kernel_statistics(pairs, coef)
+            return self._kernel_statistics(pairs, mix)
         rows, X, xp = self.rows, self.X, self.rows.xp
+        a, b, t = mix
         self.prepare([k for pair in pairs for k in pair])
-        G = xp.zeros((coef.shape[0],) + X.shape, dtype=X.dtype)
+        G = xp.zeros((len(a),) + X.shape, dtype=X.dtype)
         values, D = [], []
         for p, pair in enumerate(pairs):
             total = self._total(*pair)
             w, grad, d_strength = self.weights(*pair)
             values.append(self.mean(w, total))
             grad /= rows.expand(total)
-            for g in np.flatnonzero(coef[:, p].any(axis=1)):
-                G[g] += (rows.expand(coef[g, p]) * grad).astype(X.dtype, copy=False)
+            for g in np.flatnonzero(a == p):
+                G[g] += (rows.expand(1.0 - t[g]) * grad).astype(X.dtype, copy=False)
+            for g in np.flatnonzero(b == p):
+                G[g] += (rows.expand(t[g]) * grad).astype(X.dtype, copy=False)
             D.append(d_strength / xp.asarray(total))
         return values, G, xp.stack(D)
 
@@ -301,7 +306,7 @@ class _Masks:
         return self.rows.xp.asarray(np.broadcast_to(
             self._normal(k_hi) - self._normal(k_lo), self.rows.n_rows).astype(self.X.dtype))
 
-    def _kernel_statistics(self, pairs, coef):
+    def _kernel_statistics(self, pairs, mix):
         """pair_statistics with derivatives, from one kernel call (in_kernel only)."""
         rows, X = self.rows, self.X
         at = {}  # each distinct pair's slot, by decreasing k (consecutive order
@@ -312,16 +317,20 @@ class _Masks:
         K_hi, K_lo = (np.ascontiguousarray(np.stack([at[key][i] for key in keys]))
                       for i in (0, 1))
         E_hi, E_lo = (np.stack([self._plan(k)[1] for k in K]) for K in (K_hi, K_lo))
-        slot = [keys.index(self._pair_key(*pair)) for pair in pairs]
-        C = np.zeros((coef.shape[0], len(keys), rows.n_rows))
-        for p, u in enumerate(slot):
-            C[:, u] += coef[:, p]
+        slot = np.array([keys.index(self._pair_key(*pair)) for pair in pairs])
+        # each distinct pair's uses: 2 g + side (side 1: weight t, side 0: 1 - t), by pair
+        a, b, t = mix
+        uses = np.concatenate([slot[a], slot[b]])
+        code = np.concatenate([2 * np.arange(len(a)), 2 * np.arange(len(b)) + 1])
+        order = np.argsort(uses, kind="stable")
+        mix_ptr = np.searchsorted(uses[order], np.arange(len(keys) + 1)).astype(np.int64)
         sums, dsums = np.zeros((2, len(keys), rows.n_rows))
-        G = np.zeros((coef.shape[0], X.size), dtype=X.dtype)
+        G = np.zeros((len(a), X.size), dtype=X.dtype)
         if X.size:
             scale, c = self._frame()
             _pav.topk_pair_sums(X.reshape(-1), rows.offsets, E_hi, E_lo, K_hi, K_lo,
-                                scale, c, sums, C, G, dsums)
+                                scale, c, sums, mix_ptr, code[order].astype(np.int64),
+                                np.ascontiguousarray(t, dtype=np.float64), G, dsums)
         D = _over_strength(-dsums, np.asarray(self.eps), np)
         return ([self._unframe(sums[u]) for u in slot], G.reshape(G.shape[:1] + X.shape),
                 D[slot])
@@ -465,12 +474,8 @@ def _quantile(x, q, regularization_strength, axis, with_gradient, lengths=None,
     t = h - j
     n_q = len(h)
     pairs = [(m - i, m - i - 1) for i in (*j, *j1)]
-    coef = None
-    if with_gradient:
-        coef = np.zeros((n_q, 2 * n_q, rows.n_rows))
-        coef[np.arange(n_q), np.arange(n_q)] = 1.0 - t
-        coef[np.arange(n_q), n_q + np.arange(n_q)] = t
-    stats, grads, d_pairs = masks.pair_statistics(pairs, coef)
+    mix = (np.arange(n_q), n_q + np.arange(n_q), t) if with_gradient else None
+    stats, grads, d_pairs = masks.pair_statistics(pairs, mix)
     values, d_strengths, d_q = [], [], []
     for g in range(n_q):
         a = masks.exact_where_hard(stats[g], j[g])
@@ -518,9 +523,10 @@ def _trimmed_mean(x, proportiontocut, regularization_strength, axis, with_gradie
     if (m == 0).any():
         raise ValueError("cannot take a trimmed mean of an empty row.")
     k = (proportiontocut * m).astype(np.int64)  # cut from each end, as scipy's trim_mean
-    coef = np.ones((1, 1, rows.n_rows)) if with_gradient else None
+    mix = (np.zeros(1, int), np.zeros(1, int), np.zeros((1, rows.n_rows))) if (
+        with_gradient) else None
     # (the weights M(m - k) - M(k) sum to m - 2 k: the mean divides by it)
-    values, grads, d_strength = masks.pair_statistics([(m - k, k)], coef)
+    values, grads, d_strength = masks.pair_statistics([(m - k, k)], mix)
     value = values[0].reshape(rows.batch_shape)[()]
     structure = None
     if with_gradient:

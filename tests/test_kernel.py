@@ -6,6 +6,9 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import _reference as ref
 import skrank
@@ -323,8 +326,9 @@ def test_rho_weights_computed_equal_rho_stored(dtype, reg, sign):
 @pytest.mark.parametrize("reg", [_pav.L2, _pav.P43])
 def test_masks_forward_top_k_weights_without_an_array(dtype, reg):
     # W=None with ks: the kernel sums the top-k weights in closed form (and p4/3 takes
-    # their cube roots, 0 or 1); the same masks, bit for bit, as one row of half ones
-    # then half zeros
+    # their cube roots, 0 or 1; l2 grows each mask's one soft block from k, with no
+    # PAV over the row); the same masks and block counts, bit for bit, as one row of
+    # half ones then half zeros
     rng = np.random.default_rng(9)
     X, offsets = _ragged_rows(rng, dtype)
     n_rows, n = offsets.size - 1, int(np.diff(offsets).max())
@@ -351,6 +355,36 @@ def test_masks_forward_top_k_weights_without_an_array(dtype, reg):
     with pytest.raises(ValueError, match="None only"):
         _pav.masks_forward(X, offsets, eps, None, _pav.WEIGHTS_PREFIX, got, None, None,
                            nb_got, None, reg)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hnp.arrays(np.float64, st.integers(1, 40),
+                  elements=st.sampled_from([0.0, -0.0, 1.0, 1.0 + 2 ** -52, 1.5, 2.0, -3.0,
+                                            1e-300, 7.25, 7.25 + 1e-12])),
+       st.sampled_from([0.0, 1e-300, 1e-12, 0.3, 1.0, 4.0, 1e12, 1e300]),
+       st.integers(0, 45), st.sampled_from([np.float32, np.float64]))
+def test_top_k_mask_bands_equal_pav_over_the_row(x, eps, k, dtype):
+    # the l2 band (its soft block grown from k, PAV's merge test and order) against PAV
+    # over the row with stored weights, with ties, near-ties and extreme strengths: the
+    # same mask to an ulp (where two values' gap is below eps's last digit, PAV over
+    # the row may pool them in rounding though their weights are equal, and give
+    # outputs an ulp from the weight the band keeps), and the same block count where
+    # no such gap exists
+    X = x.astype(dtype)
+    offsets = np.array([0, X.size])
+    E = np.array([[eps]])
+    ks = np.array([k])
+    W = np.concatenate([np.ones(64), np.zeros(64)])[None]
+    want, got = np.empty((2, 1, X.size), dtype)
+    nb_want, nb_got = np.empty((2, 1, 1), np.int64)
+    _pav.masks_forward(X, offsets, E, W, _pav.WEIGHTS_PREFIX, want, None, None, nb_want, ks)
+    _pav.masks_forward(X, offsets, E, None, _pav.WEIGHTS_PREFIX, got, None, None, nb_got,
+                       ks)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2 * np.finfo(dtype).eps)
+    gaps = np.diff(np.unique(X.astype(np.float64)))
+    if eps == 0.0 or not (gaps.size and gaps.min() <= 1e-15 * eps):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(nb_got, nb_want)
 
 
 def test_block_arrays_grow_beyond_their_first_room():
@@ -499,8 +533,9 @@ def test_topk_pair_sums_against_masks_from_forward(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_topk_pair_sums_derivatives_against_masks_structure(dtype):
-    # G[q] = sum_p coef[q, p] (M_hi - M_lo + J_hi x - J_lo x) / (k_hi - k_lo) and
-    # dsums[p] = (<J_hi x, x> - <J_lo x, x>) / (k_hi - k_lo), against masks kept with
+    # G[q] = (1 - t_q) g_a + t_q g_b with g_p = (M_hi - M_lo + J_hi x - J_lo x) /
+    # (k_hi - k_lo), and dsums[p] = (<J_hi x, x> - <J_lo x, x>) / (k_hi - k_lo),
+    # against masks kept with
     # their structure by forward, their flat blocks split, and rank_derivative; the
     # same pair order as above (bands reused, evicted and recomputed), strengths
     # large enough that many blocks straddle k
@@ -522,12 +557,19 @@ def test_topk_pair_sums_derivatives_against_masks_structure(dtype):
     c = np.round(rng.normal(size=n_rows), 2)
     c[3] = 0.0  # (the rescaled row's frame: x * 2^-24 - c would lose x's digits)
     n_p, n_q = len(K_hi), 3
-    coef = rng.normal(size=(n_q, n_p, n_rows))
-    coef[1, ::2] = 0.0  # (gradient rows that some pairs do not reach)
+    # each gradient row mixes two pairs (the second: one pair on both sides), with
+    # weights t per row, 0 and 1 among them
+    a, b = np.array([0, 4, 10]), np.array([3, 4, 1])
+    t = rng.uniform(size=(n_q, n_rows))
+    t[0, :2] = [0.0, 1.0]
+    uses = np.concatenate([a, b])
+    order = np.argsort(uses, kind="stable")
+    mix_ptr = np.searchsorted(uses[order], np.arange(n_p + 1)).astype(np.int64)
+    mix_g = np.concatenate([2 * np.arange(n_q), 2 * np.arange(n_q) + 1])[order]
     sums, dsums = np.empty((2, n_p, n_rows))
     G = np.zeros((n_q, X.size), dtype=dtype)
-    _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, sums, coef, G,
-                        dsums)
+    _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, sums, mix_ptr,
+                        mix_g, t, G, dsums)
     alone = np.empty_like(sums)  # the values do not depend on the derivatives
     _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, alone)
     np.testing.assert_array_equal(sums, alone)
@@ -550,6 +592,10 @@ def test_topk_pair_sums_derivatives_against_masks_structure(dtype):
         # c / scale would cancel)
         return out.astype(np.float64), jx, np.add.reduceat(jx * X, offsets[:-1])
 
+    coef = np.zeros((n_q, n_p, n_rows))  # (the mix, spelled out)
+    for q in range(n_q):
+        coef[q, a[q]] += 1.0 - t[q]
+        coef[q, b[q]] += t[q]
     want_G, size = np.zeros((2, n_q, X.size))  # (size: the sum of the terms' sizes)
     for p in range(n_p):
         m_hi, j_hi, x_hi = mask_and_jx(K_hi[p], E_hi[p])
@@ -563,3 +609,10 @@ def test_topk_pair_sums_derivatives_against_masks_structure(dtype):
                                    atol=1e-12)
     # (G accumulates in X's dtype: one rounding per term)
     np.testing.assert_array_less(np.abs(G - want_G), 8 * np.finfo(dtype).eps * (size + 1e-3))
+    # outputs of the wrong shape, or a mix naming a gradient row that does not exist
+    with pytest.raises(ValueError, match="n_pairs, n_rows"):
+        _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, sums, mix_ptr,
+                            mix_g, t, G, np.empty((n_p, 2)))
+    with pytest.raises(ValueError, match="mix"):
+        _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, sums, mix_ptr,
+                            np.where(mix_g == 0, 2 * n_q, mix_g), t, G, dsums)

@@ -365,6 +365,30 @@ def test_values_alone_equal_the_values_with_a_gradient(dtype, regularization):
                                    1e-300 / 4, rtol=1e-15, atol=0)
 
 
+@pytest.mark.parametrize("eps", [1e-9, 1e-12, 1e-14, 1e-300])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_ties_straddling_the_median_at_a_small_strength(eps, offset):
+    # integers with three 14s at the median: they share its weight exactly, whatever
+    # the strength; the Jacobian of their block (I - 1 1^T / 3) / eps applied to x is
+    # exactly 0 (its mean about the block's first value is exact), so nothing of
+    # order ulp / eps leaks into the gradient or the derivative in the strength
+    x = offset + np.array([13., 14, 28, 5, 14, 1, 12, 28, 18, 10, 29, 18, 28, 0, 13, 25,
+                           22, 12, 14, 12, 15, 6, 23, 2])
+    value, vjp_fn = skrank.vjp(skrank.soft_median, x, regularization_strength=eps)
+    assert value == offset + 14.0
+    g = vjp_fn(1.0)
+    np.testing.assert_allclose(g, np.where(x == offset + 14, 1 / 3, 0.0), rtol=1e-15,
+                               atol=0)
+    _, d_eps = skrank.vjp(skrank.soft_median, x, regularization_strength=eps,
+                          argnums="regularization_strength")
+    assert d_eps(1.0) == 0.0
+    # ties at the median near float64's limit, at the smallest strengths: finite
+    x = np.array([8.52758513e306] * 7 + [1.6e308, 1.5e308, -1.5e308])
+    for eps in (eps, 5e-324):
+        g = skrank.vjp(skrank.soft_median, x, regularization_strength=eps)[1](1.0)
+        np.testing.assert_allclose(g, np.where(x == x[0], 1 / 7, 0.0), rtol=1e-15, atol=0)
+
+
 @pytest.mark.parametrize("offset, eps, q", [(0.0, 1e-2, 0.2), (100.0, 1e-3, 0.5),
                                              (100.0, 1e-4, 0.9)])
 def test_derivative_in_the_strength_against_exact_sums(offset, eps, q):

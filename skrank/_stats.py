@@ -710,8 +710,17 @@ def _topk_weights(offsets, k):
     offsets) for k per row: clip(k - j, 0, 1) at sorted position j, ones then zeros
     for an integer k, summing to k."""
     m = np.diff(offsets)
-    pos = np.arange(int(offsets[-1])) - np.repeat(offsets[:-1], m)
-    return np.clip(np.repeat(np.asarray(k, dtype=np.float64), m) - pos, 0.0, 1.0)
+    k = np.broadcast_to(np.asarray(k, dtype=np.float64), m.shape)
+    whole = np.minimum(np.floor(k).astype(np.int64), m)
+    # ones over [start, start + floor(k)) as the running sum of +1 and -1 marks, in
+    # place (one array of the rows' size, no temporaries of it), then the fraction
+    w = np.zeros(int(offsets[-1]) + 1)
+    np.add.at(w, offsets[:-1], 1.0)
+    np.add.at(w, offsets[:-1] + whole, -1.0)
+    np.cumsum(w, out=w)
+    part = whole < m
+    w[(offsets[:-1] + whole)[part]] = (k - whole)[part]
+    return w[:-1]
 
 
 def _real_k(k, rows):

@@ -440,3 +440,22 @@ def test_derivative_in_the_strength_against_exact_sums(offset, eps, q):
         want += (1 - t) * a + t * b
     assert want != 0
     assert got == pytest.approx(float(want), rel=1e-13)
+
+
+def test_topk_weights_are_the_clipped_ramp():
+    # clip(k - j, 0, 1) at position j of each row (ones, the fraction, zeros), built
+    # in place as a running sum: against the formula, with empty rows, k = 0, k = n
+    from skrank._stats import _topk_weights
+
+    rng = np.random.default_rng(3)
+    for t in range(300):
+        m = rng.integers(0, 8, size=rng.integers(1, 6))
+        offsets = np.r_[0, np.cumsum(m)]
+        k = rng.uniform(size=m.size) * m
+        if t % 3 == 0:
+            k = np.floor(k)
+        if t % 5 == 0:
+            k = m.astype(float)
+        pos = np.arange(offsets[-1]) - np.repeat(offsets[:-1], m)
+        want = np.clip(np.repeat(k, m) - pos, 0.0, 1.0)
+        np.testing.assert_array_equal(_topk_weights(offsets, k), want)

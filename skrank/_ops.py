@@ -323,6 +323,12 @@ def _split_flat_blocks(offsets, start, nblocks, w, layout, xp=np):
     m = np.diff(offsets)
     if int(offsets[-1]) == 0:
         return
+    if xp is np and start.dtype == _pav.INDEX_DTYPE:  # (the kernel's: in place, O(1)
+        # extra memory; the arrays below are per block, as large as the rows where
+        # most blocks are singletons, as in a top-k mask)
+        _pav.split_flat_blocks(np.asarray(offsets, dtype=np.int64), start.reshape(-1),
+                               nblocks, np.ascontiguousarray(w, dtype=np.float64), layout)
+        return
     row, first, length = _block_bounds(offsets, start, nblocks, xp)
     long = xp.flatnonzero(length > 1)
     if long.size == 0:

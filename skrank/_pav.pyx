@@ -1996,6 +1996,49 @@ def rank_derivative(const int64_t[::1] offsets, const int32_t[::1] perm,
                                 NULL if xp == NULL else xp + lo, &T[lo], &res[lo])
 
 
+def split_flat_blocks(const int64_t[::1] offsets, int32_t[::1] start,
+                      int64_t[::1] nblocks, const double[::1] w, int w_layout):
+    """In place, the PAV blocks over which the weights w are constant become singletons
+    (skrank._ops._split_flat_blocks says why): start and nblocks as forward keeps them,
+    w read as forward reads it (w_layout: prefix, suffix or aligned). Row by row, in
+    two passes over its blocks and no memory of the rows' size: the first counts the
+    singletons a row gains, the second writes its starts from the last block back
+    (they only move right, so no start is overwritten before it is read)."""
+    cdef Py_ssize_t n_rows = offsets.shape[0] - 1, wlen = w.shape[0], r, lo, m, nb, b, j
+    cdef Py_ssize_t st, en, shift, extra, i
+    cdef int nt = _n_threads(n_rows, start.shape[0])
+    if w_layout == W_RHO:
+        raise ValueError("split_flat_blocks needs stored weights")
+    with nogil:
+        for r in prange(n_rows, schedule="static", num_threads=nt):
+            lo = offsets[r]
+            m = offsets[r + 1] - lo
+            nb = nblocks[r]
+            shift = lo if w_layout == W_ALIGNED else (wlen - m if w_layout == W_SUFFIX
+                                                      else 0)
+            extra = 0
+            for b in range(nb):
+                st = start[lo + b]
+                en = start[lo + b + 1] if b + 1 < nb else m
+                if en - st > 1 and w[shift + st] == w[shift + en - 1]:
+                    extra = extra + en - st - 1
+            if extra == 0:
+                continue
+            j = nb + extra
+            en = m
+            for b in range(nb - 1, -1, -1):
+                st = start[lo + b]
+                if en - st > 1 and w[shift + st] == w[shift + en - 1]:
+                    for i in range(en - 1, st - 1, -1):
+                        j = j - 1
+                        start[lo + j] = <int32_t>i
+                else:
+                    j = j - 1
+                    start[lo + j] = <int32_t>st
+                en = st
+            nblocks[r] = nb + extra
+
+
 def block_arrays(const int32_t[:, ::1] perm, const int32_t[:, ::1] start,
                  const int64_t[::1] nblocks, const double[::1] w, int64_t[:, ::1] inv,
                  int64_t[:, ::1] local, int64_t[:, ::1] first, double[:, ::1] count,

@@ -616,3 +616,37 @@ def test_topk_pair_sums_derivatives_against_masks_structure(dtype):
     with pytest.raises(ValueError, match="mix"):
         _pav.topk_pair_sums(X, offsets, E_hi, E_lo, K_hi, K_lo, scale, c, sums, mix_ptr,
                             np.where(mix_g == 0, 2 * n_q, mix_g), t, G, dsums)
+
+
+@pytest.mark.parametrize("layout", [_pav.WEIGHTS_PREFIX, _pav.WEIGHTS_SUFFIX,
+                                    _pav.WEIGHTS_ALIGNED])
+def test_split_flat_blocks_in_the_kernel_equals_the_array_version(layout):
+    # the kernel's in-place split (int32 starts) against the per-block array version
+    # (which the CuPy path runs; int64 starts take it here), on rows with ties under
+    # flat weights, ragged and empty rows among them
+    rng = np.random.default_rng(4)
+    split = 0
+    for t in range(300):
+        m = rng.integers(0, 30, size=rng.integers(1, 6))
+        offsets = np.r_[0, np.cumsum(m)].astype(np.int64)
+        X = np.round(rng.normal(size=offsets[-1]) * 2)
+        n = int(m.max()) + 3
+        if layout == _pav.WEIGHTS_ALIGNED:
+            w = np.concatenate([np.sort(np.round(rng.uniform(size=mm), 1))[::-1]
+                                for mm in m])
+        else:
+            w = np.sort(np.round(rng.uniform(size=n), 1))[::-1].copy()
+        eps = np.full(m.size, 10 ** rng.uniform(-2, 1))
+        out = np.empty_like(X)
+        perm, start = np.empty((2, X.size), np.int32)
+        nb = np.zeros(m.size, np.int64)
+        _pav.forward(X, offsets, eps, w, layout, 1.0, _pav.L2, False, out, perm, start, nb)
+        s1, n1 = start.copy(), nb.copy()
+        s2, n2 = start.astype(np.int64), nb.copy()
+        _split_flat_blocks(offsets, s1, n1, w, layout)
+        _split_flat_blocks(offsets, s2, n2, w, layout)
+        np.testing.assert_array_equal(n1, n2)
+        for r, lo in enumerate(offsets[:-1]):
+            np.testing.assert_array_equal(s1[lo:lo + n1[r]], s2[lo:lo + n2[r]])
+        split += int((n1 > nb).sum())
+    assert split > 50  # (rows where flat blocks were split)

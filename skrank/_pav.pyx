@@ -1512,6 +1512,8 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
         raise ValueError("perm and start are kept together, or not at all")
     if not stored and not by_k:
         raise ValueError("W may be None only for top-k masks given by ks")
+    if by_k and ks.shape[0] and np.min(ks) < 0:  # (-1 means rho to _rank_sorted)
+        raise ValueError("ks must be non-negative")
     if by_k and (w_layout != W_PREFIX or ks.shape[0] != n_w
                  or (stored and (W.shape[0] != 1 or n > half))):
         raise ValueError("ks needs prefix weights: one row of half ones, half zeros")

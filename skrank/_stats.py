@@ -708,7 +708,8 @@ def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
 def _topk_weights(offsets, k):
     """The weights of the top-k masks' rank forms, aligned with the rows (bounds
     offsets) for k per row: clip(k - j, 0, 1) at sorted position j, ones then zeros
-    for an integer k, summing to k."""
+    for an integer k, summing to k. k lies in [0, m] for a row of length m (callers
+    check it)."""
     m = np.diff(offsets)
     k = np.broadcast_to(np.asarray(k, dtype=np.float64), m.shape)
     whole = np.minimum(np.floor(k).astype(np.int64), m)

@@ -111,6 +111,9 @@ def test_masks_forward_values_only(dtype):
         _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, got,
                            np.empty(X.size, np.int32), None,
                            np.empty((len(ks), n_rows), np.int64), ks)
+    with pytest.raises(ValueError, match="non-negative"):
+        _pav.masks_forward(X.reshape(-1), offsets, eps, None, _pav.WEIGHTS_PREFIX, got,
+                           None, None, np.empty((len(ks), n_rows), np.int64), ks - 5)
     with pytest.raises(ValueError, match="prefix weights"):
         _pav.masks_forward(X.reshape(-1), offsets, eps, W[:, :n], _pav.WEIGHTS_PREFIX, got,
                            None, None, np.empty((len(ks), n_rows), np.int64), ks)

@@ -70,7 +70,10 @@ extensions = [
         [f"skrank/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O3"] if sys.platform != "win32" else [],
+        # no fused multiply-adds: an expression must round the same way in every
+        # loop it is compiled into (the kl exps: vectorised, with FMA in the AVX-512
+        # clone, and one at a time), or tied entries would differ in their last bits
+        extra_compile_args=["-O3", "-ffp-contract=off"] if sys.platform != "win32" else [],
     )
     # _pav: the PAV kernels; _reference_rank: soft rank against a fitted reference
     for name in ("_pav", "_reference_rank")

@@ -27,8 +27,8 @@ cimport numpy as cnp
 import numpy as np
 from cython.parallel cimport parallel, prange
 from libc.float cimport DBL_MAX
-from libc.math cimport (NAN, cbrt, exp, expm1, fabs, fmax, fmin, ilogb, isnan, ldexp,
-                        log, sqrt)
+from libc.math cimport (NAN, cbrt, exp, expm1, fabs, fmax, fmin, frexp, ilogb, isnan,
+                        ldexp, log, sqrt)
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 # Work space comes from PyMem_RawMalloc: thread-safe without the GIL, like malloc,
@@ -179,6 +179,87 @@ cdef extern from *:
     """
     ctypedef int (*skrank_sort_t)(void*, cnp.npy_intp, void*) noexcept nogil
     skrank_sort_t skrank_numpy_sort(int typenum)
+
+# exp over arrays, for the kl rank form (PAV's merges and the outputs read exps computed
+# once per entry, design notes section 5): a polynomial exp the compiler vectorises, in
+# clones for AVX-512, AVX2 and the baseline chosen at load time where GCC and glibc
+# allow it (elsewhere one loop, vectorised as far as the target allows). Arguments are
+# at most 0: the result is within 1 ulp of exp's, and 0 below -708 (where exp is
+# subnormal, 1e-308 of the block's largest term).
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <string.h>
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+    #define SKRANK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+    #else
+    #define SKRANK_CLONES
+    #endif
+    static inline double skrank_exp_neg(double t) {
+        /* t = k ln2 + r, |r| <= ln2 / 2 (Cody and Waite's two-part ln2), then
+           exp(r) by its Taylor polynomial to degree 13 (error below 2^-60) and the
+           power of two built in the exponent's bits */
+        const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+        const double shifter = 6755399441055744.0;  /* 1.5 * 2^52: rounds to an integer */
+        double tt = t < -708.0 ? -708.0 : t;
+        double ks = tt * 1.44269504088896338700 + shifter, kf = ks - shifter;
+        double r = (tt - kf * ln2_hi) - kf * ln2_lo, p, scale;
+        uint64_t kb, sb, bits;
+        memcpy(&kb, &ks, 8);
+        memcpy(&sb, &shifter, 8);
+        bits = (kb - sb + 1023) << 52;
+        memcpy(&scale, &bits, 8);
+        p = 1.0 / 6227020800.0;
+        p = p * r + 1.0 / 479001600.0; p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0; p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0; p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0; p = p * r + 1.0 / 24.0; p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5; p = p * r + 1.0; p = p * r + 1.0;
+        return t < -708.0 ? 0.0 : p * scale;
+    }
+    /* ceil(y / cell) * cell, the multiple of the power of two cell at or above y, for
+       |y / cell| < 2^51: exact (y / cell rounded to an integer by the shifter, which
+       vectorises where ceil does not, then one step up if that lies below y) */
+    static inline double skrank_cell_ref(double y, double inv_cell, double cell) {
+        const double shifter = 6755399441055744.0;
+        double c = ((y * inv_cell + shifter) - shifter) * cell;
+        return c < y ? c + cell : c;
+    }
+    /* out[i] = exp((y[i] - skrank_cell_ref(y[i])) * inv_eps) */
+    SKRANK_CLONES static void skrank_cell_exps_f32(const float *y, Py_ssize_t n, double cell,
+                                                  double inv_cell, double inv_eps, double *out) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double v = (double)y[i];
+            out[i] = skrank_exp_neg((v - skrank_cell_ref(v, inv_cell, cell)) * inv_eps);
+        }
+    }
+    SKRANK_CLONES static void skrank_cell_exps_f64(const double *y, Py_ssize_t n, double cell,
+                                                  double inv_cell, double inv_eps, double *out) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            out[i] = skrank_exp_neg((y[i] - skrank_cell_ref(y[i], inv_cell, cell)) * inv_eps);
+    }
+    """
+    double skrank_exp_neg(double t) nogil
+    double skrank_cell_ref(double y, double inv_cell, double cell) nogil
+    void skrank_cell_exps_f32(const float* y, Py_ssize_t n, double cell, double inv_cell,
+                              double inv_eps, double* out) nogil
+    void skrank_cell_exps_f64(const double* y, Py_ssize_t n, double cell, double inv_cell,
+                              double inv_eps, double* out) nogil
+
+
+def _exp_nonpositive(const double[::1] t):
+    """exp of each entry of t (all <= 0, |t| < 2^100) by the kernels' exp, in the
+    vector loop (one cell, reference 0) and one at a time: for the tests."""
+    cdef Py_ssize_t i, n = t.shape[0]
+    vector = np.empty(n)
+    scalar = np.empty(n)
+    cdef double[::1] v = vector, sc = scalar
+    if n:
+        skrank_cell_exps_f64(&t[0], n, ldexp(1.0, 150), ldexp(1.0, -150), 1.0, &v[0])
+    for i in range(n):
+        sc[i] = skrank_exp_neg(t[i])
+    return vector, scalar
+
 
 # The dtype of the structure forward and masks_forward keep (perm, start): indices
 # within a row, which is at most INT32_MAX long (the kernels check)
@@ -654,6 +735,90 @@ cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const floating* ys, const double*
     return nb
 
 
+cdef bint _kl_cells(const floating* ys, Py_ssize_t n, double eps, double* cell,
+                    double* inv_cell) noexcept nogil:
+    """Whether the kl rank form can keep its sums per cell (_pav_rank_kl): cell, the
+    power of two in (8 eps, 16 eps], its inverse and 1 / eps are normal, and
+    |y| <= 2^50 cell (skrank_cell_ref is exact). Otherwise (strength 0,
+    extreme y / eps) the row takes _pav_rank."""
+    cdef int ex
+    cdef double amax = fmax(fabs(<double>ys[0]), fabs(<double>ys[n - 1]))
+    if not (eps > 0.0 and 1.0 / eps <= DBL_MAX):
+        return False
+    frexp(16.0 * eps, &ex)  # 16 eps = f 2^ex, f in [1/2, 1)
+    if not (-1021 <= ex - 1 <= 1022):
+        return False
+    cell[0] = ldexp(1.0, ex - 1)
+    inv_cell[0] = ldexp(1.0, 1 - ex)
+    return amax * inv_cell[0] <= 1125899906842624.0  # 2^50
+
+
+cdef Py_ssize_t _pav_rank_kl(Py_ssize_t n, const floating* ys, const double* w,
+                             double eps, double cell, double inv_cell, int wkind,
+                             Py_ssize_t topk, Scratch* s, int32_t* start) noexcept nogil:
+    """_pav_rank's kl blocks, with one exp per entry, computed ahead in vector
+    loops, instead of one per merge. A block's E is the sum of exp((y - c) / eps) over
+    it, c the reference of its first value's cell (skrank_cell_ref; the entries of one
+    cell lie within 16 eps below it, so no term underflows). The merge test
+    E_L R_U <= E_U R_L needs no exp when both blocks start in one cell (nearly every
+    test when eps is large enough for blocks to grow), else one for the pair of cells
+    (kept for the next test). The entries' terms are written to D first, and a
+    block's E goes to D at its first position: the terms of the other entries stay
+    for the outputs (a block that pools into the one above gets its first term back,
+    by one exp)."""
+    cdef double* sD = s.D
+    cdef double* sR = s.R
+    cdef double inv_eps = 1.0 / eps, E, R, c, f
+    cdef double tE = 0.0, tR = 0.0, tc = 0.0, fc_top = NAN, fc_unit = NAN, fval = 0.0
+    cdef double cu = skrank_cell_ref(ys[0], inv_cell, cell)
+    cdef Py_ssize_t i = 0, j, st, nb = 0, tst = 0
+    if floating is float:
+        skrank_cell_exps_f32(ys, n, cell, inv_cell, inv_eps, sD)
+    else:
+        skrank_cell_exps_f64(ys, n, cell, inv_cell, inv_eps, sD)
+    while i < n:
+        E = sD[i]
+        if ys[i] <= cu - cell:  # (cu: the last unit's cell)
+            cu = skrank_cell_ref(ys[i], inv_cell, cell)
+        c = cu
+        j = _next_unit(ys, n, i, w, wkind, topk, &R)
+        E = E * (j - i)  # (tied values: equal terms)
+        st = i
+        while nb > 0:  # merge with the top block while it violates
+            if tc == c:
+                f = 1.0
+            else:  # the current block's terms, scaled to the top's cell
+                if tc != fc_top or c != fc_unit:
+                    fc_top = tc; fc_unit = c
+                    fval = exp((c - tc) * inv_eps)  # (c - tc exact: multiples of cell)
+                f = fval
+            if not (tE * R <= f * E * tR):
+                break
+            if st != i:  # (a unit's first term was never overwritten)
+                sD[st] = skrank_exp_neg((ys[st] - c) * inv_eps)
+            E = tE + f * E
+            c = tc
+            R += tR
+            st = tst
+            nb -= 1
+            if nb > 0:  # the block below becomes the top
+                tst = start[nb - 1]; tE = sD[tst]
+                tc = skrank_cell_ref(ys[tst], inv_cell, cell)
+                tR = sR[nb - 1] if wkind == WK_STORED else _wsum(wkind, n, topk, tst, st)
+        if nb > 0:  # push: write the old top out
+            start[nb - 1] = <int32_t>tst; sD[tst] = tE
+            if wkind == WK_STORED:
+                sR[nb - 1] = tR
+        tst = st; tE = E; tR = R; tc = c
+        nb += 1
+        i = j
+    if nb > 0:
+        start[nb - 1] = <int32_t>tst; sD[tst] = tE
+        if wkind == WK_STORED:
+            sR[nb - 1] = tR
+    return nb
+
+
 # --------------------------------------------------------------------------
 # p4/3 (design notes, section 13): a block's value v solves sum_B (z_i - v)^3 =
 # sum_B w_i. Blocks keep their count k, mean, and central moments S2, S3 of z;
@@ -842,14 +1007,17 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
     cdef double* stau
     cdef int32_t* sstart = s.start
     cdef Py_ssize_t b, i, st, en, nb
-    cdef double a, mD, mR, R, v, scale, lo, hi, inv_eps, t0
+    cdef double a, mD, mR, R, v, scale, lo, hi, inv_eps, t0, ci, fi = 0.0
     cdef const floating* ys = <const floating*>s.ys
     cdef const int32_t* perm = s.perm
     cdef int wkind = WK_STORED if w != NULL else (WK_TOPK if topk >= 0 else WK_RHO)
+    cdef double cell = 0.0, inv_cell = 0.0
+    cdef bint cells
     if e != 0:
         eps = fmin(ldexp(eps, -e), DBL_MAX)
     inv_eps = 1.0 / eps
     t0 = _tick()
+    cells = reg == REG_KL and n > 0 and _kl_cells(ys, n, eps, &cell, &inv_cell)
     if reg == REG_P43:
         nb = _pav_rank_p43(n, ys, w, cw, eps, wkind, topk, s, s.start)
     elif reg == REG_L2:  # (inlined with kl a constant, l2 gets loops of its own: 7% faster)
@@ -859,11 +1027,10 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
             nb = _pav_rank(n, ys, w, eps, False, WK_TOPK, topk, s, s.start)
         else:
             nb = _pav_rank(n, ys, w, eps, False, WK_STORED, 0, s, s.start)
-    elif wkind == WK_RHO:  # kl (passed as a test, not True: a kl-constant copy measured
-        # 4-10% slower)
-        nb = _pav_rank(n, ys, w, eps, reg == REG_KL, WK_RHO, 0, s, s.start)
-    else:
-        nb = _pav_rank(n, ys, w, eps, reg == REG_KL, wkind, topk, s, s.start)
+    elif cells:
+        nb = _pav_rank_kl(n, ys, w, eps, cell, inv_cell, wkind, topk, s, s.start)
+    else:  # kl off the cells' range: an exp per merge
+        nb = _pav_rank(n, ys, w, eps, True, wkind, topk, s, s.start)
     _tock(PHASE_PAV, t0)
     if nb < 0:  # (out of memory)
         return -1
@@ -894,7 +1061,23 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
                 v = _over_eps((ys[i] - a) - sD[b], eps, inv_eps) - stau[b]
                 v = v * v * v
                 out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
-        elif reg == REG_KL:  # softmax(y_B / eps)_i * sum(w_B)
+        elif cells:  # softmax(y_B / eps)_i * sum(w_B) from PAV's terms (_pav_rank_kl)
+            if ys[en - 1] == a:  # tied: exactly the mean weight
+                for i in range(st, en):
+                    out[perm[i]] = <floating>mR
+                continue
+            scale = R / sD[st]
+            a = skrank_cell_ref(a, inv_cell, cell)  # the block's cell
+            v = skrank_exp_neg((ys[st] - a) * inv_eps) * scale
+            out[perm[st]] = <floating>(lo if v < lo else (hi if v > hi else v))
+            ci = a
+            for i in range(st + 1, en):
+                if ys[i] <= ci - cell:  # into a lower cell: its terms' scale
+                    ci = skrank_cell_ref(ys[i], inv_cell, cell)
+                    fi = scale * exp((ci - a) * inv_eps)
+                v = sD[i] * (scale if ci == a else fi)
+                out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
+        elif reg == REG_KL:
             scale = R / sD[b]
             for i in range(st, en):
                 v = exp(_over_eps(ys[i] - a, eps, inv_eps)) * scale

@@ -26,6 +26,20 @@ def _project_l2(z, w):
     return out
 
 
+def _project_kl(z, w):
+    """Reference kl P(z, w) for w descending: softmax(z_B) sum(w_B) on the blocks of
+    the isotonic problem in (z, log w), clipped to w's range as the kernel does."""
+    from scipy.special import softmax
+    order = np.argsort(-z, kind="stable")
+    s, out = z[order], np.empty_like(z)
+    sorted_out, i = np.empty_like(z), 0
+    for size in ref.pav_blocks(s, np.log(w), "kl"):
+        sorted_out[i:i + size] = softmax(s[i:i + size]) * w[i:i + size].sum()
+        i += size
+    out[order] = np.clip(sorted_out, w[-1], w[0])
+    return out
+
+
 def _topk_weights(n, k):
     return np.r_[np.ones(k), np.zeros(n - k)]
 
@@ -653,3 +667,58 @@ def test_split_flat_blocks_in_the_kernel_equals_the_array_version(layout):
             np.testing.assert_array_equal(s1[lo:lo + n1[r]], s2[lo:lo + n2[r]])
         split += int((n1 > nb).sum())
     assert split > 50  # (rows where flat blocks were split)
+
+
+def test_kernel_exp_within_one_ulp_and_one_rounding():
+    """The kl rank form's exp (a polynomial the compiler vectorises): within 1 ulp of
+    NumPy's on [-708, 0], 0 below, and the vector loop and the one-at-a-time call
+    round alike (tied entries get one of each and must come out equal)."""
+    rng = np.random.default_rng(0)
+    t = np.concatenate([-np.logspace(-300, np.log10(708.0), 20000),
+                        -rng.uniform(0, 40, 20000), [0.0, -0.0, -708.0, -1e-300]])
+    vector, scalar = _pav._exp_nonpositive(t)
+    np.testing.assert_array_equal(vector, scalar)
+    want = np.exp(t)
+    assert np.all(np.abs(vector - want) <= np.spacing(want))
+    assert vector[-4] == 1.0 and vector[-3] == 1.0
+    for below in _pav._exp_nonpositive(np.array([-708.5, -1000.0, -1e20])):
+        assert below.tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kl_rank_form_by_cells_equals_an_exp_per_merge(dtype):
+    """kl rank forms keep their sums per cell of 8-16 eps (one exp per entry, in a
+    vector loop); rows where |y| / eps passes 2^54 keep them per block (an exp per
+    merge). The same problem posed both ways, y and y + 2^62 (exact: y holds multiples
+    of 2^10, 2^62's ulp, and eps below 2^8 sends the shifted row to the second way),
+    gives the same values. The weights fall fast, so blocks pool across gaps of many
+    eps and across cells (asserted)."""
+    rng = np.random.default_rng(7)
+    n, n_rows = 40, 12
+    k = rng.integers(-15, 15, size=(n_rows, n)).astype(np.float64)
+    steps = np.where(rng.random((n_rows, n)) < 0.2, 10.0, 0.1)  # log w falls by these
+    w = np.exp(84.0 - np.cumsum(steps, axis=1)).ravel()  # (within float32's range)
+    offsets = np.arange(0, n * n_rows + 1, n, dtype=np.int64)
+    pooled = 0
+    for eps in (60.0, 200.0):  # z gaps of 17 and 5 per unit of k
+        E = np.full(n_rows, eps)
+        outs = []
+        for shift in (0.0, 2.0**62):
+            X = ((k * 2.0**10 + shift).astype(dtype)).ravel()
+            if dtype is np.float32 and shift:
+                continue
+            out = np.empty_like(X)
+            perm, start = np.empty(X.size, np.int32), np.empty(X.size, np.int32)
+            nblocks = np.empty(n_rows, np.int64)
+            _pav.forward(X, offsets, E, w, _pav.WEIGHTS_ALIGNED, 1.0, _pav.KL, False,
+                         out, perm, start, nblocks)
+            outs.append(out)
+            pooled += int((nblocks < np.array([np.unique(r).size for r in k])).sum())
+        for r in range(n_rows):  # against the reference, row by row
+            wr = w[r * n:(r + 1) * n]
+            want = _project_kl(k[r] * 2.0**10 / eps, wr)
+            rtol = 1e-5 if dtype is np.float32 else 1e-10
+            np.testing.assert_allclose(outs[0][r * n:(r + 1) * n], want, rtol=rtol)
+        if len(outs) == 2:
+            np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12)
+    assert pooled > 0

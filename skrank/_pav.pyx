@@ -691,6 +691,20 @@ cdef inline Py_ssize_t _pav_rank(Py_ssize_t n, const floating* ys, const double*
     else:
         alpha = 1.0 / eps; beta = 1.0
     while i < n:
+        if not kl and nb == 1 and eps > 0.0:
+            # one block so far (in registers), and the next units single entries: the
+            # merge test and sums below with k = 1 and D = 0 (the same roundings), with
+            # no block beneath to chain to. Long runs of merges (a strength that
+            # pools most of a row) take this loop.
+            while i + 1 < n and ys[i + 1] != ys[i]:
+                a = ys[i]
+                R = w[i] if wkind == WK_STORED else _wsum(wkind, n, topk, i, i + 1)
+                d = <double>(i - tst)  # the block's size
+                if d * (alpha * (ta - a) + beta * R) + (alpha * tD - beta * tR) > 0.0:
+                    break
+                tD = tD + (a - ta)
+                tR = tR + R
+                i += 1
         a = ys[i]  # the next unit: a group of tied values (they always pool)
         j = _next_unit(ys, n, i, w, wkind, topk, &R)
         st = i
@@ -1321,7 +1335,21 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
     else:
         alpha = 1.0 / eps; beta = 1.0
     G1 = -expm1(-inv_eps) if inv_eps <= DBL_MAX else 1.0
-    for i in range(n):
+    i = 0
+    while i < n:
+        if not kl and nb == 1:
+            # one block so far, in registers: its merges with single entries, with
+            # k_U = 1 and D = 0 in the test and sums below (the same roundings), as
+            # _pav_rank's loop of merges into one block
+            while i < n:
+                a = ys[i]
+                g = <double>(i - tst)
+                if g * (alpha * 0.5 * (g + 1.0) - beta * (ta - a)) - beta * tD > 0.0:
+                    break
+                tD = tD + (a - ta)
+                i += 1
+            if i == n:
+                break
         st = i
         a = ys[i]
         D = 1.0 if kl else 0.0
@@ -1356,6 +1384,7 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
             start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
         tst = st; ta = a; tD = D; tG = G
         nb += 1
+        i += 1
     if nb > 0:
         start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD
     return nb

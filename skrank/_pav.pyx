@@ -54,13 +54,24 @@ cdef extern from *:
     #include <omp.h>
     static int skrank_max_threads(void) { return omp_get_max_threads(); }
     static int skrank_has_openmp(void) { return 1; }
+    static int skrank_thread_num(void) { return omp_get_thread_num(); }
     #else
     static int skrank_max_threads(void) { return 1; }
     static int skrank_has_openmp(void) { return 0; }
+    static int skrank_thread_num(void) { return 0; }
+    #endif
+    /* *p = v, returning the old *p, atomically (a kept work space changes hands) */
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    #define skrank_exchange(p, v) _InterlockedExchangePointer((void *volatile *)(p), (v))
+    #else
+    #define skrank_exchange(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
     #endif
     """
     int skrank_max_threads() nogil
     int skrank_has_openmp() nogil
+    int skrank_thread_num() nogil
+    void* skrank_exchange(void** p, void* v) nogil
 
 
 cnp.import_array()
@@ -436,11 +447,17 @@ cdef struct Scratch:
                    # (_grow_blocks)
     int32_t* start
     int64_t* hist
+    size_t m       # the longest row it serves (even)
+    Py_ssize_t key_bytes
+    int need
+    bint was_kept  # taken from the kept ones (_scratch_take)
 
 
 cdef enum:
     BLOCKS_START = 1024  # blocks the p4/3 forms have room for at first
     RHO_CBRT_KEPT = 1 << 20  # the longest table of rho's cube roots kept between calls
+    KEPT_THREADS = 64  # threads 0..63 keep a work space between calls
+    SCRATCH_KEPT_ENTRIES = 1 << 22  # of rows up to 4M entries (28 bytes each at most)
 
 cdef enum:
     # what a call's rows need beyond the common part (flags of _scratch_new)
@@ -456,6 +473,56 @@ cdef void _scratch_free(Scratch* s) noexcept nogil:
         free(s)
 
 
+# Work spaces kept between calls, one per OpenMP thread number: a long
+# row's work space is tens of megabytes, which the allocator returns to the system when
+# a call frees it, and the next call's is then fresh pages, faulted in one by one (on a
+# row of 1e6 float32 values with its structure kept, 5,800 faults, half the call). A
+# call takes its thread's with an atomic exchange (two Python threads may run calls at
+# once: one of them then makes its own) and gives it back the same way. One, not one
+# per key size: a call that needs another frees the kept one before it makes its own,
+# so a peak holds one work space per thread, as without keeping.
+cdef void* _kept[KEPT_THREADS]
+
+
+cdef Scratch* _scratch_take(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcept nogil:
+    """This thread's kept work space if it serves rows of length n (_scratch_new's
+    arguments: wider keys serve narrower ones, whose block sums take k1 alone then),
+    else a new one; NULL if out of memory. Give it back with _scratch_give."""
+    cdef int t = skrank_thread_num()
+    cdef Scratch* s = NULL
+    if 0 <= t < KEPT_THREADS:
+        s = <Scratch*>skrank_exchange(&_kept[t], NULL)
+        if s != NULL and (s.m < <size_t>n or s.key_bytes < key_bytes
+                          or (s.need & need) != need):
+            _scratch_free(s)
+            s = NULL
+    if s != NULL:
+        s.was_kept = True
+        return s
+    return _scratch_new(n, key_bytes, need)
+
+
+cdef void _scratch_give(Scratch* s, bint keep) noexcept nogil:
+    """Keep s for this thread's next call (freeing the one kept before) if keep (the
+    call computed derivatives: training loops call again and again) or s was kept
+    before, and s is not too large; else free it. A forward pass alone frees the work
+    space it made, so a function that makes more arrays after it (a loss) peaks as
+    before."""
+    cdef int t = skrank_thread_num()
+    if (s != NULL and (keep or s.was_kept) and 0 <= t < KEPT_THREADS
+            and s.m <= SCRATCH_KEPT_ENTRIES):
+        s = <Scratch*>skrank_exchange(&_kept[t], <void*>s)
+    _scratch_free(s)
+
+
+def release_work_space():
+    """Free the work spaces the kernels keep between calls (one per thread, for rows
+    of up to 4M entries)."""
+    cdef int t
+    for t in range(KEPT_THREADS):
+        _scratch_free(<Scratch*>skrank_exchange(&_kept[t], NULL))
+
+
 cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcept nogil:
     """Per-thread work space for rows of length n whose keys take key_bytes (4 for
     float32, 8 for float64), or NULL if out of memory: 2 key_bytes + 12 bytes per
@@ -465,6 +532,10 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
     if s == NULL:
         return NULL
+    s.m = m
+    s.key_bytes = key_bytes
+    s.need = need
+    s.was_kept = False
     s.A = <char*>malloc(2 * kb + 8 * m)
     s.k0 = <void*>s.A
     s.k1 = <void*>(s.A + kb)
@@ -1652,7 +1723,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
         need = NEED_GAM
     wlen = 0 if w is None else w.shape[0]
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, sizeof(floating), need)
+        s = _scratch_take(n, sizeof(floating), need)
         if s == NULL:
             fail[0] = 1
         # every thread reaches the worksharing loop (OpenMP requires it); one
@@ -1681,7 +1752,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
                     _keep_order(s, m, &perm[lo])
             if keep:
                 _keep_blocks(s, nb, &start[lo], &nblocks[r])
-        _scratch_free(s)
+        _scratch_give(s, keep)
     _tock(PHASE_OUT, t_call)
     if failed:
         raise MemoryError()
@@ -1733,7 +1804,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
         raise ValueError("W needs one row per slice of eps")
     CW = _cube_roots(W, reg)
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, sizeof(floating), need)
+        s = _scratch_take(n, sizeof(floating), need)
         band = <Band*>malloc(sizeof(Band)) if bands else NULL
         if s == NULL or (bands and band == NULL):
             fail[0] = 1
@@ -1776,7 +1847,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
             elif m == 0:
                 for j in range(n_w):
                     nblocks[j, r] = 0
-        _scratch_free(s)
+        _scratch_give(s, keep)
         free(band)
     _tock(PHASE_OUT, t_call)
     if failed:
@@ -1858,7 +1929,7 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                 raise ValueError("mix_ptr must be nondecreasing within mix_g")
             n_use = max(n_use, mix_ptr[p + 1] - mix_ptr[p])
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, sizeof(floating), 0)
+        s = _scratch_take(n, sizeof(floating), 0)
         bands = <Band*>malloc(2 * sizeof(Band))
         act = <Py_ssize_t*>malloc((n_use + 1) * sizeof(Py_ssize_t))
         acoef = <double*>malloc((n_use + 1) * sizeof(double))
@@ -1934,7 +2005,7 @@ def topk_pair_sums(const floating[::1] X, const int64_t[::1] offsets,
                     sums[p, r] = 0.0
                     if grad:
                         dsums[p, r] = 0.0
-        _scratch_free(s)
+        _scratch_give(s, grad)
         free(bands)
         free(act)
         free(acoef)
@@ -1996,7 +2067,7 @@ def rank_correlation_sums(const floating[::1] T, const int64_t[::1] offsets,
     cdef double a, group, ab, ab_c, aa, aa_c, mean
     cdef bint ranks = A is not None
     with nogil, parallel(num_threads=nt):
-        s = _scratch_new(n, sizeof(floating), 0)
+        s = _scratch_take(n, sizeof(floating), 0)
         if s == NULL:
             fail[0] = 1
         for r in prange(n_rows, schedule="dynamic"):  # reached by every thread
@@ -2030,7 +2101,7 @@ def rank_correlation_sums(const floating[::1] T, const int64_t[::1] offsets,
             sums[0, r] = ab + ab_c
             sums[1, r] = aa + aa_c
             sums[2, r] = _blocked_sum(&V[lo], m, mean, True) if m > 0 else 0.0
-        _scratch_free(s)
+        _scratch_give(s, ranks)
     if failed:
         raise MemoryError()
 

@@ -49,3 +49,30 @@ def test_threadpoolctl_limits_the_kernels():
         assert _pav.openmp_effective_n_threads() == 1
     with threadpool_limits(limits=2, user_api="openmp"):
         assert _pav.openmp_effective_n_threads() == 2
+
+
+def test_python_threads_calling_at_once_get_the_serial_results():
+    """The kernels keep a work space per OpenMP thread number between calls; Python
+    threads running calls at once (the kernels release the GIL) take and give them back
+    with atomic exchanges, so none is shared. Rows of several lengths and both dtypes
+    make the calls swap, outgrow and replace each other's work spaces."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    inputs = [np.round(rng.normal(size=shape), 2).astype(dtype)
+              for shape in [(1, 20000), (50, 300), (3, 7000), (400, 30)]
+              for dtype in (np.float32, np.float64)]
+
+    def outputs(x):
+        return [skrank.soft_rank(x), skrank.soft_rank(x, regularization="kl"),
+                skrank.soft_sort(x, regularization="p4/3"),
+                skrank.soft_quantile(x, [0.2, 0.7], axis=-1),
+                skrank.vjp(skrank.soft_rank, x)[1](np.ones_like(x))]
+
+    want = [outputs(x) for x in inputs]
+    _pav.release_work_space()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(outputs, inputs * 6))
+    for i, outs in enumerate(got):
+        for a, b in zip(outs, want[i % len(inputs)]):
+            np.testing.assert_array_equal(a, b)

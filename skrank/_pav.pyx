@@ -457,7 +457,7 @@ cdef enum:
     BLOCKS_START = 1024  # blocks the p4/3 forms have room for at first
     RHO_CBRT_KEPT = 1 << 20  # the longest table of rho's cube roots kept between calls
     KEPT_THREADS = 64  # threads 0..63 keep a work space between calls
-    SCRATCH_KEPT_ENTRIES = 1 << 22  # of rows up to 4M entries (28 bytes each at most)
+    SCRATCH_KEPT_ENTRIES = 1 << 21  # of rows up to 2M entries (28 bytes each at most)
 
 cdef enum:
     # what a call's rows need beyond the common part (flags of _scratch_new)
@@ -517,7 +517,7 @@ cdef void _scratch_give(Scratch* s, bint keep) noexcept nogil:
 
 def release_work_space():
     """Free the work spaces the kernels keep between calls (one per thread, for rows
-    of up to 4M entries)."""
+    of up to 2M entries)."""
     cdef int t
     for t in range(KEPT_THREADS):
         _scratch_free(<Scratch*>skrank_exchange(&_kept[t], NULL))

@@ -206,7 +206,7 @@ cdef extern from *:
     #else
     #define SKRANK_CLONES
     #endif
-    static inline double skrank_exp_neg(double t) {
+    static CYTHON_INLINE double skrank_exp_neg(double t) {
         /* t = k ln2 + r, |r| <= ln2 / 2 (Cody and Waite's two-part ln2), then
            exp(r) by its Taylor polynomial to degree 13 (error below 2^-60) and the
            power of two built in the exponent's bits */
@@ -231,7 +231,7 @@ cdef extern from *:
     /* ceil(y / cell) * cell, the multiple of the power of two cell at or above y, for
        |y / cell| < 2^51: exact (y / cell rounded to an integer by the shifter, which
        vectorises where ceil does not, then one step up if that lies below y) */
-    static inline double skrank_cell_ref(double y, double inv_cell, double cell) {
+    static CYTHON_INLINE double skrank_cell_ref(double y, double inv_cell, double cell) {
         const double shifter = 6755399441055744.0;
         double c = ((y * inv_cell + shifter) - shifter) * cell;
         return c < y ? c + cell : c;
@@ -492,8 +492,11 @@ cdef Scratch* _scratch_take(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexce
     cdef Scratch* s = NULL
     if 0 <= t < KEPT_THREADS:
         s = <Scratch*>skrank_exchange(&_kept[t], NULL)
+        # (a p4/3 work space's per-block arrays grow with its rows' blocks; the l2 and
+        # kl forms with stored weights take R to be a row long)
         if s != NULL and (s.m < <size_t>n or s.key_bytes < key_bytes
-                          or (s.need & need) != need):
+                          or (s.need & need) != need
+                          or (need & NEED_R and not need & NEED_GAM and s.cap < <size_t>n)):
             _scratch_free(s)
             s = NULL
     if s != NULL:
@@ -828,7 +831,7 @@ cdef bint _kl_cells(const floating* ys, Py_ssize_t n, double eps, double* cell,
     extreme y / eps) the row takes _pav_rank."""
     cdef int ex
     cdef double amax = fmax(fabs(<double>ys[0]), fabs(<double>ys[n - 1]))
-    if not (eps > 0.0 and 1.0 / eps <= DBL_MAX):
+    if not (eps > 0.0 and 1.0 / eps <= DBL_MAX and 16.0 * eps <= DBL_MAX):
         return False
     frexp(16.0 * eps, &ex)  # 16 eps = f 2^ex, f in [1/2, 1)
     if not (-1021 <= ex - 1 <= 1022):
@@ -1148,6 +1151,7 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
                 out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
         elif cells:  # softmax(y_B / eps)_i * sum(w_B) from PAV's terms (_pav_rank_kl)
             if ys[en - 1] == a:  # tied: exactly the mean weight
+                mR = lo if mR < lo else (hi if mR > hi else mR)
                 for i in range(st, en):
                     out[perm[i]] = <floating>mR
                 continue

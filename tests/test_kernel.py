@@ -723,3 +723,27 @@ def test_kl_rank_form_by_cells_equals_an_exp_per_merge(dtype):
         if len(outs) == 2:
             np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12)
     assert pooled > 0
+
+
+def test_a_kept_p43_work_space_serves_stored_weights_of_another_form():
+    """A p4/3 work space's per-block arrays start at 1024 blocks and grow as its rows
+    need; the l2 and kl forms with stored weights (a real k) take R to be a row long.
+    A p4/3 work space kept by a call with derivatives is not reused by them unless it
+    is (it was, and a row of more than 1024 blocks wrote past R's end)."""
+    x = np.random.default_rng(0).standard_normal(20000)
+    _pav.release_work_space()
+    fresh, _ = skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization_strength=1e-9)
+    skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization="p4/3",
+               regularization_strength=1e6)
+    after, fn = skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization_strength=1e-9)
+    np.testing.assert_array_equal(after, fresh)
+    assert np.isfinite(fn(np.ones_like(x))).all()
+
+
+def test_kl_tied_block_keeps_to_the_weights_range():
+    # the mean of tied non-integer weights can round an ulp above the largest one
+    out = np.empty(4)
+    _pav.forward(np.array([1.0, 1.0, 1.0, 0.0]), np.array([0, 4], np.int64), np.array([1.0]),
+                 np.array([0.1, 0.1, 0.1, 0.05]), _pav.WEIGHTS_SUFFIX, 1.0, _pav.KL, False,
+                 out)
+    assert out.max() <= 0.1 and out[:3].tolist() == [out[0]] * 3

@@ -195,7 +195,7 @@ cdef extern from *:
 # once per entry, design notes section 5): a polynomial exp the compiler vectorises, in
 # clones for AVX-512, AVX2 and the baseline chosen at load time where GCC and glibc
 # allow it (elsewhere one loop, vectorised as far as the target allows). Arguments are
-# at most 0: the result is within 1 ulp of exp's, and 0 below -708 (where exp is
+# at most 0: the result is within 1 ulp of exp's, and 0 below -708 (near where exp turns
 # subnormal, 1e-308 of the block's largest term).
 cdef extern from *:
     """

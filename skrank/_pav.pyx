@@ -464,6 +464,8 @@ cdef enum:
     NEED_R = 1      # rank form with stored weights (not rho's or top-k's closed forms)
     NEED_GAM = 2    # p4/3 sort and rank forms
     NEED_MOMENTS = 4  # p4/3 rank form
+    NEED_START = 8  # PAV over whole rows (block starts); a top-k band or a sort alone
+                    # needs none, which keeps their forward passes a row lighter
 
 
 cdef void _scratch_free(Scratch* s) noexcept nogil:
@@ -529,7 +531,8 @@ def release_work_space():
 cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcept nogil:
     """Per-thread work space for rows of length n whose keys take key_bytes (4 for
     float32, 8 for float64), or NULL if out of memory: 2 key_bytes + 12 bytes per
-    entry, and 8 more for each of R, gam, S3 and tau where need asks."""
+    entry (8 without start), and 8 more for each of R, gam, S3 and tau where need
+    asks."""
     cdef size_t m = <size_t>((n + 1) // 2 * 2 if n > 0 else 2)  # even: D is 8-aligned
     cdef size_t kb = m * <size_t>key_bytes
     cdef Scratch* s = <Scratch*>malloc(sizeof(Scratch))
@@ -546,7 +549,7 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     s.perm = <int32_t*>(s.A + 2 * kb + 4 * m)
     s.ys = s.k0
     s.D = <double*>s.k1  # 8 m bytes: k1 (float64), or k1 and i1 (float32)
-    s.start = <int32_t*>malloc(m * sizeof(int32_t))
+    s.start = <int32_t*>malloc(m * sizeof(int32_t)) if need & NEED_START else NULL
     s.hist = <int64_t*>malloc(8 * 256 * sizeof(int64_t))
     # the per-block arrays of the p4/3 forms start small: rows usually have
     # few blocks, and untouched megabytes still cost (the allocator returns a call's
@@ -558,7 +561,7 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     s.gam = <double*>malloc(s.cap * sizeof(double)) if need & NEED_GAM else NULL
     s.S3 = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
     s.tau = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
-    if (s.A == NULL or s.start == NULL or s.hist == NULL
+    if (s.A == NULL or (need & NEED_START and s.start == NULL) or s.hist == NULL
             or (need & NEED_R and s.R == NULL) or (need & NEED_GAM and s.gam == NULL)
             or (need & NEED_MOMENTS and (s.S3 == NULL or s.tau == NULL))):
         _scratch_free(s)
@@ -1704,7 +1707,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     cdef int nt = _n_threads(n_rows, X.shape[0]), failed = 0
     cdef int* fail = &failed  # written through a pointer: shared, not thread-private
     cdef bint keep = perm is not None
-    cdef int need = 0
+    cdef int need = NEED_START
     cdef const double* wp = NULL
     cdef const double[::1] cw_view
     cdef const double* cwp = NULL
@@ -1715,7 +1718,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
     if not sort_form:
         if w_layout != W_RHO:
             wp = &w[0]
-            need = NEED_R
+            need = need | NEED_R
             cw_view = _cube_roots(w, reg)
         elif reg == REG_P43:  # rho's cube roots, shared by the rows
             cw_view = _rho_cube_roots(n)
@@ -1724,7 +1727,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
         if reg == REG_P43:
             need = need | NEED_GAM | NEED_MOMENTS
     elif reg == REG_P43:
-        need = NEED_GAM
+        need = need | NEED_GAM
     wlen = 0 if w is None else w.shape[0]
     with nogil, parallel(num_threads=nt):
         s = _scratch_take(n, sizeof(floating), need)
@@ -1793,6 +1796,8 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     cdef Band* band
     cdef double t_pav
     cdef double t_call = _tick()
+    if not bands:
+        need = need | NEED_START
     if reg == REG_KL:
         raise ValueError("masks_forward serves l2 and p4/3")
     if keep != (start is not None):

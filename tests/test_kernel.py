@@ -447,29 +447,36 @@ def test_rows_longer_than_int32_are_refused():
                      np.empty(1))
 
 
-@pytest.mark.parametrize("dtype, limit", [(np.float32, 6.1), (np.float64, 4.6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["soft_rank", "soft_sort", "soft_topk_mask",
-                                  "spearman_loss", "ndcg_loss"])
-def test_forward_scratch_stays_within_its_budget(dtype, limit, name):
+                                  "spearman_loss", "ndcg_loss", "ndcg_loss_cutoff"])
+def test_forward_scratch_stays_within_its_budget(dtype, name):
     # forward alone keeps no structure: the kernel's one block of scratch (keys, int32
     # indices, sorted values and block sums reusing the keys' memory) and the output,
-    # 24 bytes per entry for float32, 36 for float64 (doc/design.rst, section 15); the
-    # losses hold their soft ranks while the targets are sorted in that scratch, and
-    # sum in chunks (of 2^17 entries: here a quarter of the row)
+    # 24 bytes per entry for float32, 36 for float64 (doc/design.rst, section 15); a
+    # top-k mask forms no block starts (4 bytes less: its band needs none); the losses
+    # hold their soft ranks while the targets are sorted in that scratch (or while
+    # the cutoff's mask is made: K more), and sum in chunks (of 2^17 entries: here a
+    # quarter of the row)
     import tracemalloc
 
     import skrank.losses
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=2 ** (19 if name.endswith("loss") else 17)).astype(dtype)
+    x = rng.normal(size=2 ** (19 if "loss" in name else 17)).astype(dtype)
     y = np.round(rng.uniform(0, 3, size=x.size)).astype(dtype)  # targets, relevances
-    fun = getattr(skrank, name, None) or getattr(skrank.losses, name)
+    fun = getattr(skrank, name, None) or getattr(skrank.losses, name.replace("_cutoff", ""))
     args = {"soft_topk_mask": (x, 1000), "spearman_loss": (y, x),
-            "ndcg_loss": (y, x)}.get(name, (x,))
-    fun(*args)
+            "ndcg_loss": (y, x), "ndcg_loss_cutoff": (y, x)}.get(name, (x,))
+    kwargs = {"k": 1000} if name == "ndcg_loss_cutoff" else {}
+    K = x.itemsize  # bytes of a key: the work space takes 2 K + 12 per entry
+    entry_bytes = {"soft_topk_mask": 2 * K + 8 + K,  # (no block starts)
+                   "ndcg_loss_cutoff": K + 2 * K + 8 + K}.get(name, 2 * K + 12 + K)
+    limit = entry_bytes / x.itemsize + 0.1
+    fun(*args, **kwargs)
     _pav.release_work_space()  # (the call makes its work space again: counted)
     tracemalloc.start()
-    fun(*args)
+    fun(*args, **kwargs)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak / x.nbytes <= limit

@@ -66,14 +66,19 @@ def _soft_or_hard(F, eps):
     return F.xp.where(hard, 1.0, eps[:, None]), hard
 
 
-def _cbrt(F, v):
-    """The real cube root of a constant (no derivative is taken through it)."""
-    a = F.xp.abs(v)
-    return F.xp.where(v < 0, -1.0, 1.0) * a ** (1.0 / 3.0)
+def _phi(F, r, reg):
+    """A p-norm's output of r = z - v: r^3 (p4/3) or r |r| (p3/2)."""
+    return r * r * r if reg == _pav.P43 else r * F.xp.abs(r)
 
 
-def _p43_root(F, blocks, u, v, target):
-    """The p4/3 block equation sum_B (u - v)^3 = target (gathered per position),
+def _phi_inverse(F, p, reg):
+    """The r with _phi(r) = p, for a constant p (no derivative is taken through it)."""
+    a = F.xp.abs(p)
+    return F.xp.where(p < 0, -1.0, 1.0) * a ** (1.0 / 3.0 if reg == _pav.P43 else 0.5)
+
+
+def _pnorm_root(F, blocks, u, v, target, reg):
+    """A p-norm block equation sum_B phi(u - v) = target (gathered per position),
     solved for v by two Newton steps from v, a constant at the root (the kernel's):
     the value stays the root, and each step makes one more order of derivatives
     exact (the Newton map's derivative in v vanishes at the root), so first and
@@ -82,9 +87,10 @@ def _p43_root(F, blocks, u, v, target):
     xp = F.xp
     for _ in range(2):
         r = u - v
-        g = 3.0 * blocks.sum(r * r)
+        g = blocks.sum(3.0 * r * r if reg == _pav.P43 else 2.0 * xp.abs(r))
         ok = g > 0
-        v = v + xp.where(ok, (blocks.sum(r * r * r) - target) / xp.where(ok, g, 1.0), 0.0)
+        v = v + xp.where(ok, (blocks.sum(_phi(F, r, reg)) - target)
+                         / xp.where(ok, g, 1.0), 0.0)
     return v
 
 
@@ -104,12 +110,14 @@ def _rank_value(F, X, eps, blocks, sign, reg, lo, hi, wsum=None):
         hard_value = hard_value + F.take(mean - F.sg(mean), blocks.inv)
     d = sign * F.take(X, blocks.perm)  # sorted, descending
     c = d - blocks.max(d)
-    if reg == _pav.P43:  # (u - v)^3, u = (d - max_B d) / eps; singletons: w exactly
+    if reg in (_pav.P43, _pav.P32):
+        # phi(u - v), u = (d - max_B d) / eps; singletons: w exactly
         u = c / e
-        # the root relative to the block's maximum: u_first - v = cbrt(P_first)
-        v = -_cbrt(F, F.take(F.take(F.sg(blocks.value), blocks.perm), blocks.first))
-        r = u - _p43_root(F, blocks, u, v, wsum)
-        p = xp.where(blocks.count == 1, wsum, r * r * r)
+        # the root relative to the block's maximum: u_first - v = phi^-1(P_first)
+        v = -_phi_inverse(F, F.take(F.take(F.sg(blocks.value), blocks.perm), blocks.first),
+                          reg)
+        r = u - _pnorm_root(F, blocks, u, v, wsum, reg)
+        p = xp.where(blocks.count == 1, wsum, _phi(F, r, reg))
     elif reg == _pav.KL:  # softmax_B(d / eps) * sum_B w
         ex = xp.exp(c / e)
         p = ex / blocks.sum(ex) * wsum
@@ -140,13 +148,14 @@ def sort_rows(F, X, eps, sign, reg):
     e, hard = _soft_or_hard(F, eps)
     t = sign * F.take(X, blocks.perm)  # sorted, descending
     m = blocks.max(t)
-    if reg == _pav.P43:  # (u - v)^3, u = (rho - rho_first) / eps; singletons: t exactly
+    if reg in (_pav.P43, _pav.P32):
+        # phi(u - v), u = (rho - rho_first) / eps; singletons: t exactly
         rho = F.const(np.arange(n, 0, -1, dtype=np.float64), X)
         u = (rho - blocks.max(xp.zeros_like(t) + rho)) / e
-        # the kernel's sorted values are sign * P, and u_first - v = cbrt(P_first)
-        v = -_cbrt(F, F.take(sign * F.sg(blocks.value), blocks.first))
-        r = u - _p43_root(F, blocks, u, v, blocks.sum(t))
-        p = xp.where(blocks.count == 1, t, r * r * r)
+        # the kernel's sorted values are sign * P, and u_first - v = phi^-1(P_first)
+        v = -_phi_inverse(F, F.take(sign * F.sg(blocks.value), blocks.first), reg)
+        r = u - _pnorm_root(F, blocks, u, v, blocks.sum(t), reg)
+        p = xp.where(blocks.count == 1, t, _phi(F, r, reg))
     elif reg == _pav.KL:  # log_softmax_B(rho / eps) + logsumexp_B(t)
         rho = xp.zeros_like(t) + F.const(np.arange(n, 0, -1, dtype=np.float64), X)
         z = (rho - blocks.max(rho)) / e
@@ -158,9 +167,9 @@ def sort_rows(F, X, eps, sign, reg):
 
 
 class Masks:
-    """Soft top-k masks of the rows X (l2 or p4/3: reg; strengths eps), the structures of all the k
-    asked for found together from one sort of each row, and the soft statistics
-    weighted by their differences (design notes, section 7).
+    """Soft top-k masks of the rows X (l2, p4/3 or p3/2: reg; strengths eps), the
+    structures of all the k asked for found together from one sort of each row, and
+    the soft statistics weighted by their differences (design notes, section 7).
 
     Each use of a mask is its own piece of the graph: the derivative of a statistic
     with respect to its weights is about x itself, so two statistics sharing a mask
@@ -309,7 +318,7 @@ def spearman_rows(F, T, P, eps, reg):
 
 def ndcg_rows(F, G, P, eps, reg, k, gains):
     """1 - NDCG@k per row: DCG with P's descending soft ranks and, for k < n, the soft
-    top-k mask as the cutoff (p4/3 with p4/3 ranks, else l2), over the ideal (hard)
+    top-k mask as the cutoff (a p-norm with its ranks' p-norm, else l2), over the ideal (hard)
     DCG; rows without a relevant item score NDCG 0, as in scikit-learn."""
     xp, n = F.xp, P.shape[-1]
     if gains == "exponential":

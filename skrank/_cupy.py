@@ -291,7 +291,7 @@ def _sort_values(L, X, y, order, eps, e, sign, kl, blocks):
 def masks_forward(X, offsets, eps, W, w_layout, out, perm, start, nblocks, ks=None,
                   reg=0):
     """skrank._pav.masks_forward on the device (same arguments; reg is l2 here:
-    the callers reject p4/3 for CuPy arrays first)."""
+    the callers reject the p-norms for CuPy arrays first)."""
     cp = _cupy()
     L = _Layout(offsets)
     eps = cp.asarray(np.asarray(eps, dtype=np.float64))

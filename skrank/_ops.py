@@ -19,8 +19,16 @@ from ._registry import STRENGTH, operator
 from ._rows import Rows, host, make_rows
 
 # The regularisers of soft_rank and soft_sort and of what is built on them (metrics,
-# losses, adapters), with their kernel codes; masks offer l2 and p4/3 (_stats).
-_REGULARIZERS = {"l2": _pav.L2, "kl": _pav.KL, "p4/3": _pav.P43}
+# losses, adapters), with their kernel codes; masks offer l2 and the p-norms (_stats).
+_REGULARIZERS = {"l2": _pav.L2, "kl": _pav.KL, "p4/3": _pav.P43, "p3/2": _pav.P32}
+_PNORMS = (_pav.P43, _pav.P32)  # sparse and smooth (design notes, section 13)
+
+
+def _pnorm_weights(out, reg, xp):
+    """The Jacobians' weights g of p-norm outputs (float64): 3 P^(2/3) (p4/3) or
+    2 |P|^(1/2) (p3/2), P = out (design notes, section 13)."""
+    out = out.astype(np.float64)
+    return 3.0 * xp.cbrt(out) ** 2 if reg == _pav.P43 else 2.0 * xp.sqrt(xp.abs(out))
 _DIRECTIONS = ("ascending", "descending")
 _NAN_POLICIES = ("raise", "propagate")
 
@@ -128,14 +136,16 @@ class _Structure:
             flat = (rows.offsets, self.perm.reshape(-1), self.start.reshape(-1),
                     self.nblocks)
             if self.op == "rank":
-                # (the p4/3 rank form's Jacobian reads its input too)
-                extra = (self.X.reshape(-1),) if self.reg == _pav.P43 else ()
+                # (the p-norm rank forms' Jacobian reads their input too)
+                extra = (self.X.reshape(-1),) if self.reg in _PNORMS else ()
                 rows.kernels.rank_derivative(*flat, self.out.reshape(-1), self.eps,
                                              self.sign, self.reg, T.reshape(-1),
                                              res.reshape(-1), *extra)
             else:
-                # (the p4/3 sort form's Jacobian reads its output)
-                extra = (self.out.reshape(-1),) if self.reg == _pav.P43 else ()
+                # (the p-norm sort forms' Jacobian reads their output; p3/2's the
+                # strengths too)
+                extra = ((self.out.reshape(-1),) if self.reg == _pav.P43 else
+                         (self.out.reshape(-1), self.eps) if self.reg == _pav.P32 else ())
                 rows.kernels.sort_derivative(flat[0], self.X.reshape(-1), *flat[1:],
                                              self.sign, self.reg, transpose, T.reshape(-1),
                                              res.reshape(-1), *extra)
@@ -177,8 +187,9 @@ class _Structure:
         enters a block starting at sorted position a through u_i = (rho_i - rho_a) /
         eps = -(i - a) / eps alone, so d out_i / d eps = sign c_i ((i - a) - mean_B(i -
         a)) / eps^2, the mean weighted by 1 (l2; c = 1), by softmax_B(u) (kl; c = 1),
-        or by c = g = 3 P^(2/3) (p4/3) (design notes, section 14). Blocks of one entry
-        give 0: only the entries of longer blocks are visited."""
+        or by c = g = 3 P^(2/3) (p4/3) or 2 |z - v| (p3/2, read from the block's end
+        of larger |P|, as the kernel's Jacobian does) (design notes, section 14).
+        Blocks of one entry give 0: only the entries of longer blocks are visited."""
         rows, xp = self.rows, self.rows.xp
         D = xp.zeros(self.out.size)
         if D.size == 0:
@@ -200,8 +211,19 @@ class _Structure:
         else:
             if self.reg == _pav.KL:
                 c, weight = 1.0, xp.exp(-i / e[seg])
+            elif self.reg == _pav.P32:  # 2 |z - v| from the block's end of larger |P|
+                ends = self.sign * self.out.reshape(-1)[xp.stack([g, g + length - 1])
+                                                        ].astype(np.float64)
+                last = xp.abs(ends[1]) > xp.abs(ends[0])
+                ref, p_ref = xp.where(last, length - 1, 0), xp.where(last, ends[1], ends[0])
+                u_ref = xp.sign(p_ref) * xp.sqrt(xp.abs(p_ref))
+                c = weight = 2.0 * xp.abs(u_ref[seg] + (ref[seg] - i) / e[seg])
+                # (blocks whose outputs underflowed: equal weights, as the kernel's
+                # Jacobian gives them)
+                lost = (xp.abs(p_ref) < np.finfo(self.out.dtype).tiny)[seg]
+                c = weight = xp.where(lost, 1.0, weight)
             else:
-                c = weight = 3.0 * xp.cbrt(self.out.reshape(-1)[where].astype(np.float64)) ** 2
+                c = weight = _pnorm_weights(self.out.reshape(-1)[where], self.reg, xp)
             total_w = xp.bincount(seg, weights=weight)
             mean = (xp.bincount(seg, weights=weight * i)
                     / xp.where(total_w > 0, total_w, 1.0))[seg]
@@ -242,9 +264,10 @@ def _real_array(a, name, xp):
 
 
 def _check_kernels(rows, reg):
-    """p4/3 runs on the CPU kernels only: a clear error for CuPy arrays."""
-    if reg == _pav.P43 and rows.kernels is not _pav:
-        raise ValueError("regularization='p4/3' is computed by the CPU kernels only; "
+    """The p-norms run on the CPU kernels only: a clear error for CuPy arrays."""
+    if reg in _PNORMS and rows.kernels is not _pav:
+        name = "p4/3" if reg == _pav.P43 else "p3/2"
+        raise ValueError(f"regularization='{name}' is computed by the CPU kernels only; "
                          "move the array to the host (e.g. cupy.asnumpy) or use "
                          "'l2' or 'kl'.")
 
@@ -254,7 +277,7 @@ def _run_kernel(rows, X, eps, w, sign, reg, sort_form, keep_structure,
     """The one call into the kernels' forward pass: (out, perm, start, nblocks),
     the last three None unless the structure is kept for derivatives. X holds
     the rows as rows.to_rows made them (2-D, or 1-D for ragged rows); reg is a
-    kernel code (_pav.L2, KL, P43; False and True mean L2 and KL)."""
+    kernel code (_pav.L2, KL, P43, P32; False and True mean L2 and KL)."""
     _check_kernels(rows, reg)
     xp = rows.xp
     out = xp.empty_like(X)
@@ -393,10 +416,10 @@ def _forward(op, x, regularization_strength, regularization, direction, axis,
         rows.set_rows(out, bad, np.nan)
     if keep_structure:
         # the derivatives must not see later in-place changes of the caller's
-        # arrays: keep private copies of what they read (kl ranks and sorts, p4/3)
-        reads_out = reg == _pav.P43 or (reg == _pav.KL and op == "rank")
+        # arrays: keep private copies of what they read (kl ranks and sorts, p-norms)
+        reads_out = reg in _PNORMS or (reg == _pav.KL and op == "rank")
         kept_out = out.copy() if reads_out else out
-        reads_x = (reg == _pav.KL and op == "sort") or (reg == _pav.P43 and op == "rank")
+        reads_x = (reg == _pav.KL and op == "sort") or (reg in _PNORMS and op == "rank")
         if reads_x and xp.may_share_memory(X, x):
             X = X.copy()
         structure = _Structure(op, reg, sign, eps, X, kept_out, perm, start, nblocks,
@@ -409,11 +432,13 @@ _COMMON_PARAMETERS = """\
         Strength ``eps >= 0`` of the regulariser: 0 gives the hard operator,
         larger values give smoother outputs. A scalar, or an array of ``x``'s
         shape with ``axis`` removed (one strength per row; broadcasting applies).
-    regularization : {"l2", "kl", "p4/3"}, default="l2"
-        Quadratic ("l2"), entropic ("kl") or 4/3-norm ("p4/3", Sander et al.,
-        2023: sparse like l2, with outputs cubic instead of linear in ``x`` within
-        each pooled group) regularisation of the linear program over the
-        permutahedron. The strength's units depend on it: see Notes.
+    regularization : {"l2", "kl", "p4/3", "p3/2"}, default="l2"
+        Quadratic ("l2"), entropic ("kl"), 4/3-norm or 3/2-norm ("p4/3", "p3/2",
+        Sander et al., 2023: sparse like l2, with outputs cubic or quadratic
+        instead of linear in ``x`` within each pooled group, and continuously
+        differentiable where an output leaves 0) regularisation of the linear
+        program over the permutahedron. The strength's units depend on it: see
+        Notes.
     direction : {"ascending", "descending"}, default="ascending"
         Order convention, see below.
     axis : int or None, default=-1
@@ -494,8 +519,8 @@ soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
     ``eps`` is in the units of ``x`` and should be compared with the typical gap
     between neighbouring values, not with their spread. With "kl", the pooling
     threshold depends on the position, so low ranks are smoothed more than high
-    ones; with "p4/3", neighbours pool when their gap is below ``eps`` times the
-    gap of the cube roots of their ranks. Tied entries always receive equal ranks;
+    ones; with "p4/3" (or "p3/2"), neighbours pool when their gap is below ``eps``
+    times the gap of the cube roots (square roots) of their ranks. Tied entries always receive equal ranks;
     at strength 0 the ranks are tie-averaged, as
     ``scipy.stats.rankdata(method="average")``. As the strength
     grows every rank tends to ``(n + 1) / 2``.
@@ -551,8 +576,8 @@ soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
     -------
     values : ndarray
         Softly sorted values in sorted order (ascending or descending) along the
-        axis; same shape as ``x``, or 1-D when ``axis=None``. With "l2" and
-        "p4/3" they sum to ``sum(x)``; with "kl", ``sum(exp(-values))`` equals ``sum(exp(-x))``
+        axis; same shape as ``x``, or 1-D when ``axis=None``. With "l2", "p4/3"
+        and "p3/2" they sum to ``sum(x)``; with "kl", ``sum(exp(-values))`` equals ``sum(exp(-x))``
         ("ascending") or ``sum(exp(values))`` equals ``sum(exp(x))``
         ("descending").
 
@@ -567,8 +592,8 @@ soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
     sorted values whose gap is larger than ``1 / eps`` are averaged together, and
     ``soft_sort(a * x, eps) == a * soft_sort(x, a * eps)`` for ``a > 0``. With
     "p4/3" the sort cubes: ``soft_sort(a * x, eps) == a * soft_sort(x, a ** (1/3) *
-    eps)``, the sum of ``x`` is kept, and it is not equivariant to shifts (values
-    near 0 pool first). At
+    eps)`` ("p3/2": ``a ** (1/2)``), the sum of ``x`` is kept, and it is not
+    equivariant to shifts (values near 0 pool first). At
     strength 0 the result is ``np.sort(x)``; as the strength grows every value
     tends to the mean ("l2") or to a log-mean-exp ("kl"). Tied inputs are a kink
     of the soft sort (not of the soft rank): derivatives there are one-sided.

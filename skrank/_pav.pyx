@@ -26,9 +26,9 @@
 cimport numpy as cnp
 import numpy as np
 from cython.parallel cimport parallel, prange
-from libc.float cimport DBL_MAX
-from libc.math cimport (NAN, cbrt, exp, expm1, fabs, fmax, fmin, frexp, ilogb, isnan,
-                        ldexp, log, sqrt)
+from libc.float cimport DBL_MAX, DBL_MIN, FLT_MIN
+from libc.math cimport (NAN, cbrt, copysign, exp, expm1, fabs, floor, fmax, fmin, frexp,
+                        ilogb, isnan, ldexp, log, sqrt)
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 # Work space comes from PyMem_RawMalloc: thread-safe without the GIL, like malloc,
@@ -106,13 +106,15 @@ cdef extern from *:
     """
     double skrank_now() nogil
 
-# Regularisations: quadratic, entropic, and the 4/3-norm (design notes, section 13).
+# Regularisations: quadratic, entropic, and the 4/3- and 3/2-norms (design notes,
+# section 13).
 cdef enum:
     REG_L2 = 0
     REG_KL = 1
     REG_P43 = 2
+    REG_P32 = 3
 
-L2, KL, P43 = REG_L2, REG_KL, REG_P43
+L2, KL, P43, P32 = REG_L2, REG_KL, REG_P43, REG_P32
 
 cdef enum:
     PHASE_SORT = 0   # sorting a row (keys, radix or NumPy's argsort)
@@ -439,11 +441,11 @@ cdef struct Scratch:
     void* ys       # (= k0) sorted y, descending, in the row's dtype
     double* D      # (= k1) per block: sum of (y - a) (l2), or of exp(...) (kl)
     double* R      # per block: sum of w (stored weights only: not rho or top-k's)
-    double* gam    # per block, p4/3: S2 (rank form), or tau (sort form)
+    double* gam    # per block, p4/3 and p3/2: S2 (rank form), or the root (sort form)
     double* S3     # p4/3 rank form only: per block, third central moment
-    double* tau    # p4/3 rank form only: per block, the root of its cubic
+    double* tau    # p4/3 and p3/2 rank forms: per block, the root of its equation
     size_t cap     # the blocks R, gam, S3 and tau have room for: the row's length,
-                   # except in the p4/3 forms, where they grow as needed
+                   # except in the p-norm forms, where they grow as needed
                    # (_grow_blocks)
     int32_t* start
     int64_t* hist
@@ -454,7 +456,7 @@ cdef struct Scratch:
 
 
 cdef enum:
-    BLOCKS_START = 1024  # blocks the p4/3 forms have room for at first
+    BLOCKS_START = 1024  # blocks the p-norm forms have room for at first
     RHO_CBRT_KEPT = 1 << 20  # the longest table of rho's cube roots kept between calls
     KEPT_THREADS = 64  # threads 0..63 keep a work space between calls
     SCRATCH_KEPT_ENTRIES = 1 << 21  # of rows up to 2M entries (28 bytes each at most)
@@ -462,8 +464,9 @@ cdef enum:
 cdef enum:
     # what a call's rows need beyond the common part (flags of _scratch_new)
     NEED_R = 1      # rank form with stored weights (not rho's or top-k's closed forms)
-    NEED_GAM = 2    # p4/3 sort and rank forms
-    NEED_MOMENTS = 4  # p4/3 rank form
+    NEED_GAM = 2    # p-norm sort and rank forms
+    NEED_MOMENTS = 4  # p4/3 rank form (S3)
+    NEED_TAU = 16   # p-norm rank forms
     NEED_START = 8  # PAV over whole rows (block starts); a top-k band or a sort alone
                     # needs none, which keeps their forward passes a row lighter
 
@@ -494,7 +497,7 @@ cdef Scratch* _scratch_take(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexce
     cdef Scratch* s = NULL
     if 0 <= t < KEPT_THREADS:
         s = <Scratch*>skrank_exchange(&_kept[t], NULL)
-        # (a p4/3 work space's per-block arrays grow with its rows' blocks; the l2 and
+        # (a p-norm work space's per-block arrays grow with its rows' blocks; the l2 and
         # kl forms with stored weights take R to be a row long)
         if s != NULL and (s.m < <size_t>n or s.key_bytes < key_bytes
                           or (s.need & need) != need
@@ -551,19 +554,20 @@ cdef Scratch* _scratch_new(Py_ssize_t n, Py_ssize_t key_bytes, int need) noexcep
     s.D = <double*>s.k1  # 8 m bytes: k1 (float64), or k1 and i1 (float32)
     s.start = <int32_t*>malloc(m * sizeof(int32_t)) if need & NEED_START else NULL
     s.hist = <int64_t*>malloc(8 * 256 * sizeof(int64_t))
-    # the per-block arrays of the p4/3 forms start small: rows usually have
+    # the per-block arrays of the p-norm forms start small: rows usually have
     # few blocks, and untouched megabytes still cost (the allocator returns a call's
     # large frees to the system, and the next call's work space is then fresh pages,
     # about 2.5 us each to fault in on the machine measured)
-    s.cap = (m if not need & (NEED_GAM | NEED_MOMENTS) else
+    s.cap = (m if not need & (NEED_GAM | NEED_MOMENTS | NEED_TAU) else
              (m if m < BLOCKS_START else BLOCKS_START))
     s.R = <double*>malloc(s.cap * sizeof(double)) if need & NEED_R else NULL
     s.gam = <double*>malloc(s.cap * sizeof(double)) if need & NEED_GAM else NULL
     s.S3 = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
-    s.tau = <double*>malloc(s.cap * sizeof(double)) if need & NEED_MOMENTS else NULL
+    s.tau = <double*>malloc(s.cap * sizeof(double)) if need & NEED_TAU else NULL
     if (s.A == NULL or (need & NEED_START and s.start == NULL) or s.hist == NULL
             or (need & NEED_R and s.R == NULL) or (need & NEED_GAM and s.gam == NULL)
-            or (need & NEED_MOMENTS and (s.S3 == NULL or s.tau == NULL))):
+            or (need & NEED_MOMENTS and s.S3 == NULL)
+            or (need & NEED_TAU and s.tau == NULL)):
         _scratch_free(s)
         return NULL
     return s
@@ -1069,6 +1073,235 @@ cdef Py_ssize_t _pav_rank_p43(Py_ssize_t n, const floating* ys, const double* w,
     return nb
 
 
+# --------------------------------------------------------------------------
+# p3/2 (design notes, section 13): a block's value v solves sum_B phi(z_i - v) =
+# sum_B w_i with phi(u) = u |u|. Rank forms have w >= 0, so every z_i - v >= 0 and
+# the equation is sum_B (z_i - v)^2 = W: with the block's mean and S2 = sum (z_i -
+# mean)^2, v = mean + tau, tau = -sqrt((W - S2) / k). Sort forms have z evenly
+# spaced and weights of any sign: a block's equation is piecewise quadratic, each
+# piece a closed form (_p32_sum).
+# --------------------------------------------------------------------------
+
+cdef inline double _p32_tau(double R, double S2, double k) noexcept nogil:
+    """The root of a rank-form block (W - S2 >= 0 in exact arithmetic: 0 when
+    rounding says otherwise)."""
+    cdef double q = R - S2
+    return -sqrt(q / k) if q > 0.0 else 0.0
+
+
+cdef Py_ssize_t _pav_rank_p32(Py_ssize_t n, const floating* ys, const double* w,
+                              double eps, int wkind, Py_ssize_t topk, Scratch* s,
+                              int32_t* start) noexcept nogil:
+    """Blocks of the p3/2 rank-form problem (z = y / eps); returns their number, or
+    -1 if the per-block arrays could not grow (out of memory).
+
+    Block b holds start[b], D[b] = mean of (y - a) (a its first y), R[b] = sum of w
+    (stored weights only), gam[b] = S2 (the central second moment of z) and tau[b]
+    (v = mean z + tau). A unit of k tied entries with weights summing to R has
+    tau = -sqrt(R / k). Merge test v_L <= v_U as (mean_L - mean_U) / eps <= tau_U -
+    tau_L, S2 combined exactly (Pebay), as _pav_rank_p43 does with one moment less.
+
+    Roots are solved lazily, as there: a merged block's tau is taken only when it is
+    pushed below a new unit or ends the row. A test needs one root at most (a new
+    unit's, or that of a block popped from the stack, solved when pushed), and the
+    other side is settled by squares: tau_T <= c exactly when c >= 0 or W - S2 >=
+    k c^2. A run of merges into one block then has no square root or division on its
+    chain of dependent operations (at strength 1 every entry of a short row merges).
+    """
+    cdef double* sD = s.D
+    cdef double* sR = s.R
+    cdef double* sgam = s.gam
+    cdef double* stau = s.tau
+    cdef double a, M, R, S2, tau, d, c, kT, kN, inv, inv_eps = 1.0 / eps
+    cdef double ta = 0.0, tM = 0.0, tR = 0.0, tS2 = 0.0, ttau = 0.0
+    cdef bint solved, tsolved = True, merge
+    cdef Py_ssize_t i = 0, j, st, nb = 0, k, tst = 0
+    while i < n:
+        if nb == 1 and eps > 0.0:
+            # one block so far (in registers), and the next units single entries: the
+            # test and sums below with k = 1, M = S2 = 0 (the same roundings), with no
+            # block beneath to chain to (as _pav_rank's loop of the same purpose)
+            while i + 1 < n and ys[i + 1] != ys[i]:
+                a = ys[i]
+                R = w[i] if wkind == WK_STORED else _wsum(wkind, n, topk, i, i + 1)
+                tau = -sqrt(R)
+                d = _over_eps((ta - a) + tM, eps, inv_eps)
+                kT = <double>(i - tst)
+                if tsolved:
+                    merge = d <= tau - ttau
+                else:
+                    c = tau - d
+                    merge = c >= 0.0 or tR - tS2 >= kT * c * c
+                if not merge:
+                    break
+                inv = 1.0 / (kT + 1.0)
+                tS2 = tS2 + d * d * kT * inv
+                tM = tM + ((a - ta) - tM) * inv
+                tR = R + tR
+                tsolved = False
+                i += 1
+        a = ys[i]  # the next unit: a group of tied values (they always pool)
+        j = _next_unit(ys, n, i, w, wkind, topk, &R)
+        st = i
+        k = j - i
+        M = 0.0; S2 = 0.0
+        tau = -sqrt(R) if k == 1 else -sqrt(R / k)
+        solved = True
+        while eps > 0.0 and nb > 0:  # merge with the top block while it violates
+            d = _over_eps((ta - a) + (tM - M), eps, inv_eps)  # (mean_L - mean_U) / eps
+            kT = <double>(st - tst); kN = <double>k
+            if solved and tsolved:
+                merge = d <= tau - ttau
+            elif solved:  # tau_T <= tau - d
+                c = tau - d
+                merge = c >= 0.0 or tR - tS2 >= kT * c * c
+            else:  # (a popped top is solved) tau >= tau_T + d
+                c = ttau + d
+                merge = c <= 0.0 and R - S2 <= kN * c * c
+            if not merge:
+                break
+            inv = 1.0 / (kT + kN)
+            S2 = tS2 + S2 + d * d * kT * kN * inv
+            M = tM + ((a - ta) + (M - tM)) * (kN * inv)
+            R += tR
+            k += st - tst
+            st = tst
+            a = ta
+            solved = False
+            nb -= 1
+            if nb > 0:  # the block below becomes the top (solved when pushed)
+                tst = start[nb - 1]; ta = ys[tst]; tM = sD[nb - 1]
+                tR = sR[nb - 1] if wkind == WK_STORED else _wsum(wkind, n, topk, tst, st)
+                tS2 = sgam[nb - 1]; ttau = stau[nb - 1]
+                tsolved = True
+        if nb > 0:  # push: write the old top out, solved
+            if not tsolved:
+                ttau = _p32_tau(tR, tS2, <double>(st - tst))
+            if <size_t>nb > s.cap:
+                if _grow_blocks(s, nb, n) < 0:
+                    return -1
+                sR = s.R; sgam = s.gam; stau = s.tau
+            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM
+            if wkind == WK_STORED:
+                sR[nb - 1] = tR
+            sgam[nb - 1] = tS2; stau[nb - 1] = ttau
+        tst = st; ta = a; tM = M; tR = R; tS2 = S2; ttau = tau
+        tsolved = solved
+        nb += 1
+        i = j
+    if nb > 0:
+        if not tsolved:
+            ttau = _p32_tau(tR, tS2, <double>(n - tst))
+        if <size_t>nb > s.cap:
+            if _grow_blocks(s, nb, n) < 0:
+                return -1
+            sR = s.R; sgam = s.gam; stau = s.tau
+        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tM
+        if wkind == WK_STORED:
+            sR[nb - 1] = tR
+        sgam[nb - 1] = tS2; stau[nb - 1] = ttau
+    return nb
+
+
+cdef inline double _p32_sum(double t, double h, double k, double* dG) noexcept nogil:
+    """G(t) = sum over j < k of phi(t - j h) (phi(u) = u |u|, h > 0) in closed form,
+    and its derivative 2 sum |t - j h| in dG: the p entries with t - j h >= 0 and the
+    r = k - p others are each a sum of squares about their mean (a p off by one
+    where t / h rounds onto an integer moves a term of about 0 across: G stays
+    continuous)."""
+    cdef double c, p, r, a, b, pos, neg, hh = h * h
+    if t <= 0.0:
+        p = 0.0
+    else:
+        c = t / h
+        p = k if c >= k - 1.0 else floor(c) + 1.0
+    r = k - p
+    a = t - 0.5 * (p - 1.0) * h  # the mean of t - j h over j < p
+    b = 0.5 * (p + k - 1.0) * h - t  # the mean of j h - t over j >= p
+    pos = p * a * a + (p * ((p * p - 1.0) / 12.0) * hh if p > 1.0 else 0.0)
+    neg = r * b * b + (r * ((r * r - 1.0) / 12.0) * hh if r > 1.0 else 0.0)
+    dG[0] = 2.0 * (p * a + r * b)
+    return pos - neg
+
+
+cdef double _p32_sort_root(double k, double h, double W, double lo, double hi,
+                           double t) noexcept nogil:
+    """The t with _p32_sum(t) = W, in [lo, hi] (a merged block's root lies between
+    its parts'), by Newton steps from the guess t, bisecting where a step leaves the
+    bracket (G increases, convex above the block's middle and concave below)."""
+    cdef double f, dG, tn, slack = 1e-9 * (fabs(lo) + fabs(hi) + k * h)
+    cdef int it
+    lo -= slack  # (the parts' roots are rounded)
+    hi += slack
+    for it in range(100):
+        f = _p32_sum(t, h, k, &dG) - W
+        if f == 0.0:
+            return t
+        if f > 0.0:
+            hi = t
+        else:
+            lo = t
+        tn = t - f / dG if dG > 0.0 else 0.5 * (lo + hi)
+        if not (lo <= tn <= hi):
+            tn = 0.5 * (lo + hi)
+        if fabs(tn - t) <= 1e-15 * (fabs(tn) + k * h):
+            return tn
+        t = tn
+    return t
+
+
+cdef Py_ssize_t _pav_sort_p32(Py_ssize_t n, const floating* ys, double eps, Scratch* s,
+                              int32_t* start) noexcept nogil:
+    """Blocks of the p3/2 sort-form problem (z = rho / eps, weights y); returns
+    their number, or -1 if out of memory. Block b holds start[b], D[b] = sum of
+    (y - a) and gam[b] = t = z_first - v, the first entry's z - v; entry j of the
+    block then has z - v = t - j h (h = 1 / eps). A single entry's t is sign(y)
+    sqrt(|y|). Merge test v_L <= v_U as t_L - t_U >= k_L h.
+    """
+    cdef double* sD = s.D
+    cdef double* sgam = s.gam
+    cdef double a, D, t, kd, g, gap, h = 1.0 / eps
+    cdef double ta = 0.0, tD = 0.0, tt = 0.0
+    cdef Py_ssize_t i, st, nb = 0, tst = 0
+    if h > DBL_MAX:  # (subnormal eps: nothing pools)
+        h = DBL_MAX
+    for i in range(n):
+        st = i
+        a = ys[i]
+        D = 0.0
+        t = copysign(sqrt(fabs(a)), a)
+        while nb > 0:  # merge with the top block while it violates
+            gap = (st - tst) * h
+            if not (tt - t >= gap):
+                break
+            D = tD + D + (i + 1 - st) * (a - ta)
+            kd = <double>(i + 1 - tst)
+            # the guess: the parts' roots (relative to the merged block's first
+            # entry) weighted by their sizes
+            g = ((st - tst) * tt + (i + 1 - st) * (t + gap)) / kd
+            t = _p32_sort_root(kd, h, kd * ta + D, t + gap, tt, g)
+            st = tst
+            a = ta
+            nb -= 1
+            if nb > 0:  # the block below becomes the top
+                tst = start[nb - 1]; tD = sD[nb - 1]; tt = sgam[nb - 1]; ta = ys[tst]
+        if nb > 0:  # push: write the old top out
+            if <size_t>nb > s.cap:
+                if _grow_blocks(s, nb, n) < 0:
+                    return -1
+                sgam = s.gam
+            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = tt
+        tst = st; ta = a; tD = D; tt = t
+        nb += 1
+    if nb > 0:
+        if <size_t>nb > s.cap:
+            if _grow_blocks(s, nb, n) < 0:
+                return -1
+            sgam = s.gam
+        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = tt
+    return nb
+
+
 cdef int _scale_row(floating* ys, Py_ssize_t n) noexcept nogil:
     """Rescale the sorted l2 row by 2^-e when _row_shift asks; returns e. float32
     rows never need it: their values lie far inside both of its limits."""
@@ -1111,6 +1344,8 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
     cells = reg == REG_KL and n > 0 and _kl_cells(ys, n, eps, &cell, &inv_cell)
     if reg == REG_P43:
         nb = _pav_rank_p43(n, ys, w, cw, eps, wkind, topk, s, s.start)
+    elif reg == REG_P32:
+        nb = _pav_rank_p32(n, ys, w, eps, wkind, topk, s, s.start)
     elif reg == REG_L2:  # (inlined with kl a constant, l2 gets loops of its own: 7% faster)
         if wkind == WK_RHO:
             nb = _pav_rank(n, ys, w, eps, False, WK_RHO, 0, s, s.start)
@@ -1142,7 +1377,8 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
         if eps == 0.0:  # hard rank: tied entries share their mean weight
             for i in range(st, en):
                 out[perm[i]] = <floating>mR
-        elif reg == REG_P43:  # (z_i - v)^3, z_i - v = (y_i - mean_B y) / eps - tau
+        elif reg == REG_P43 or reg == REG_P32:
+            # (z_i - v)^3 or (z_i - v)^2, z_i - v = (y_i - mean_B y) / eps - tau
             if sgam[b] == 0.0:  # tied: exactly the mean weight
                 mR = lo if mR < lo else (hi if mR > hi else mR)
                 for i in range(st, en):
@@ -1150,7 +1386,7 @@ cdef Py_ssize_t _rank_sorted(Py_ssize_t n, double eps, int e, const double* w,
                 continue
             for i in range(st, en):
                 v = _over_eps((ys[i] - a) - sD[b], eps, inv_eps) - stau[b]
-                v = v * v * v
+                v = v * v * v if reg == REG_P43 else v * v
                 out[perm[i]] = <floating>(lo if v < lo else (hi if v > hi else v))
         elif cells:  # softmax(y_B / eps)_i * sum(w_B) from PAV's terms (_pav_rank_kl)
             if ys[en - 1] == a:  # tied: exactly the mean weight
@@ -1539,9 +1775,10 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, const floating* ys, double eps, Scra
     return nb
 
 
-cdef int _shift_p43(floating* ys, Py_ssize_t n) noexcept nogil:
-    """As _scale_row, by a power of two that is a cube (2^e, e a multiple of 3):
-    P(rho / eps, y) = 2^e P(rho / (eps 2^(e/3)), y / 2^e) for p4/3."""
+cdef int _shift_pnorm(floating* ys, Py_ssize_t n, int q) noexcept nogil:
+    """As _scale_row, by a power of two 2^e with e a multiple of q = 3 (p4/3) or 2
+    (p3/2): P(rho / eps, y) = 2^e P(rho / (eps 2^(e/q)), y / 2^e), the outputs being
+    q-th powers."""
     cdef Py_ssize_t i
     cdef int e
     if floating is float:
@@ -1549,9 +1786,9 @@ cdef int _shift_p43(floating* ys, Py_ssize_t n) noexcept nogil:
     else:
         e = _row_shift(ys, n)
         if e > 0:
-            e = 3 * ((e + 2) // 3)
+            e = q * ((e + q - 1) // q)
         elif e < 0:
-            e = -3 * ((2 - e) // 3)
+            e = -q * ((q - 1 - e) // q)
         if e != 0:
             for i in range(n):
                 ys[i] = ldexp(ys[i], -e)
@@ -1578,14 +1815,16 @@ cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, doubl
         if e != 0:
             eps = fmin(ldexp(eps, e), DBL_MAX)
             inv_eps = 1.0 / eps
-    elif reg == REG_P43 and eps > 0.0:
-        e = _shift_p43(ys, n)
+    elif (reg == REG_P43 or reg == REG_P32) and eps > 0.0:
+        e = _shift_pnorm(ys, n, 3 if reg == REG_P43 else 2)
         if e != 0:
-            eps = fmin(ldexp(eps, e // 3), DBL_MAX)
+            eps = fmin(ldexp(eps, e // (3 if reg == REG_P43 else 2)), DBL_MAX)
             inv_eps = 1.0 / eps
     t0 = _tick()
     if reg == REG_P43 and eps > 0.0:
         nb = _pav_sort_p43(n, ys, eps, s, s.start)
+    elif reg == REG_P32 and eps > 0.0:
+        nb = _pav_sort_p32(n, ys, eps, s, s.start)
     else:
         nb = _pav_sort(n, ys, eps, kl, s, s.start)
     _tock(PHASE_PAV, t0)
@@ -1607,6 +1846,12 @@ cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, doubl
             for i in range(st, en):
                 v = _over_eps(mrho - i, eps, inv_eps) - sgam[b]
                 v = v * v * v
+                v = lo if v < lo else (hi if v > hi else v)
+                out[i] = <floating>(sign * (v if e == 0 else ldexp(v, e)))
+        elif reg == REG_P32:  # phi(z_i - v), z_i - v = t - (i - st) / eps
+            for i in range(st, en):
+                v = sgam[b] - _over_eps(i - st, eps, inv_eps)
+                v = v * fabs(v)
                 v = lo if v < lo else (hi if v > hi else v)
                 out[i] = <floating>(sign * (v if e == 0 else ldexp(v, e)))
         elif kl:  # log_softmax(rho_B / eps)_i + logsumexp(y_B)
@@ -1688,7 +1933,7 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
 
     Row r is X[offsets[r]:offsets[r + 1]] (rows may differ in length; a 2-D
     C-contiguous batch is the flat array with evenly spaced offsets).
-    reg is L2, KL or P43 (the regularisation; True and False mean KL and L2).
+    reg is L2, KL, P43 or P32 (the regularisation; True and False mean KL and L2).
     Rank form (sort_form=False): P(sign * x / eps, w), aligned with x, for w
     descending within each row. w_layout says which entries of w a row of
     length m uses: WEIGHTS_PREFIX the first m (top-k weights), WEIGHTS_SUFFIX
@@ -1725,8 +1970,10 @@ def forward(const floating[::1] X, const int64_t[::1] offsets, const double[::1]
         if cw_view is not None:
             cwp = &cw_view[0]
         if reg == REG_P43:
-            need = need | NEED_GAM | NEED_MOMENTS
-    elif reg == REG_P43:
+            need = need | NEED_GAM | NEED_MOMENTS | NEED_TAU
+        elif reg == REG_P32:
+            need = need | NEED_GAM | NEED_TAU
+    elif reg == REG_P43 or reg == REG_P32:
         need = need | NEED_GAM
     wlen = 0 if w is None else w.shape[0]
     with nogil, parallel(num_threads=nt):
@@ -1769,7 +2016,8 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                   const double[:, ::1] eps, const double[:, ::1] W, int w_layout,
                   floating[:, ::1] out, int32_t[::1] perm, int32_t[:, ::1] start,
                   int64_t[:, ::1] nblocks, const int64_t[::1] ks=None, int reg=REG_L2):
-    """Several rank forms P(x / eps_j, w_j) of the same rows (l2 or p4/3: reg), sharing one sort
+    """Several rank forms P(x / eps_j, w_j) of the same rows (l2, p4/3 or p3/2: reg),
+    sharing one sort
     (soft top-k masks for several k). Rows and w_layout as in forward; out,
     start and nblocks get one slice per weight vector j, perm is shared. perm and
     start may both be None: no structure is kept (it lives in per-thread scratch).
@@ -1787,8 +2035,9 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     cdef bint stored = W is not None
     cdef const double* w = NULL
     cdef const double[:, ::1] CW
-    cdef int need = (NEED_R if stored else 0) | (NEED_GAM | NEED_MOMENTS
-                                                 if reg == REG_P43 else 0)
+    cdef int need = (NEED_R if stored else 0) | (
+        NEED_GAM | NEED_MOMENTS | NEED_TAU if reg == REG_P43 else
+        (NEED_GAM | NEED_TAU if reg == REG_P32 else 0))
     # l2 masks of closed-form weights, no structure kept: each is a band, whose
     # block needs no PAV over the row (_topk_band); per thread, assigned in the
     # parallel block (private)
@@ -1799,7 +2048,7 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
     if not bands:
         need = need | NEED_START
     if reg == REG_KL:
-        raise ValueError("masks_forward serves l2 and p4/3")
+        raise ValueError("masks_forward serves l2, p4/3 and p3/2")
     if keep != (start is not None):
         raise ValueError("perm and start are kept together, or not at all")
     if not stored and not by_k:
@@ -2124,6 +2373,7 @@ def rank_correlation_sums(const floating[::1] T, const int64_t[::1] offsets,
 #   sort kl:  1 softmax(y_B)^T
 #   rank p4/3: (sign / eps) (diag(g) - g g^T / sum g),  g = 3 P^(2/3) = 3 (z - v)^2
 #   sort p4/3: g 1^T / sum g
+#   rank and sort p3/2: the same with g = 2 |P|^(1/2) = 2 |z - v|
 # where rank outputs are aligned with x and sort outputs are in sorted order.
 # --------------------------------------------------------------------------
 
@@ -2135,6 +2385,8 @@ cdef inline double _jac_weight(double r, int reg) noexcept nogil:
     if reg == REG_P43:
         c = cbrt(r)
         return 3.0 * c * c
+    if reg == REG_P32:
+        return 2.0 * sqrt(fabs(r))
     return 1.0
 
 
@@ -2143,10 +2395,10 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
                           int reg, const floating* x, const floating* t,
                           floating* res) noexcept nogil:
     # The rank Jacobians are symmetric (f = sign / eps, per block in sorted order):
-    #   l2: f (I - 1 1^T / |B|),  kl: f (diag(r) - r r^T / sum r),  p4/3: the same
-    #   with g = 3 r^(2/3) for r
+    #   l2: f (I - 1 1^T / |B|),  kl: f (diag(r) - r r^T / sum r),  p4/3 and p3/2:
+    #   the same with g = 3 r^(2/3) or 2 r^(1/2) for r
     # so one routine serves jvp and vjp: f * c_i * (t_i - sum(c t) / sum(c)), with
-    # c = 1 (l2), c = r (kl) or c = g (p4/3).
+    # c = 1 (l2), c = r (kl) or c = g (p-norms).
     cdef Py_ssize_t b, i, st, en
     cdef double su, sc, m, ci, c0, y0, inv_eps = 1.0 / eps
     if eps == 0.0:  # hard ranks are piecewise constant
@@ -2161,15 +2413,20 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
             continue
         su = 0.0
         sc = 0.0
-        if reg == REG_P43:
-            # g_i / 3 = (z_i - v)^2 with z_i - v = (y_i - y_0) / eps + cbrt(P_0), y_0
-            # the block's first (largest) entry: one cube root per block, not per
-            # entry; g is parked in res until the second pass
-            c0 = cbrt(r[perm[st]])
+        if reg == REG_P43 or reg == REG_P32:
+            # g_i / 3 = (z_i - v)^2 or g_i / 2 = z_i - v, with z_i - v = (y_i - y_0) /
+            # eps + cbrt(P_0) or sqrt(P_0), y_0 the block's first (largest) entry:
+            # one root per block, not per entry, and no root of an output near 0
+            # (which would keep half its digits or less); g is parked in res until
+            # the second pass
+            c0 = cbrt(r[perm[st]]) if reg == REG_P43 else sqrt(fabs(r[perm[st]]))
             y0 = sign * x[perm[st]]
             for i in range(st, en):
                 ci = _over_eps(sign * x[perm[i]] - y0, eps, inv_eps) + c0
-                ci = 3.0 * ci * ci if fabs(ci) <= 1e150 else _jac_weight(r[perm[i]], reg)
+                if reg == REG_P32:
+                    ci = 2.0 * fmax(ci, 0.0)
+                else:
+                    ci = 3.0 * ci * ci if fabs(ci) <= 1e150 else _jac_weight(r[perm[i]], reg)
                 res[perm[i]] = <floating>ci
                 su += ci * t[perm[i]]
                 sc += ci
@@ -2186,7 +2443,7 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
             ci = _jac_weight(r[perm[i]], reg)
             su += ci * t[perm[i]]
             sc += ci
-        if sc == 0.0:  # p4/3: every output 0 (an all-zero tied block): constant
+        if sc == 0.0:  # p-norms: every output 0 (an all-zero tied block): constant
             for i in range(st, en):
                 res[perm[i]] = 0.0
             continue
@@ -2196,12 +2453,26 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
             res[perm[i]] = <floating>(sign * ci * _over_eps(t[perm[i]] - m, eps, inv_eps))
 
 
+cdef inline double _sort_weight(const floating* out, Py_ssize_t i, int reg, double u_ref,
+                                Py_ssize_t ref, double eps, double inv_eps) noexcept nogil:
+    # g_i of a p-norm sort block: 3 out^(2/3) (p4/3), or 2 |z_i - v| (p3/2) with
+    # z_i - v = u_ref + (ref - i) / eps, from the block's end of larger output
+    if reg == REG_P43:
+        return _jac_weight(out[i], reg)
+    return 2.0 * fabs(u_ref + _over_eps(<double>(ref - i), eps, inv_eps))
+
+
 cdef void _sort_deriv_row(const floating* x, const int32_t* perm, const int32_t* start,
                           Py_ssize_t nb, Py_ssize_t n, double sign, int reg,
                           bint transpose, const floating* t, const floating* out,
-                          floating* res) noexcept nogil:
-    cdef Py_ssize_t b, i, st, en
-    cdef double a, E, su, m, e
+                          double eps, floating* res) noexcept nogil:
+    cdef Py_ssize_t b, i, st, en, ref = 0
+    cdef double a, E, su, m, e, u_ref = 0.0, inv_eps = 1.0 / eps if eps > 0.0 else 0.0
+    cdef double tiny  # the smallest normal output
+    if floating is float:
+        tiny = FLT_MIN
+    else:
+        tiny = DBL_MIN
     for b in range(nb):
         st = start[b]
         en = start[b + 1] if b + 1 < nb else n
@@ -2211,14 +2482,27 @@ cdef void _sort_deriv_row(const floating* x, const int32_t* perm, const int32_t*
             else:
                 res[st] = t[perm[st]]
             continue
-        if reg == REG_P43:  # g 1^T / sum g, g = 3 out^(2/3) (sorted order)
+        if reg == REG_P43 or reg == REG_P32:
+            # g 1^T / sum g, g = 3 out^(2/3) or 2 |out|^(1/2) (sorted order); p3/2's g
+            # from the block's end of larger |output|, whose root keeps its digits
             E = 0.0
-            for i in range(st, en):
-                E += _jac_weight(out[i], reg)
+            if reg == REG_P32:
+                ref = st if fabs(out[st]) >= fabs(out[en - 1]) else en - 1
+                u_ref = sign * out[ref]
+                # (outputs that underflowed, even in part, say nothing of z - v: E = 0
+                # gives equal shares, as for p4/3)
+                if fabs(u_ref) >= tiny:
+                    u_ref = copysign(sqrt(fabs(u_ref)), u_ref)
+                    for i in range(st, en):
+                        E += _sort_weight(out, i, reg, u_ref, ref, eps, inv_eps)
+            else:
+                for i in range(st, en):
+                    E += _sort_weight(out, i, reg, u_ref, ref, eps, inv_eps)
             su = 0.0
             if transpose:
                 for i in range(st, en):
-                    su += (_jac_weight(out[i], reg) if E > 0.0 else 1.0) * t[i]
+                    su += (_sort_weight(out, i, reg, u_ref, ref, eps, inv_eps)
+                           if E > 0.0 else 1.0) * t[i]
                 # (outputs that underflowed to 0: equal shares, as the jvp below)
                 m = su / E if E > 0.0 else su / (en - st)
                 for i in range(st, en):
@@ -2227,8 +2511,8 @@ cdef void _sort_deriv_row(const floating* x, const int32_t* perm, const int32_t*
                 for i in range(st, en):
                     su += t[perm[i]]
                 for i in range(st, en):
-                    res[i] = <floating>(_jac_weight(out[i], reg) / E * su if E > 0.0
-                                        else su / (en - st))
+                    res[i] = <floating>(_sort_weight(out, i, reg, u_ref, ref, eps, inv_eps)
+                                        / E * su if E > 0.0 else su / (en - st))
             continue
         if reg == REG_L2:
             su = 0.0
@@ -2271,15 +2555,15 @@ def rank_derivative(const int64_t[::1] offsets, const int32_t[::1] perm,
                     const floating[::1] T, floating[::1] res,
                     const floating[::1] X=None):
     """Jacobian-vector product of the rank form with T (aligned with x), from
-    the structure kept by forward (rows as in forward; p4/3 also reads the input X,
+    the structure kept by forward (rows as in forward; p4/3 and p3/2 also read the input X,
     which must not alias res). The Jacobian is symmetric, so this is also the
     vector-Jacobian product."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, r, lo
     cdef int nt = _n_threads(n_rows, T.shape[0])
     cdef const floating* xp = NULL
-    if reg == REG_P43:
+    if reg == REG_P43 or reg == REG_P32:
         if X is None:
-            raise ValueError("the p4/3 rank form's derivative needs its input X")
+            raise ValueError("the p-norm rank forms' derivative needs their input X")
         xp = &X[0]
     with nogil:
         for r in prange(n_rows, schedule="static", num_threads=nt):
@@ -2365,25 +2649,31 @@ def sort_derivative(const int64_t[::1] offsets, const floating[::1] X,
                     const int32_t[::1] perm, const int32_t[::1] start,
                     const int64_t[::1] nblocks, double sign, int reg, bint transpose,
                     const floating[::1] T, floating[::1] res,
-                    const floating[::1] out=None):
+                    const floating[::1] out=None, const double[::1] eps=None):
     """Jacobian-vector product (transpose=False: tangent aligned with x, result
     in sorted order) or its transpose (cotangent in sorted order, result aligned
-    with x) of the sort form, from the structure kept by forward (and, for p4/3,
-    its output)."""
+    with x) of the sort form, from the structure kept by forward (and, for p4/3 and
+    p3/2, its output; for p3/2 the rows' strengths eps too)."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, r, lo
     cdef int nt = _n_threads(n_rows, T.shape[0])
     cdef const floating* outp = NULL
-    if reg == REG_P43:
+    cdef const double* epsp = NULL
+    if reg == REG_P43 or reg == REG_P32:
         if out is None:
-            raise ValueError("the p4/3 sort form's derivative needs its output")
+            raise ValueError("the p-norm sort forms' derivative needs their output")
         outp = &out[0]
+    if reg == REG_P32:
+        if eps is None or eps.shape[0] != n_rows:
+            raise ValueError("the p3/2 sort form's derivative needs the rows' strengths")
+        epsp = &eps[0]
     with nogil:
         for r in prange(n_rows, schedule="static", num_threads=nt):
             lo = offsets[r]
             if offsets[r + 1] > lo:
                 _sort_deriv_row(&X[lo], &perm[lo], &start[lo], nblocks[r],
                                 offsets[r + 1] - lo, sign, reg, transpose, &T[lo],
-                                NULL if outp == NULL else outp + lo, &res[lo])
+                                NULL if outp == NULL else outp + lo,
+                                0.0 if epsp == NULL else epsp[r], &res[lo])
 
 
 # --------------------------------------------------------------------------

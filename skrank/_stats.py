@@ -20,9 +20,9 @@ import numbers
 import numpy as np
 
 from . import _pav
-from ._ops import (_as_float_array, _asarray, _block_starts, _check_choice,
-                   _check_kernels, _namespace, _over_strength, _real_array, _row_products,
-                   _run_kernel, _split_flat_blocks, _strengths, _Structure)
+from ._ops import (_PNORMS, _as_float_array, _asarray, _block_starts, _check_choice,
+                   _check_kernels, _namespace, _over_strength, _pnorm_weights, _real_array,
+                   _row_products, _run_kernel, _split_flat_blocks, _strengths, _Structure)
 from ._registry import STRENGTH, operator
 from ._rows import Rows, host, make_rows, sum_to_shape, tangent_of_shape
 
@@ -42,7 +42,7 @@ class _Masks:
     """Soft top-k masks of the rows of X, computed once for each k, with J_k X
     (the mask's Jacobian applied to X itself) when derivatives are needed. k is
     one int for every row, or one per row (ragged rows of different lengths).
-    reg: the kernel code of the regulariser (_pav.L2 or _pav.P43)."""
+    reg: the kernel code of the regulariser (_pav.L2, P43 or P32)."""
 
     def __init__(self, rows, X, eps, with_gradient, reg=_pav.L2):
         self.rows, self.X, self.eps, self.with_gradient = rows, X, eps, with_gradient
@@ -88,7 +88,7 @@ class _Masks:
             _split_flat_blocks(rows.offsets, start, nblocks, w, layout, rows.xp)
             jx = rows.xp.empty_like(X)
             if X.size:
-                extra = (X.reshape(-1),) if self.reg == _pav.P43 else ()
+                extra = (X.reshape(-1),) if self.reg in _PNORMS else ()
                 rows.kernels.rank_derivative(rows.offsets, perm.reshape(-1),
                                              start.reshape(-1), nblocks, mask.reshape(-1),
                                              eps, 1.0, self.reg, self._centred().reshape(-1),
@@ -567,7 +567,8 @@ class _MaskK:
     """A top-k mask's structure with its derivative in k (design notes, section 7):
     dw / dk is 1 at the fractional sorted position j = floor(k) (from above at an
     integer k), and the block B holding j shares it as c_i / sum_B c, with c = 1
-    (l2) or g = 3 P^(2/3) (p4/3); a block of one entry, or of outputs all 0, shares it
+    (l2) or g (p-norms: 3 P^(2/3), 2 P^(1/2)); a block of one entry, or of outputs all
+    0, shares it
     equally. k_rows: k per row; k_shape: the shape k was given in."""
 
     def __init__(self, inner, reg, mask, k_rows, k_shape, pooled):
@@ -599,7 +600,7 @@ class _MaskK:
             where = xp.asarray(offsets)[row] + self.inner.perm.reshape(-1)
             block = xp.cumsum(is_start) - 1
             out = self.mask.reshape(-1)[where].astype(np.float64)
-            c = 3.0 * xp.cbrt(out) ** 2 if self.reg == _pav.P43 else xp.ones(total)
+            c = _pnorm_weights(out, self.reg, xp) if self.reg in _PNORMS else xp.ones(total)
             size = xp.bincount(block)
             total_c = xp.bincount(block, weights=c)
             even = (total_c == 0) | (size == 1)
@@ -664,13 +665,13 @@ class _Product:
         return _row_products(self.rows, self.strength_rows())
 
 
-_MASK_REGULARIZERS = {"l2": _pav.L2, "p4/3": _pav.P43}
+_MASK_REGULARIZERS = {"l2": _pav.L2, "p4/3": _pav.P43, "p3/2": _pav.P32}
 
 
 def _mask_code(reg):
     """The masks' regulariser beside soft ranks of kernel code reg (a loss's cutoff):
-    p4/3 with p4/3, else l2 (kl masks would need log 0)."""
-    return _pav.P43 if reg == _pav.P43 else _pav.L2
+    a p-norm with itself, else l2 (kl masks would need log 0)."""
+    return reg if reg in _PNORMS else _pav.L2
 
 
 def _topk_mask(x, k, regularization_strength, axis, with_gradient, lengths=None,
@@ -758,9 +759,9 @@ def _real_topk_mask(rows, eps, X, k, reg, with_gradient):
         # share the new weight); the one in x, split where w is flat (locally constant)
         pooled = (start.copy(), nblocks.copy())
         _split_flat_blocks(rows.offsets, start, nblocks, w, layout, rows.xp)
-        p43 = reg == _pav.P43  # (p4/3 reads the mask and the input: private copies)
-        structure = _Structure("rank", reg, 1.0, eps, X.copy() if p43 else X,
-                               mask.copy() if p43 else mask, perm, start, nblocks, rows,
+        pnorm = reg in _PNORMS  # (p-norms read the mask and the input: private copies)
+        structure = _Structure("rank", reg, 1.0, eps, X.copy() if pnorm else X,
+                               mask.copy() if pnorm else mask, perm, start, nblocks, rows,
                                None)
         structure = _MaskK(structure, reg, structure.out, kk, np.shape(host(k)), pooled)
     return rows.from_rows(mask), structure
@@ -843,12 +844,13 @@ def soft_topk_mask(x, k, *, regularization_strength=1.0, axis=-1, lengths=None,
         Rank the entries by ``x`` or by ``|x|``. With "magnitude" the derivative
         is the mask's in ``|x|`` times ``sign(x)``: an entry's sign does not matter
         to the mask, and an entry at exactly 0 gets derivative 0.
-    regularization : {"l2", "p4/3"}, default="l2"
+    regularization : {"l2", "p4/3", "p3/2"}, default="l2"
         The regulariser of the projection. "l2": the mask is piecewise linear in
         ``x``. "p4/3" (the 4/3-norm of Sander et al., 2023): inside the band the
         mask is ``clip(x / eps - tau, 0, 1) ** 3``, as sparse as l2's, and its
         derivative is continuous where an entry enters the band from 0 (see the
-        user guide, "Sparse and learnable operators").
+        user guide, "Sparse and learnable operators"). "p3/2" (the 3/2-norm):
+        the same with a square, ``clip(x / eps - tau, 0, 1) ** 2``.
 
     Returns
     -------
@@ -904,7 +906,7 @@ def soft_topk(x, k, *, regularization_strength=1.0, axis=-1, lengths=None, by="v
         Ragged rows, as for :func:`soft_topk_mask`.
     by : {"value", "magnitude"}, default="value"
         Rank the entries by ``x`` or by ``|x|``.
-    regularization : {"l2", "p4/3"}, default="l2"
+    regularization : {"l2", "p4/3", "p3/2"}, default="l2"
         The mask's regulariser, as in :func:`soft_topk_mask`.
 
     Returns
@@ -958,10 +960,10 @@ def soft_quantile(x, q, *, regularization_strength=1.0, axis=-1, lengths=None,
     lengths : 1-D array-like of int, optional
         Ragged rows: ``x`` is then 1-D, the concatenation of non-empty rows of
         these lengths, and the result has one value per row.
-    regularization : {"l2", "p4/3"}, default="l2"
+    regularization : {"l2", "p4/3", "p3/2"}, default="l2"
         The regulariser of the masks, as in :func:`soft_topk_mask`: with "p4/3"
-        the weights are as sparse, and their derivative is continuous where an
-        entry enters them from 0.
+        or "p3/2" the weights are as sparse, and their derivative is continuous
+        where an entry enters them from 0.
 
     Returns
     -------
@@ -1035,10 +1037,10 @@ def soft_trimmed_mean(x, proportiontocut, *, regularization_strength=1.0, axis=-
         flattens ``x`` first.
     lengths : 1-D array-like of int, optional
         Ragged rows, as for :func:`soft_quantile`.
-    regularization : {"l2", "p4/3"}, default="l2"
+    regularization : {"l2", "p4/3", "p3/2"}, default="l2"
         The regulariser of the masks, as in :func:`soft_topk_mask`: with "p4/3"
-        the weights are as sparse, and their derivative is continuous where an
-        entry enters them from 0.
+        or "p3/2" the weights are as sparse, and their derivative is continuous
+        where an entry enters them from 0.
 
     Returns
     -------

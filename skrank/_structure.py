@@ -34,9 +34,9 @@ def rank_form(X, eps, w, sign, reg):
 
 
 def masks_form(X, eps, ks, reg=_pav.L2):
-    """Structure of the soft top-k masks (l2, or p4/3: reg) of every row for each k in ``ks``, from
-    one sort of each row, as :func:`rank_form` gives it, with one slice per k. k = 0 and
-    k = n are computed at strength 0 (constant masks, derivative 0)."""
+    """Structure of the soft top-k masks (l2, p4/3 or p3/2: reg) of every row for each k
+    in ``ks``, from one sort of each row, as :func:`rank_form` gives it, with one slice
+    per k. k = 0 and k = n are computed at strength 0 (constant masks, derivative 0)."""
     rows = _rows.Rows(X.shape, -1)
     n, n_w = rows.n, len(ks)
     W = np.stack([(np.arange(n) < k).astype(np.float64) for k in ks])

@@ -271,9 +271,9 @@ _PARAMS = """\
     regularization_strength : float or array-like of float, default=1.0
         Strength of the soft ranks of ``{pred}``, in its units: a scalar or one
         value per row. 0 gives the hard ranks.
-    regularization : {{"l2", "kl", "p4/3"}}, default="l2"
-        Regularization of the soft ranks (and of ndcg_loss's cutoff mask: p4/3 with
-        "p4/3", else l2), as for :func:`skrank.soft_rank`.
+    regularization : {{"l2", "kl", "p4/3", "p3/2"}}, default="l2"
+        Regularization of the soft ranks (and of ndcg_loss's cutoff mask: the same
+        p-norm with "p4/3" or "p3/2", else l2), as for :func:`skrank.soft_rank`.
     axis : int or None, default=-1
         Axis along which the lists lie; every other axis indexes lists.
 """

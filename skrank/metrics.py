@@ -284,7 +284,7 @@ def soft_spearman(y_true, y_pred, *, regularization_strength=0.5, regularization
         samples into blocks of near-equal predictions, at any ``n_samples``, and
         stays within 0.002 of the hard value on continuous predictions (see
         Notes).
-    regularization : {"l2", "kl", "p4/3"}, default="l2"
+    regularization : {"l2", "kl", "p4/3", "p3/2"}, default="l2"
         Regularization of the soft ranks, as for :func:`skrank.soft_rank`.
     multioutput : {"raw_values", "uniform_average"} or array-like of shape \
 (n_outputs,), default="uniform_average"
@@ -406,7 +406,7 @@ def soft_ndcg(y_true, y_pred, *, k=None, groups=None, regularization_strength=0.
         :func:`skrank.losses.ndcg_loss` (soft ranks and a soft top-k cutoff), with the
         strength relative to each query's spacing, ``IQR / n_documents``, as
         :func:`soft_spearman`'s.
-    regularization : {"l2", "kl", "p4/3"}, default="l2"
+    regularization : {"l2", "kl", "p4/3", "p3/2"}, default="l2"
         Regularization of the soft ranks, as for :func:`skrank.soft_rank`.
     gains : {"linear", "exponential"}, default="linear"
         Gain ``y_true`` (as scikit-learn) or ``2 ** y_true - 1``.

@@ -1,7 +1,7 @@
 """Slow, plain float64 NumPy/SciPy reference for skrank's soft operators.
 
 Written from the definitions (Blondel et al. 2020, "Fast Differentiable Sorting and Ranking";
-the 4/3-norm of Sander et al. 2023, "Fast, Differentiable and Sparse Top-k"):
+the 4/3- and 3/2-norms of Sander et al. 2023, "Fast, Differentiable and Sparse Top-k"):
 a simple pool-adjacent-violators (PAV) for the decreasing isotonic problem, the
 cancellation-free per-block output formulas, and dense Jacobians built from the PAV blocks.
 This is the tests' oracle; it never imports skrank.
@@ -14,40 +14,62 @@ from scipy.optimize import brentq
 from scipy.special import logsumexp, softmax
 from scipy.stats import rankdata
 
-REGULARIZATIONS = ("l2", "kl", "p4/3")
+REGULARIZATIONS = ("l2", "kl", "p4/3", "p3/2")
 DIRECTIONS = ("ascending", "descending")
+# The p-norm regularisers (3/4) sum |mu|^(4/3) and (2/3) sum |mu|^(3/2)
+PNORMS = ("p4/3", "p3/2")
+
+# Per p-norm: phi, the derivative of the conjugate (|u|^4 / 4, |u|^3 / 3), which maps
+# z - v to the output; its derivative; and its inverse (a single entry's z - v).
+_PHI = {"p4/3": lambda u: u ** 3, "p3/2": lambda u: u * np.abs(u)}
+_DPHI = {"p4/3": lambda u: 3.0 * u ** 2, "p3/2": lambda u: 2.0 * np.abs(u)}
+_PHI_INV = {"p4/3": np.cbrt, "p3/2": lambda w: np.sign(w) * np.sqrt(np.abs(w))}
 
 
 # --------------------------------------------------------------------------- isotonic core
-def cubic_block_value(s, w):
-    """The p4/3 block value: the v with sum (s - v)^3 = sum w (the left side decreases
-    in v), by bracketing and Brent's method, then one Newton step."""
+def _pnorm_block_value(s, w, reg):
+    """The v with sum phi(s - v) = sum w (the left side decreases in v), by bracketing
+    and Brent's method, then one Newton step."""
     s = np.asarray(s, dtype=np.float64)
+    phi, dphi = _PHI[reg], _DPHI[reg]
     W, k = float(np.sum(w)), s.size
-    c = np.cbrt(abs(W) / k) + 1.0
-    f = lambda v: np.sum((s - v) ** 3) - W  # noqa: E731
+    c = _PHI_INV[reg](abs(W) / k) + 1.0  # phi(c) > |W| / k: a sign change within c of s
+    f = lambda v: np.sum(phi(s - v)) - W  # noqa: E731
     v = brentq(f, s.min() - c, s.max() + c, xtol=1e-300, rtol=1e-15, maxiter=500)
-    d = 3.0 * np.sum((s - v) ** 2)
+    d = np.sum(dphi(s - v))
     return v + f(v) / d if d > 0 else v
 
 
+def cubic_block_value(s, w):
+    """The p4/3 block value: the v with sum (s - v)^3 = sum w (the left side decreases
+    in v), by bracketing and Brent's method, then one Newton step."""
+    return _pnorm_block_value(s, w, "p4/3")
+
+
+def quadratic_block_value(s, w):
+    """The p3/2 block value: the v with sum (s - v) |s - v| = sum w (the left side
+    decreases in v), by bracketing and Brent's method, then one Newton step."""
+    return _pnorm_block_value(s, w, "p3/2")
+
+
 def pav_blocks(s, w, reg):
-    """Blocks of argmin_{v_1 >= ... >= v_n} of the l2 / kl / p4/3 isotonic objective.
+    """Blocks of argmin_{v_1 >= ... >= v_n} of the l2 / kl / p4/3 / p3/2 isotonic objective.
 
     l2: 1/2 ||v - (s - w)||^2, block value mean(s_B - w_B).
     kl: <exp(s - v), 1> + <exp(w), v>, block value logsumexp(s_B) - logsumexp(w_B).
     p4/3: sum (s - v)^4 / 4 + <w, v>, block value solving sum_B (s - v)^3 = sum_B w.
+    p3/2: sum |s - v|^3 / 3 + <w, v>, block value solving sum_B (s - v) |s - v| = sum_B w.
     Returns the list of block sizes (left to right).
     """
     s = np.asarray(s, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
-    if reg == "p4/3":  # [start, end, value], values recomputed from the block's entries
+    if reg in PNORMS:  # [start, end, value], values recomputed from the block's entries
         blocks = []
         for i in range(s.size):
-            cur = [i, i + 1, s[i] - np.cbrt(w[i])]
+            cur = [i, i + 1, s[i] - _PHI_INV[reg](w[i])]
             while blocks and blocks[-1][2] <= cur[2]:
                 st = blocks.pop()[0]
-                cur = [st, cur[1], cubic_block_value(s[st:cur[1]], w[st:cur[1]])]
+                cur = [st, cur[1], _pnorm_block_value(s[st:cur[1]], w[st:cur[1]], reg)]
             blocks.append(cur)
         return [b[1] - b[0] for b in blocks]
     blocks = []  # [start, end, value, stat1, stat2]
@@ -78,12 +100,14 @@ def _segments(sizes):
 
 def blockwise_values(z, w, sizes, reg):
     """Per-block outputs of the projection P(z, w) in sorted coordinates, cancellation-free:
-    l2: (z_i - mean_B z) + mean_B w;  kl: log_softmax(z_B)_i + logsumexp(w_B)."""
+    l2: (z_i - mean_B z) + mean_B w;  kl: log_softmax(z_B)_i + logsumexp(w_B);
+    p4/3, p3/2: phi(z_i - v) with phi(u) = u^3, u |u|."""
     out = np.empty(len(z))
     for sl in _segments(sizes):
         zb, wb = z[sl], w[sl]
-        if reg == "p4/3":  # (z_i - v)^3; a single entry's is w exactly
-            out[sl] = wb if zb.size == 1 else (zb - cubic_block_value(zb, wb)) ** 3
+        if reg in PNORMS:  # a single entry's or a tied block's is its mean weight exactly
+            tied = np.all(zb == zb[0])  # (a root-found v leaves tied zero weights at -1e-40)
+            out[sl] = wb.mean() if tied else _PHI[reg](zb - _pnorm_block_value(zb, wb, reg))
         elif reg == "l2":
             out[sl] = (zb - zb.mean()) + wb.mean()
         else:
@@ -156,7 +180,7 @@ def soft_rank(x, eps=1.0, reg="l2", direction="ascending"):
     sorted_out = np.empty(n)
     for sl in _segments(sizes):
         sb = s[sl]
-        if reg == "p4/3":
+        if reg in PNORMS:
             sorted_out[sl] = blockwise_values(sb, rho[sl], [sb.size], reg)
         elif reg == "l2":
             sorted_out[sl] = (sb - sb.mean()) + rho[sl].mean()
@@ -200,11 +224,11 @@ def soft_rank_jacobian(x, eps=1.0, reg="l2", direction="ascending"):
         return np.zeros((n, n))
     sgn, z, order, s, rho, w, sizes = _rank_structure(x, eps, reg, direction)
     perm = np.eye(n)[order]  # (perm @ u) = u[order]
-    if reg == "p4/3":  # per block diag(g) - g g^T / sum g, g = 3 (s - v)^2
+    if reg in PNORMS:  # per block diag(g) - g g^T / sum g, g = phi'(s - v)
         m = np.zeros((n, n))
         for sl in _segments(sizes):
             if sl.stop - sl.start > 1:
-                g = 3.0 * (s[sl] - cubic_block_value(s[sl], rho[sl])) ** 2
+                g = _DPHI[reg](s[sl] - _pnorm_block_value(s[sl], rho[sl], reg))
                 m[sl, sl] = np.diag(g) - np.outer(g, g) / g.sum()
         return (sgn / eps) * perm.T @ m @ perm
     m = _block_matrix(sizes, s, reg)
@@ -228,11 +252,12 @@ def soft_sort_jacobian(x, eps=1.0, reg="l2", direction="ascending"):
         return np.eye(n)[order]
     sgn, order, s, z, sizes = _sort_structure(x, eps, reg, direction)
     perm = np.eye(n)[order]
-    if reg == "p4/3":  # per block g 1^T / sum g, g = 3 (z - v)^2
-        m = np.zeros((n, n))
+    if reg in PNORMS:  # per block g 1^T / sum g, g = phi'(z - v)
+        m = np.eye(n)  # a single entry outputs its input (g = 0 / 0 for an input of 0)
         for sl in _segments(sizes):
-            g = 3.0 * (z[sl] - cubic_block_value(z[sl], s[sl])) ** 2
-            m[sl, sl] = np.outer(g / g.sum(), np.ones(sl.stop - sl.start))
+            if sl.stop - sl.start > 1:
+                g = _DPHI[reg](z[sl] - _pnorm_block_value(z[sl], s[sl], reg))
+                m[sl, sl] = np.outer(g / g.sum(), np.ones(sl.stop - sl.start))
         return m @ perm
     m = _block_matrix(sizes, s, reg)  # derivative w.r.t. the sorted (sign-adjusted) input
     return m @ perm  # sgn * m * sgn * perm
@@ -325,7 +350,8 @@ def topk_mask(x, k, eps, power=1):
     """Soft top-k mask, independently of PAV: the projection of x / eps onto the capped
     simplex {y in [0, 1]^n, sum y = k} is clip(x / eps - tau, 0, 1), tau by bisection.
     power=3: the 4/3-norm's mask clip(x / eps - tau, 0, 1)^3 (its optimality conditions:
-    z_i - mu_i^(1/3) = tau where 0 < mu_i < 1)."""
+    z_i - mu_i^(1/3) = tau where 0 < mu_i < 1); power=2: the 3/2-norm's, with
+    z_i - mu_i^(1/2) = tau."""
     x = np.asarray(x, dtype=np.float64)
     n = x.size
     if k == 0:
@@ -341,7 +367,7 @@ def topk_mask(x, k, eps, power=1):
         return out
     z = x / eps
     lo, hi = z.min() - 1.0, z.max()
-    for _ in range(200):  # sum(clip(z - tau, 0, 1)) decreases in tau
+    for _ in range(200):  # sum(clip(z - tau, 0, 1)^power) decreases in tau
         tau = 0.5 * (lo + hi)
         if (np.clip(z - tau, 0.0, 1.0) ** power).sum() > k:
             lo = tau

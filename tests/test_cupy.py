@@ -408,14 +408,15 @@ def test_ragged_statistics_losses_and_device_metadata(cp, chunk):
     assert_same(vjp_fn(cp.asarray(np.ones_like(y))), ref_vjp(np.ones_like(y)))
 
 
-def test_p43_is_refused_with_the_option_named(cp):
-    # the CuPy kernels have l2 and kl only: p4/3 gets a clear error, not l2 or kl
+@pytest.mark.parametrize("reg", ["p4/3", "p3/2"])
+def test_pnorms_are_refused_with_the_option_named(cp, reg):
+    # the CuPy kernels have l2 and kl only: a p-norm gets a clear error, not l2 or kl
     x = cp.asarray(np.array([3.0, 1.0, 2.0, 0.5]))
-    for call in (lambda: skrank.soft_rank(x, regularization="p4/3"),
-                 lambda: skrank.soft_sort(x, regularization="p4/3"),
-                 lambda: skrank.soft_topk_mask(x, 2, regularization="p4/3"),
-                 lambda: skrank.soft_topk(x, 2, regularization="p4/3", by="magnitude")):
-        with pytest.raises(ValueError, match="p4/3"):
+    for call in (lambda: skrank.soft_rank(x, regularization=reg),
+                 lambda: skrank.soft_sort(x, regularization=reg),
+                 lambda: skrank.soft_topk_mask(x, 2, regularization=reg),
+                 lambda: skrank.soft_topk(x, 2, regularization=reg, by="magnitude")):
+        with pytest.raises(ValueError, match=f"regularization='{reg}'"):
             call()
 
 

@@ -472,7 +472,8 @@ def test_quantile_hessian_matches_finite_differences_of_grad(rng):
 
 @pytest.mark.parametrize("regularization, shape, axis", [("l2", (4, 6), -1),
                                                          ("kl", (2, 3, 5), 1),
-                                                         ("p4/3", (3, 7), -1)])
+                                                         ("p4/3", (3, 7), -1),
+                                                         ("p3/2", (2, 9), -1)])
 def test_losses_match_numpy(regularization, shape, axis, rng):
     y_true, y_pred = _tied(rng, shape), _tied(rng, shape)
     np.moveaxis(y_true, axis, -1)[(0,) * (len(shape) - 1)] = 0.0  # no relevance: 0

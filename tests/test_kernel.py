@@ -134,8 +134,9 @@ def test_masks_forward_values_only(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_masks_forward_p43_equals_one_forward_per_k(dtype):
-    # the shared-sort path of the p4/3 masks (statistics, several k) against forward,
+@pytest.mark.parametrize("reg", [_pav.P43, _pav.P32])
+def test_masks_forward_pnorm_equals_one_forward_per_k(dtype, reg):
+    # the shared-sort path of the p-norm masks (statistics, several k) against forward,
     # with the weight matrix and with ks, structure kept and not
     rng = np.random.default_rng(9)
     n_rows, n = 3, 300
@@ -146,19 +147,19 @@ def test_masks_forward_p43_equals_one_forward_per_k(dtype):
     want = np.empty((len(ks), X.size), dtype)
     for j, k in enumerate(ks):
         _pav.forward(X.reshape(-1), offsets, eps[j], _topk_weights(n, k), _pav.WEIGHTS_PREFIX,
-                     1.0, _pav.P43, False, want[j])
+                     1.0, reg, False, want[j])
     kept = np.empty((len(ks), X.size), dtype)
     _pav.masks_forward(X.reshape(-1), offsets, eps,
                        np.stack([_topk_weights(n, k) for k in ks]), _pav.WEIGHTS_PREFIX,
                        kept, np.empty(X.size, np.int32), np.empty((len(ks), X.size), np.int32),
-                       np.empty((len(ks), n_rows), np.int64), None, _pav.P43)
+                       np.empty((len(ks), n_rows), np.int64), None, reg)
     np.testing.assert_array_equal(kept, want)
     got = np.empty_like(want)
     W = np.concatenate([np.ones(n), np.zeros(n)])[None]
     _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, got, None, None,
-                       np.empty((len(ks), n_rows), np.int64), ks, _pav.P43)
+                       np.empty((len(ks), n_rows), np.int64), ks, reg)
     np.testing.assert_array_equal(got, want)
-    with pytest.raises(ValueError, match="l2 and p4/3"):
+    with pytest.raises(ValueError, match="serves l2, p4/3 and p3/2"):
         _pav.masks_forward(X.reshape(-1), offsets, eps, W, _pav.WEIGHTS_PREFIX, got, None,
                            None, np.empty((len(ks), n_rows), np.int64), ks, _pav.KL)
 
@@ -222,7 +223,7 @@ def test_split_flat_blocks_against_a_row_by_row_reference():
 
 
 @pytest.mark.parametrize("n", [1, 2, 100, 256, 257, 3000])
-@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3"])
+@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3", "p3/2"])
 def test_float32_sorts_agree_with_float64(n, reg):
     """Rows of up to 256 entries are sorted as packed value-index keys (float32 exactly,
     float64 with an insertion pass), float64 rows of up to 384 by NumPy's argsort,
@@ -254,7 +255,7 @@ def test_float32_sorts_agree_with_float64(n, reg):
 
 
 @pytest.mark.parametrize("n", [2, 40, 256])
-@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3"])
+@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3", "p3/2"])
 def test_float64_packed_keys_near_ties(n, reg):
     """float64 rows of up to 256 entries are sorted as keys whose 8 lowest bits hold the
     index; values that differ only there (within 2^-44 relative: here a few ulps apart,
@@ -298,7 +299,7 @@ def _ragged_rows(rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("reg", [_pav.L2, _pav.KL, _pav.P43])
+@pytest.mark.parametrize("reg", [_pav.L2, _pav.KL, _pav.P43, _pav.P32])
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_rho_weights_computed_equal_rho_stored(dtype, reg, sign):
     # WEIGHTS_RHO (no array: the kernel sums rho over a block in closed form) gives
@@ -340,7 +341,7 @@ def test_rho_weights_computed_equal_rho_stored(dtype, reg, sign):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("reg", [_pav.L2, _pav.P43])
+@pytest.mark.parametrize("reg", [_pav.L2, _pav.P43, _pav.P32])
 def test_masks_forward_top_k_weights_without_an_array(dtype, reg):
     # W=None with ks: the kernel sums the top-k weights in closed form (and p4/3 takes
     # their cube roots, 0 or 1; l2 grows each mask's one soft block from k, with no
@@ -404,34 +405,36 @@ def test_top_k_mask_bands_equal_pav_over_the_row(x, eps, k, dtype):
         np.testing.assert_array_equal(nb_got, nb_want)
 
 
-def test_block_arrays_grow_beyond_their_first_room():
-    # the per-block arrays of the p4/3 forms start with room for 1024 blocks and
+@pytest.mark.parametrize("pnorm, power", [("p4/3", 3), ("p3/2", 2)])
+def test_block_arrays_grow_beyond_their_first_room(pnorm, power):
+    # the per-block arrays of the p-norm forms start with room for 1024 blocks and
     # grow (doubling) as a row needs more: rows of 4000 with up to 4000 blocks, against
-    # the reference: p4/3 ranks and top-k masks, alone and with the structure kept, and
-    # the p4/3 sorts (and the kl sorts, whose G(k) is recomputed from block sizes)
+    # the reference: p-norm ranks and top-k masks, alone and with the structure kept,
+    # and the p-norm sorts (and the kl sorts, whose G(k) is recomputed from block sizes)
     rng = np.random.default_rng(14)
     X = rng.normal(size=(2, 4000))
     for eps in (1e-3, 0.05, 1.0):
-        for reg in ("kl", "p4/3"):
+        for reg in ("kl", pnorm):
             want = np.array([ref.soft_sort(x, eps * 1e3, reg) for x in X])
             got = skrank.soft_sort(X, regularization_strength=eps * 1e3, regularization=reg)
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-        want = np.array([ref.soft_rank(x, eps, "p4/3") for x in X])
-        got = skrank.soft_rank(X, regularization_strength=eps, regularization="p4/3")
+        want = np.array([ref.soft_rank(x, eps, pnorm) for x in X])
+        got = skrank.soft_rank(X, regularization_strength=eps, regularization=pnorm)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
         value, back = skrank.vjp(skrank.soft_rank, X, regularization_strength=eps,
-                                 regularization="p4/3")
+                                 regularization=pnorm)
         np.testing.assert_array_equal(value, got)
         mask = skrank.soft_topk_mask(X, 1500, regularization_strength=eps,
-                                     regularization="p4/3")
-        want = np.array([ref.topk_mask(x, 1500, eps, power=3) for x in X])
+                                     regularization=pnorm)
+        want = np.array([ref.topk_mask(x, 1500, eps, power=power) for x in X])
         np.testing.assert_allclose(mask, want, rtol=0, atol=1e-9)
     out, perm, start = np.empty(4000), np.empty(4000, np.int32), np.empty(4000, np.int32)
     nblocks = np.empty(1, np.int64)
+    code = skrank._ops._REGULARIZERS[pnorm]
     _pav.forward(X[0], np.array([0, 4000]), np.array([1e-3]), None, _pav.WEIGHTS_RHO, 1.0,
-                 _pav.P43, False, out, perm, start, nblocks)
+                 code, False, out, perm, start, nblocks)
     assert nblocks[0] > 2048  # (grown twice)
-    for reg in (_pav.KL, _pav.P43):  # and the sorts
+    for reg in (_pav.KL, code):  # and the sorts
         _pav.forward(X[0], np.array([0, 4000]), np.array([1.0]), None, _pav.WEIGHTS_RHO,
                      1.0, reg, True, out, perm, start, nblocks)
         assert nblocks[0] > 2048
@@ -732,19 +735,28 @@ def test_kl_rank_form_by_cells_equals_an_exp_per_merge(dtype):
     assert pooled > 0
 
 
-def test_a_kept_p43_work_space_serves_stored_weights_of_another_form():
-    """A p4/3 work space's per-block arrays start at 1024 blocks and grow as its rows
-    need; the l2 and kl forms with stored weights (a real k) take R to be a row long.
-    A p4/3 work space kept by a call with derivatives is not reused by them unless it
-    is (it was, and a row of more than 1024 blocks wrote past R's end)."""
+@pytest.mark.parametrize("kept", ["p4/3", "p3/2"])
+def test_a_kept_pnorm_work_space_serves_stored_weights_of_another_form(kept):
+    """A p-norm work space's per-block arrays start at 1024 blocks and grow as its rows
+    need; the l2 and kl forms with stored weights (a real k) take R to be a row long,
+    and the p4/3 rank form needs S3, which p3/2's has not. A p-norm work space kept by
+    a call with derivatives is not reused by them unless it is (it was, and a row of
+    more than 1024 blocks wrote past R's end)."""
     x = np.random.default_rng(0).standard_normal(20000)
     _pav.release_work_space()
     fresh, _ = skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization_strength=1e-9)
-    skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization="p4/3",
+    fresh43, _ = skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization_strength=1e-9,
+                            regularization="p4/3")
+    skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization=kept,
                regularization_strength=1e6)
     after, fn = skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization_strength=1e-9)
     np.testing.assert_array_equal(after, fresh)
     assert np.isfinite(fn(np.ones_like(x))).all()
+    skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization=kept,
+               regularization_strength=1e6)
+    after43, _ = skrank.vjp(skrank.soft_topk_mask, x, 2.5, regularization_strength=1e-9,
+                            regularization="p4/3")
+    np.testing.assert_array_equal(after43, fresh43)
 
 
 def test_kl_tied_block_keeps_to_the_weights_range():
@@ -754,3 +766,35 @@ def test_kl_tied_block_keeps_to_the_weights_range():
                  np.array([0.1, 0.1, 0.1, 0.05]), _pav.WEIGHTS_SUFFIX, 1.0, _pav.KL, False,
                  out)
     assert out.max() <= 0.1 and out[:3].tolist() == [out[0]] * 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_p32_sort_blocks_solve_their_piecewise_quadratic(dtype):
+    # a p3/2 sort block of k entries outputs phi(t - j h), phi(u) = u |u|, h = 1 / eps,
+    # with sum over the block = its sum of y (design notes, section 13): the signed
+    # square roots of its outputs are evenly spaced by h, across 0 where the block
+    # holds values of both signs (centred rows, at the smallest strength of those
+    # tried that pools each into one block); and y = (a, -a) pools to (h^2 / 4,
+    # -h^2 / 4)
+    rng = np.random.default_rng(17)
+    for n in (2, 9, 50, 2000):
+        y = rng.normal(size=n)
+        y = (y - y.mean() if n > 2 else np.array([1.0, -1.0])).astype(dtype)
+        out = np.empty(n, dtype)
+        perm, start = np.empty(n, np.int32), np.empty(n, np.int32)
+        nblocks = np.empty(1, np.int64)
+        for eps in 10.0 ** np.arange(0, 7):
+            _pav.forward(y, np.array([0, n]), np.array([eps]), None, _pav.WEIGHTS_RHO,
+                         1.0, _pav.P32, True, out, perm, start, nblocks)
+            if nblocks[0] == 1:
+                break
+        assert nblocks[0] == 1
+        p = out.astype(np.float64)
+        assert p[0] > 0 > p[-1]
+        u = np.sign(p) * np.sqrt(np.abs(p))
+        tol = 1e-6 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(np.diff(u), -1.0 / eps, rtol=tol * n)
+        np.testing.assert_allclose(p.sum(), y.astype(np.float64).sum(), rtol=0,
+                                   atol=tol * np.abs(y).sum())
+        if n == 2:
+            np.testing.assert_allclose(p, [0.25, -0.25], rtol=tol)

@@ -30,8 +30,8 @@ def ref_ndcg_loss(y_true, y_pred, eps, k=None, gains="linear", reg="l2"):
         n = len(p)
         kk = n if k is None else min(k, n)
         r = ref.soft_rank(p, eps, reg, "descending")
-        # the soft top-k cutoff: p4/3 with p4/3 ranks, else l2
-        cut = ref.topk_mask(p, kk, eps, power=3 if reg == "p4/3" else 1)
+        # the soft top-k cutoff: a p-norm with its p-norm ranks, else l2
+        cut = ref.topk_mask(p, kk, eps, power={"p4/3": 3, "p3/2": 2}.get(reg, 1))
         dcg = sum(g[i] * cut[i] / np.log2(1 + r[i]) for i in range(n))
         ideal = np.sort(g)[::-1][:kk]
         idcg = sum(ideal[i] / np.log2(i + 2) for i in range(len(ideal)))
@@ -53,7 +53,7 @@ def _problem(seed, shape=(5, 8)):
 
 # --------------------------------------------------------------------------- values
 @pytest.mark.parametrize("eps", [0.05, 0.5, 5.0])
-@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3"])
+@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3", "p3/2"])
 def test_values_match_references(eps, reg):
     y_true, y_pred = _problem(1)
     kw = dict(regularization_strength=eps, regularization=reg)
@@ -160,7 +160,7 @@ def test_ndcg_never_exceeds_one_with_a_cutoff():
         n = int(rng.integers(2, 7))
         y_true = rng.integers(0, 3, size=(1, n)).astype(float)
         y_pred = np.round(rng.normal(size=(1, n)), 1)
-        for reg in ("l2", "kl", "p4/3"):
+        for reg in ("l2", "kl", "p4/3", "p3/2"):
             loss = ndcg_loss(y_true, y_pred, k=int(rng.integers(1, n + 1)),
                              regularization_strength=float(rng.uniform(0.01, 5)),
                              regularization=reg)
@@ -192,7 +192,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("loss, kw", CASES)
-@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3"])
+@pytest.mark.parametrize("reg", ["l2", "kl", "p4/3", "p3/2"])
 def test_vjp_matches_finite_differences(loss, kw, reg):
     y_true, y_pred = _problem(4)
     if loss is topk_loss:

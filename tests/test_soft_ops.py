@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 import _reference as ref
 import skrank
 
-REGS = ("l2", "kl", "p4/3")
+REGS = ("l2", "kl", "p4/3", "p3/2")
 DIRS = ("ascending", "descending")
 OPS = {"rank": (skrank.soft_rank, ref.soft_rank), "sort": (skrank.soft_sort, ref.soft_sort)}
 STRENGTHS = (0.01, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0)
@@ -201,8 +201,8 @@ def _check_invariants(x, eps, reg, direction, dtype):
     np.testing.assert_allclose(r64.sum(), n * (n + 1) / 2, rtol=tol, atol=tol)
     if n:
         assert r64.min() >= 1.0 and r64.max() <= n
-    # sort sums (p4/3 as l2: the block equation keeps each block's sum)
-    if reg in ("l2", "p4/3"):
+    # sort sums (the p-norms as l2: the block equation keeps each block's sum)
+    if reg in ("l2", "p4/3", "p3/2"):
         np.testing.assert_allclose(s64.sum(), x64.sum(), rtol=tol,
                                    atol=tol * (1 + np.abs(x64).sum()))
     elif direction == "ascending":
@@ -254,7 +254,8 @@ def test_shift_invariance(reg, direction):
             r0 = skrank.soft_rank(x, regularization_strength=eps, **kw)
             r1 = skrank.soft_rank(x + c, regularization_strength=eps, **kw)
             np.testing.assert_allclose(r1, r0, rtol=1e-9, atol=1e-9)
-            if reg == "p4/3":  # its sort cubes: not shift-equivariant (below)
+            if reg in ("p4/3", "p3/2"):  # their sorts take powers: not
+                # shift-equivariant (below)
                 continue
             s0 = skrank.soft_sort(x, regularization_strength=eps, **kw)
             s1 = skrank.soft_sort(x + c, regularization_strength=eps, **kw)
@@ -429,7 +430,7 @@ def test_large_strength_limits(reg, direction):
         r = skrank.soft_rank(x, **kw)
         np.testing.assert_allclose(r, np.full(n, (n + 1) / 2), rtol=0, atol=1e-7)
         s = skrank.soft_sort(x, **kw)
-        if reg in ("l2", "p4/3"):
+        if reg in ("l2", "p4/3", "p3/2"):
             want = np.mean(x)
         elif direction == "descending":
             want = np.log(np.mean(np.exp(x)))

@@ -334,10 +334,10 @@ def test_magnitude_derivative_is_sign_aware_and_zero_at_zero():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("regularization", ["l2", "p4/3"])
+@pytest.mark.parametrize("regularization", ["l2", "p4/3", "p3/2"])
 def test_values_alone_equal_the_values_with_a_gradient(dtype, regularization):
     # l2: with a derivative or without, the statistics are the kernel's pair sums
-    # (no mask formed), bit for bit; p4/3: the masks' sums, both ways
+    # (no mask formed), bit for bit; the p-norms: the masks' sums, both ways
     rng = np.random.default_rng(21)
     x = np.round(rng.normal(size=(5, 40)), 1).astype(dtype)
     eps = np.array([0.0, 0.1, 0.5, 2.0, 30.0])

@@ -66,6 +66,8 @@ def test_python_threads_calling_at_once_get_the_serial_results():
     def outputs(x):
         return [skrank.soft_rank(x), skrank.soft_rank(x, regularization="kl"),
                 skrank.soft_sort(x, regularization="p4/3"),
+                skrank.soft_sort(x, regularization="p3/2"),
+                skrank.soft_rank(x, regularization="p3/2"),
                 skrank.soft_quantile(x, [0.2, 0.7], axis=-1),
                 skrank.vjp(skrank.soft_rank, x)[1](np.ones_like(x))]
 

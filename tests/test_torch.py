@@ -13,7 +13,7 @@ from skrank import torch as st  # noqa: E402
 from skrank.losses import spearman_loss as np_spearman_loss  # noqa: E402
 
 REGS = ["l2", "kl"]
-LOSS_REGS = REGS + ["p4/3"]  # (the losses offer p4/3 too)
+LOSS_REGS = REGS + ["p4/3", "p3/2"]  # (the losses offer the p-norms too)
 DIRECTIONS = ["ascending", "descending"]
 
 

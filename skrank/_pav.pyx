@@ -1286,19 +1286,13 @@ cdef Py_ssize_t _pav_sort_p32(Py_ssize_t n, const floating* ys, double eps, Scra
             if nb > 0:  # the block below becomes the top
                 tst = start[nb - 1]; tD = sD[nb - 1]; tt = sgam[nb - 1]; ta = ys[tst]
         if nb > 0:  # push: write the old top out
-            if <size_t>nb > s.cap:
-                if _grow_blocks(s, nb, n) < 0:
-                    return -1
-                sgam = s.gam
-            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = tt
+            if _keep_sort_block(s, nb, n, start, tst, tD, tt) < 0:
+                return -1
+            sgam = s.gam  # (it may have grown)
         tst = st; ta = a; tD = D; tt = t
         nb += 1
-    if nb > 0:
-        if <size_t>nb > s.cap:
-            if _grow_blocks(s, nb, n) < 0:
-                return -1
-            sgam = s.gam
-        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = tt
+    if nb > 0 and _keep_sort_block(s, nb, n, start, tst, tD, tt) < 0:
+        return -1
     return nb
 
 
@@ -1704,6 +1698,16 @@ cdef Py_ssize_t _pav_sort(Py_ssize_t n, const floating* ys, double eps, bint kl,
     return nb
 
 
+cdef inline int _keep_sort_block(Scratch* s, Py_ssize_t nb, Py_ssize_t n, int32_t* start,
+                                 Py_ssize_t tst, double tD, double root) noexcept nogil:
+    """Write block nb - 1 of a p-norm sort form (its start, D and root, in gam),
+    growing the per-block arrays as needed; -1 if out of memory."""
+    if <size_t>nb > s.cap and _grow_blocks(s, nb, n) < 0:
+        return -1
+    start[nb - 1] = <int32_t>tst; s.D[nb - 1] = tD; s.gam[nb - 1] = root
+    return 0
+
+
 cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, const floating* ys, double eps, Scratch* s,
                               int32_t* start) noexcept nogil:
     """Blocks of the p4/3 sort-form problem (z = rho / eps, weights y); returns
@@ -1759,19 +1763,13 @@ cdef Py_ssize_t _pav_sort_p43(Py_ssize_t n, const floating* ys, double eps, Scra
             if nb > 0:  # the block below becomes the top
                 tst = start[nb - 1]; tD = sD[nb - 1]; ttau = sgam[nb - 1]; ta = ys[tst]
         if nb > 0:  # push: write the old top out
-            if <size_t>nb > s.cap:
-                if _grow_blocks(s, nb, n) < 0:
-                    return -1
-                sgam = s.gam
-            start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = ttau
+            if _keep_sort_block(s, nb, n, start, tst, tD, ttau) < 0:
+                return -1
+            sgam = s.gam  # (it may have grown)
         tst = st; ta = a; tD = D; ttau = tau
         nb += 1
-    if nb > 0:
-        if <size_t>nb > s.cap:
-            if _grow_blocks(s, nb, n) < 0:
-                return -1
-            sgam = s.gam
-        start[nb - 1] = <int32_t>tst; sD[nb - 1] = tD; sgam[nb - 1] = ttau
+    if nb > 0 and _keep_sort_block(s, nb, n, start, tst, tD, ttau) < 0:
+        return -1
     return nb
 
 

@@ -245,6 +245,49 @@ def bench_isotonic(args, out, errors):
     return ratios
 
 
+def block_count(x, reg, eps):
+    """The PAV blocks of soft_rank(x) over all rows."""
+    _, structure = skrank._ops._forward("rank", x, eps, reg, "ascending", -1, "raise")
+    return int(structure.nblocks.sum())
+
+
+def equal_structure(args, out, errors):
+    """soft_rank forward (float32, 1 thread) of each regulariser at --strength against
+    l2 at the strength that gives as many PAV blocks: the cost of a regulariser's block
+    arithmetic apart from the structure its strength makes (at strength 1 the l2 ranks
+    of a row of 100 pool into one block, kl's and p4/3's into about 20-30)."""
+    ratios = {}
+    table = Table(out, [("shape", 10, "<"), ("reg", 5, "<"), ("blocks/row", 10, ">"),
+                        ("l2 strength", 11, ">"), ("time", 9, ">"), ("l2 time", 9, ">"),
+                        ("reg / l2", 8, ">")])
+    for shape in [s for s in args.shapes if s in ((1, 10**6), (1000, 100))]:
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        for reg in [r for r in args.regs if r != "l2"]:
+            try:
+                target = block_count(x, reg, args.strength)
+                lo, hi = np.log(1e-12), np.log(1e6)  # l2's blocks decrease in eps
+                for _ in range(60):
+                    mid = 0.5 * (lo + hi)
+                    lo, hi = (mid, hi) if block_count(x, "l2", np.exp(mid)) > target else \
+                        (lo, mid)
+                eps = float(np.exp(hi))
+                with openmp_limits(1):
+                    t_reg = median_time(lambda: skrank.soft_rank(
+                        x, regularization_strength=args.strength, regularization=reg),
+                        args.budget)
+                    t_l2 = median_time(lambda: skrank.soft_rank(
+                        x, regularization_strength=eps), args.budget)
+            except Exception as exc:  # report and keep going
+                errors.append(f"equal structure {shape_label(shape)} {reg}: "
+                              f"{type(exc).__name__}: {exc}")
+                continue
+            ratios[shape, reg] = t_reg / t_l2
+            table.row([shape_label(shape), reg, f"{target / shape[0]:.1f}",
+                       f"{eps:.3g}", fmt_time(t_reg), fmt_time(t_l2),
+                       fmt_ratio(t_reg, t_l2)])
+    return ratios
+
+
 def memory_check(args, out, errors):
     """Peak traced memory of soft_rank on 1x1e6 float64, in input nbytes."""
     x = np.random.default_rng(0).standard_normal((1, 10**6))
@@ -267,7 +310,7 @@ def memory_check(args, out, errors):
 
 # ------------------------------------------------------------------- goals --
 
-def goal_lines(times, floors, iso_ratios):
+def goal_lines(times, floors, iso_ratios, equal):
     """The issue's performance goals as (description, value, op, limit)."""
     n6, batch, big, small = (1, 10**6), (1000, 100), (1000, 1000), (1, 1000)
 
@@ -302,6 +345,10 @@ def goal_lines(times, floors, iso_ratios):
                               quotient(t(shape, "float32", op, pnorm, "forward", 1),
                                        t(shape, "float32", op, "l2", "forward", 1)),
                               "<=", 2.0))
+    for shape in (n6, batch):  # the same at equal block structure (kl: issue 17's 1.2)
+        for reg, limit in (("kl", 1.2), ("p4/3", 2.0), ("p3/2", 2.0)):
+            goals.append((f"soft_rank forward {shape} float32, 1t: {reg} / l2 time, "
+                          "equal blocks", equal.get((shape, reg)), "<=", limit))
     for op in OPS:
         for dtype in ("float32", "float64"):
             goals.append((f"{op} l2 forward 1000x100 {dtype}, 1t: x argsort",
@@ -387,7 +434,7 @@ def main(argv=None):
     out = Report("skrank benchmark", machine_info(args), args.output)
     errors = out.errors
 
-    times, floors, iso_ratios = {}, {}, {}
+    times, floors, iso_ratios, equal = {}, {}, {}, {}
     if set(args.ops) & set(OPS):
         out("\n## soft_rank / soft_sort vs np.argsort (median times)\n")
         times, floors = bench_main(args, out, errors)
@@ -395,12 +442,15 @@ def main(argv=None):
         out("\n## isotonic_regression vs scipy.optimize.isotonic_regression "
             "(1-D random walk, float64, 1 thread)\n")
         iso_ratios = bench_isotonic(args, out, errors)
+    if "soft_rank" in args.ops and set(args.regs) - {"l2"}:
+        out("\n## soft_rank at equal block structure (float32, 1 thread)\n")
+        equal = equal_structure(args, out, errors)
     if "soft_rank" in args.ops:
         out("\n## Memory (tracemalloc)\n")
         memory_check(args, out, errors)
 
     out("\n## Goals\n")
-    report_goals(out, goal_lines(times, floors, iso_ratios))
+    report_goals(out, goal_lines(times, floors, iso_ratios, equal))
     out.close()
 
 

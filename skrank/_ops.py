@@ -170,7 +170,7 @@ class _Structure:
         eps = xp.asarray(self.eps)
         if self.op == "rank":
             # P(sign x / eps, w) depends on x / eps alone: d/d eps = -J x / eps (the
-            # kernel forms J x about each block's mean, in float64)
+            # kernel forms J x about each block's first entry, in float64: 0 for ties)
             D = _over_strength(-self._apply_rows(self.X, False), rows.expand(eps), xp)
         else:
             soft = eps > 0

@@ -1228,9 +1228,17 @@ cdef double _p32_sort_root(double k, double h, double W, double lo, double hi,
                            double t) noexcept nogil:
     """The t with _p32_sum(t) = W, in [lo, hi] (a merged block's root lies between
     its parts'), by Newton steps from the guess t, bisecting where a step leaves the
-    bracket (G increases, convex above the block's middle and concave below)."""
-    cdef double f, dG, tn, slack = 1e-9 * (fabs(lo) + fabs(hi) + k * h)
+    bracket (G increases, convex above the block's middle and concave below).
+    Above (k - 1) h every entry is positive and below 0 every one negative: there G
+    is k (t - m)^2 + C or -(k (m - t)^2 + C) (m = (k - 1) h / 2, C = k (k^2 - 1) h^2 /
+    12), whose root is taken in closed form, or the step goes to that end of the
+    middle part when the root lies inside it. (Newton steps alone converge linearly
+    there, halving t - m, when the root lies within k h << |t| of the middle: a sum
+    W near 0 at a large strength.)"""
+    cdef double f, dG, tn, e, m, C, top = (k - 1.0) * h
+    cdef double slack = 1e-9 * (fabs(lo) + fabs(hi) + k * h)
     cdef int it
+    cdef bint jump
     lo -= slack  # (the parts' roots are rounded)
     hi += slack
     for it in range(100):
@@ -1241,10 +1249,28 @@ cdef double _p32_sort_root(double k, double h, double W, double lo, double hi,
             hi = t
         else:
             lo = t
-        tn = t - f / dG if dG > 0.0 else 0.5 * (lo + hi)
+        jump = False
+        if (t > top and f > 0.0) or (t < 0.0 and f < 0.0):
+            m = 0.5 * (k - 1.0) * h
+            C = k * ((k * k - 1.0) / 12.0) * (h * h)
+            if f > 0.0:  # all positive: k (t - m)^2 + C = W, or t below top
+                e = W - C
+                tn = m + sqrt(e / k) if e >= 0.0 else top
+                if tn < top:
+                    tn = top
+                    jump = True
+            else:  # all negative: k (m - t)^2 + C = -W, or t above 0
+                e = -W - C
+                tn = m - sqrt(e / k) if e >= 0.0 else 0.0
+                if tn > 0.0:
+                    tn = 0.0
+                    jump = True
+        else:
+            tn = t - f / dG if dG > 0.0 else 0.5 * (lo + hi)
         if not (lo <= tn <= hi):
             tn = 0.5 * (lo + hi)
-        if fabs(tn - t) <= 1e-15 * (fabs(tn) + k * h):
+            jump = False
+        if not jump and fabs(tn - t) <= 1e-15 * (fabs(tn) + k * h):
             return tn
         t = tn
     return t
@@ -2383,9 +2409,8 @@ cdef inline double _jac_weight(double r, int reg) noexcept nogil:
     if reg == REG_P43:
         c = cbrt(r)
         return 3.0 * c * c
-    if reg == REG_P32:
-        return 2.0 * sqrt(fabs(r))
-    return 1.0
+    return 1.0  # (p3/2 reads g from the input or the block's end: _rank_deriv_row,
+                # _sort_weight)
 
 
 cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t nb,
@@ -2398,7 +2423,7 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
     # so one routine serves jvp and vjp: f * c_i * (t_i - sum(c t) / sum(c)), with
     # c = 1 (l2), c = r (kl) or c = g (p-norms).
     cdef Py_ssize_t b, i, st, en
-    cdef double su, sc, m, ci, c0, y0, inv_eps = 1.0 / eps
+    cdef double su, sc, m, ci, c0, y0, t0, inv_eps = 1.0 / eps
     if eps == 0.0:  # hard ranks are piecewise constant
         for i in range(n):
             res[i] = 0.0
@@ -2411,6 +2436,9 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
             continue
         su = 0.0
         sc = 0.0
+        # (sums about the block's first t: a tied block of t, as J x for tied x, gets
+        # exactly 0, and a common offset of t cancels before it is weighted)
+        t0 = t[perm[st]]
         if reg == REG_P43 or reg == REG_P32:
             # g_i / 3 = (z_i - v)^2 or g_i / 2 = z_i - v, with z_i - v = (y_i - y_0) /
             # eps + cbrt(P_0) or sqrt(P_0), y_0 the block's first (largest) entry:
@@ -2426,7 +2454,7 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
                 else:
                     ci = 3.0 * ci * ci if fabs(ci) <= 1e150 else _jac_weight(r[perm[i]], reg)
                 res[perm[i]] = <floating>ci
-                su += ci * t[perm[i]]
+                su += ci * (t[perm[i]] - t0)
                 sc += ci
             if sc == 0.0:
                 for i in range(st, en):
@@ -2435,11 +2463,11 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
             m = su / sc
             for i in range(st, en):
                 res[perm[i]] = <floating>(sign * res[perm[i]]
-                                          * _over_eps(t[perm[i]] - m, eps, inv_eps))
+                                          * _over_eps((t[perm[i]] - t0) - m, eps, inv_eps))
             continue
         for i in range(st, en):
             ci = _jac_weight(r[perm[i]], reg)
-            su += ci * t[perm[i]]
+            su += ci * (t[perm[i]] - t0)
             sc += ci
         if sc == 0.0:  # p-norms: every output 0 (an all-zero tied block): constant
             for i in range(st, en):
@@ -2448,7 +2476,8 @@ cdef void _rank_deriv_row(const int32_t* perm, const int32_t* start, Py_ssize_t 
         m = su / sc
         for i in range(st, en):
             ci = _jac_weight(r[perm[i]], reg)
-            res[perm[i]] = <floating>(sign * ci * _over_eps(t[perm[i]] - m, eps, inv_eps))
+            res[perm[i]] = <floating>(sign * ci * _over_eps((t[perm[i]] - t0) - m, eps,
+                                                            inv_eps))
 
 
 cdef inline double _sort_weight(const floating* out, Py_ssize_t i, int reg, double u_ref,

@@ -708,3 +708,43 @@ def test_numpy_derivative_of_a_quantile_in_q(reg):
         skrank.vjp(skrank.soft_trimmed_mean, x, 0.2, argnums="proportiontocut")
     with pytest.raises(TypeError, match="positionally"):
         skrank.vjp(skrank.soft_topk_mask, x, k=1, argnums=np.int64(1))
+
+
+@pytest.mark.parametrize("reg", ["l2", "kl", *PNORMS])
+def test_tied_blocks_do_not_move_with_a_small_strength(reg):
+    # a block of tied values outputs its mean weight at any strength: J x and the
+    # derivative in the strength are exactly 0 there, not rounding of x's weighted
+    # mean magnified by 1 / eps^2 (it was inf or NaN at eps = 1e-300)
+    rng = np.random.default_rng(3)
+    for dtype in (np.float64, np.float32):
+        for _ in range(20):
+            x = rng.choice(rng.normal(size=3), size=9).astype(dtype)
+            for eps in (1e-8, 1e-300):
+                kw = dict(regularization_strength=eps, regularization=reg)
+                assert not skrank.jvp(skrank.soft_rank, x, x, **kw)[1].any()
+                assert not skrank.jvp(skrank.soft_rank, x, 1.0, argnums=STRENGTH,
+                                      **kw)[1].any()
+                if reg == "kl":
+                    continue
+                assert not skrank.jvp(skrank.soft_topk_mask, x, 1.0, 2.5,
+                                      argnums=STRENGTH, **kw)[1].any()
+                _, vjp_fn = skrank.vjp(skrank.soft_quantile, x, 0.3, argnums=STRENGTH,
+                                       **kw)
+                assert vjp_fn(1.0) == 0.0
+
+
+def test_p32_sort_root_near_the_middle_at_a_large_strength():
+    # a zero-sum block at a large strength: its root is (k - 1) h / 2, within k h of
+    # the block's middle and far below the parts' roots; Newton steps alone halve
+    # their distance to it and stopped after 100 steps near 1e-31 (outputs 2.5e-62
+    # of one sign, and the Jacobian's equal shares)
+    x = np.array([1.0, 1.0, 0.0, -1.0, -1.0])
+    for eps in (1e10, 1e40, 1e100):
+        h = 1.0 / eps
+        out = skrank.soft_sort(x, regularization_strength=eps, regularization="p3/2",
+                               direction="descending")
+        np.testing.assert_allclose(out, [4 * h * h, h * h, 0.0, -h * h, -4 * h * h],
+                                   rtol=1e-12, atol=1e-300)
+        _, jv = skrank.jvp(skrank.soft_sort, x, np.eye(5)[0], regularization_strength=eps,
+                           regularization="p3/2", direction="descending")
+        np.testing.assert_allclose(jv, np.array([2, 1, 0, 1, 2]) / 6.0, rtol=1e-12)

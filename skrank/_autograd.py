@@ -318,8 +318,8 @@ def spearman_rows(F, T, P, eps, reg):
 
 def ndcg_rows(F, G, P, eps, reg, k, gains):
     """1 - NDCG@k per row: DCG with P's descending soft ranks and, for k < n, the soft
-    top-k mask as the cutoff (a p-norm with its ranks' p-norm, else l2), over the ideal (hard)
-    DCG; rows without a relevant item score NDCG 0, as in scikit-learn."""
+    top-k mask as the cutoff (a p-norm with its ranks' p-norm, else l2), over the
+    ideal (hard) DCG; rows without a relevant item score NDCG 0, as in scikit-learn."""
     xp, n = F.xp, P.shape[-1]
     if gains == "exponential":
         G = xp.exp2(G) - 1.0

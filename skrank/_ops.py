@@ -22,6 +22,8 @@ from ._rows import Rows, host, make_rows
 # losses, adapters), with their kernel codes; masks offer l2 and the p-norms (_stats).
 _REGULARIZERS = {"l2": _pav.L2, "kl": _pav.KL, "p4/3": _pav.P43, "p3/2": _pav.P32}
 _PNORMS = (_pav.P43, _pav.P32)  # sparse and smooth (design notes, section 13)
+_DIRECTIONS = ("ascending", "descending")
+_NAN_POLICIES = ("raise", "propagate")
 
 
 def _pnorm_weights(out, reg, xp):
@@ -29,8 +31,6 @@ def _pnorm_weights(out, reg, xp):
     2 |P|^(1/2) (p3/2), P = out (design notes, section 13)."""
     out = out.astype(np.float64)
     return 3.0 * xp.cbrt(out) ** 2 if reg == _pav.P43 else 2.0 * xp.sqrt(xp.abs(out))
-_DIRECTIONS = ("ascending", "descending")
-_NAN_POLICIES = ("raise", "propagate")
 
 
 def _check_choice(name, value, choices):
@@ -266,7 +266,7 @@ def _real_array(a, name, xp):
 def _check_kernels(rows, reg):
     """The p-norms run on the CPU kernels only: a clear error for CuPy arrays."""
     if reg in _PNORMS and rows.kernels is not _pav:
-        name = "p4/3" if reg == _pav.P43 else "p3/2"
+        name = next(name for name, code in _REGULARIZERS.items() if code == reg)
         raise ValueError(f"regularization='{name}' is computed by the CPU kernels only; "
                          "move the array to the host (e.g. cupy.asnumpy) or use "
                          "'l2' or 'kl'.")
@@ -520,8 +520,8 @@ soft_rank.__doc__ = f"""Soft (differentiable) ranks along an axis.
     between neighbouring values, not with their spread. With "kl", the pooling
     threshold depends on the position, so low ranks are smoothed more than high
     ones; with "p4/3" (or "p3/2"), neighbours pool when their gap is below ``eps``
-    times the gap of the cube roots (square roots) of their ranks. Tied entries always receive equal ranks;
-    at strength 0 the ranks are tie-averaged, as
+    times the gap of the cube roots (square roots) of their ranks. Tied entries
+    always receive equal ranks; at strength 0 the ranks are tie-averaged, as
     ``scipy.stats.rankdata(method="average")``. As the strength
     grows every rank tends to ``(n + 1) / 2``.
 
@@ -577,9 +577,9 @@ soft_sort.__doc__ = f"""Soft (differentiable) sort along an axis.
     values : ndarray
         Softly sorted values in sorted order (ascending or descending) along the
         axis; same shape as ``x``, or 1-D when ``axis=None``. With "l2", "p4/3"
-        and "p3/2" they sum to ``sum(x)``; with "kl", ``sum(exp(-values))`` equals ``sum(exp(-x))``
-        ("ascending") or ``sum(exp(values))`` equals ``sum(exp(x))``
-        ("descending").
+        and "p3/2" they sum to ``sum(x)``; with "kl", ``sum(exp(-values))``
+        equals ``sum(exp(-x))`` ("ascending") or ``sum(exp(values))`` equals
+        ``sum(exp(x))`` ("descending").
 
     See Also
     --------

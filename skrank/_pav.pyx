@@ -1826,7 +1826,7 @@ cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, doubl
     cdef double* sD = s.D
     cdef double* sgam
     cdef Py_ssize_t b, i, st, en, nb
-    cdef int e
+    cdef int e, q
     cdef bint kl = reg == REG_KL
     cdef double a, k, mrho, base, v, lo, hi, inv_eps = 1.0 / eps, t0
     cdef floating* ys = <floating*>s.ys
@@ -1840,9 +1840,10 @@ cdef Py_ssize_t _sort_row_op(const floating* x, Py_ssize_t n, double sign, doubl
             eps = fmin(ldexp(eps, e), DBL_MAX)
             inv_eps = 1.0 / eps
     elif (reg == REG_P43 or reg == REG_P32) and eps > 0.0:
-        e = _shift_pnorm(ys, n, 3 if reg == REG_P43 else 2)
+        q = 3 if reg == REG_P43 else 2  # (the outputs are q-th powers)
+        e = _shift_pnorm(ys, n, q)
         if e != 0:
-            eps = fmin(ldexp(eps, e // (3 if reg == REG_P43 else 2)), DBL_MAX)
+            eps = fmin(ldexp(eps, e // q), DBL_MAX)
             inv_eps = 1.0 / eps
     t0 = _tick()
     if reg == REG_P43 and eps > 0.0:
@@ -2041,10 +2042,10 @@ def masks_forward(const floating[::1] X, const int64_t[::1] offsets,
                   floating[:, ::1] out, int32_t[::1] perm, int32_t[:, ::1] start,
                   int64_t[:, ::1] nblocks, const int64_t[::1] ks=None, int reg=REG_L2):
     """Several rank forms P(x / eps_j, w_j) of the same rows (l2, p4/3 or p3/2: reg),
-    sharing one sort
-    (soft top-k masks for several k). Rows and w_layout as in forward; out,
-    start and nblocks get one slice per weight vector j, perm is shared. perm and
-    start may both be None: no structure is kept (it lives in per-thread scratch).
+    sharing one sort (soft top-k masks for several k). Rows and w_layout as in
+    forward; out, start and nblocks get one slice per weight vector j, perm is shared.
+    perm and start may both be None: no structure is kept (it lives in per-thread
+    scratch).
     ks: top-k masks without a weight vector per k (w_layout prefix): slice j's
     weights are ks[j] ones then zeros. W is then None (the kernel sums them in
     closed form, no array), or one row of half ones then half zeros from which slice
@@ -2518,11 +2519,8 @@ cdef void _sort_deriv_row(const floating* x, const int32_t* perm, const int32_t*
                 u_ref = sign * out[ref]
                 # (outputs that underflowed, even in part, say nothing of z - v: E = 0
                 # gives equal shares, as for p4/3)
-                if fabs(u_ref) >= tiny:
-                    u_ref = copysign(sqrt(fabs(u_ref)), u_ref)
-                    for i in range(st, en):
-                        E += _sort_weight(out, i, reg, u_ref, ref, eps, inv_eps)
-            else:
+                u_ref = copysign(sqrt(fabs(u_ref)), u_ref) if fabs(u_ref) >= tiny else NAN
+            if not isnan(u_ref):
                 for i in range(st, en):
                     E += _sort_weight(out, i, reg, u_ref, ref, eps, inv_eps)
             su = 0.0
@@ -2582,9 +2580,9 @@ def rank_derivative(const int64_t[::1] offsets, const int32_t[::1] perm,
                     const floating[::1] T, floating[::1] res,
                     const floating[::1] X=None):
     """Jacobian-vector product of the rank form with T (aligned with x), from
-    the structure kept by forward (rows as in forward; p4/3 and p3/2 also read the input X,
-    which must not alias res). The Jacobian is symmetric, so this is also the
-    vector-Jacobian product."""
+    the structure kept by forward (rows as in forward; p4/3 and p3/2 also read the
+    input X, which must not alias res). The Jacobian is symmetric, so this is also
+    the vector-Jacobian product."""
     cdef Py_ssize_t n_rows = offsets.shape[0] - 1, r, lo
     cdef int nt = _n_threads(n_rows, T.shape[0])
     cdef const floating* xp = NULL

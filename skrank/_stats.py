@@ -568,8 +568,7 @@ class _MaskK:
     dw / dk is 1 at the fractional sorted position j = floor(k) (from above at an
     integer k), and the block B holding j shares it as c_i / sum_B c, with c = 1
     (l2) or g (p-norms: 3 P^(2/3), 2 P^(1/2)); a block of one entry, or of outputs all
-    0, shares it
-    equally. k_rows: k per row; k_shape: the shape k was given in."""
+    0, shares it equally. k_rows: k per row; k_shape: the shape k was given in."""
 
     def __init__(self, inner, reg, mask, k_rows, k_shape, pooled):
         self.inner, self.rows, self.reg = inner, inner.rows, reg
